@@ -1,0 +1,123 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Settings every Swift target shares: Swift 6 language mode comes from the tools version.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "AtomSkills",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "atom", targets: ["atom"]),
+        .executable(name: "atom-gateway", targets: ["atom-gateway"]),
+        .executable(name: "atom-echo", targets: ["atom-echo"]),
+        .executable(name: "atom-protogen", targets: ["atom-protogen"]),
+        .library(name: "AtomRPC", targets: ["AtomRPC"]),
+        .library(name: "AtomAPI", targets: ["AtomAPI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+    ],
+    targets: [
+        // C behind small system-library and generated-code targets.
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .systemLibrary(
+            name: "CProtobufC",
+            pkgConfig: "libprotobuf-c",
+            providers: [.apt(["libprotobuf-c-dev"])]
+        ),
+        // protoc-c output for proto/atom/v1/*.proto (generated, committed).
+        .target(name: "CAtomProto", dependencies: ["CProtobufC"]),
+        // protoc-c output for google/protobuf/descriptor.proto: lets the generator read
+        // `protoc --descriptor_set_out` files with protobuf-c itself.
+        .target(name: "CProtoDescriptor", dependencies: ["CProtobufC"]),
+
+        // Swift value types for every message, bridged to the C structs (generated, committed).
+        .target(name: "AtomProto", dependencies: ["CAtomProto", "CProtobufC"], swiftSettings: swiftSettings),
+        // Transport and RPC semantics: ZeroMQ wrapper, envelope, client, server, status codes.
+        .target(
+            name: "AtomRPC",
+            dependencies: [
+                "CZeroMQ", "AtomProto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Typed clients and service protocols for every proto service (generated, committed).
+        .target(name: "AtomAPI", dependencies: ["AtomRPC", "AtomProto"], swiftSettings: swiftSettings),
+        // The broker: registry, routing, deadlines, fan-out.
+        .target(
+            name: "AtomGateway",
+            dependencies: [
+                "AtomRPC", "AtomAPI", "AtomProto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The diagnostic echo service (benchmarks and end-to-end tests call it).
+        .target(
+            name: "AtomEcho",
+            dependencies: ["AtomRPC", "AtomAPI", "AtomProto"],
+            swiftSettings: swiftSettings
+        ),
+        // The `atom` commands as a library.
+        .target(
+            name: "AtomCLI",
+            dependencies: [
+                "AtomRPC", "AtomAPI", "AtomProto", "AtomGateway", "AtomEcho",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Thin executables.
+        .executableTarget(name: "atom", dependencies: ["AtomCLI"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "atom-gateway",
+            dependencies: ["AtomGateway", "AtomRPC"],
+            path: "services/gateway/Sources",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "atom-echo",
+            dependencies: ["AtomEcho", "AtomRPC"],
+            path: "services/echo/Sources",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "atom-protogen",
+            dependencies: ["CProtoDescriptor", "CProtobufC"],
+            swiftSettings: swiftSettings
+        ),
+
+        // Helpers that start real processes on free endpoints and always clean up.
+        .target(
+            name: "AtomTesting",
+            dependencies: ["AtomRPC", "AtomAPI", "AtomProto"],
+            path: "Tests/AtomTesting",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "AtomProtoTests", dependencies: ["AtomProto", "CAtomProto"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AtomRPCTests",
+            dependencies: ["AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "CZeroMQ"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["AtomRPC", "AtomAPI", "AtomProto", "AtomTesting"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
