@@ -22,12 +22,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // C behind small system-library and generated-code targets.
+        // No pkgConfig: Debian's libzmq.pc adds -isystem flags that SwiftPM prohibits (and warns
+        // about); the headers are in /usr/include and scripts/setup checks `pkg-config libzmq`.
         .systemLibrary(
             name: "CZeroMQ",
-            pkgConfig: "libzmq",
             providers: [.apt(["libzmq3-dev"])]
         ),
         .systemLibrary(
@@ -49,6 +51,8 @@ let package = Package(
             dependencies: [
                 "CZeroMQ", "AtomProto",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -60,6 +64,8 @@ let package = Package(
             dependencies: [
                 "AtomRPC", "AtomAPI", "AtomProto",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,0 +1,662 @@
+internal import AtomProto
+internal import AtomRPC
+internal import DequeModule
+internal import Foundation
+internal import Logging
+internal import Synchronization
+
+/// The gateway's routing state machine, confined to one thread that owns the ROUTER socket.
+///
+/// Peers are told apart by what they send: an instance announces itself with READY; anything
+/// that sends REQUEST or CANCEL is a client. Calls are re-numbered with gateway call ids so
+/// that ids chosen by different clients never collide at an instance.
+final class Broker: @unchecked Sendable {
+    typealias Identity = [UInt8]
+
+    struct Instance {
+        let identity: Identity
+        let service: String
+        let instanceID: String
+        let methods: Set<String>
+        let capacity: Int
+        let heartbeat: Duration
+        let version: String
+        let pid: UInt32
+        let host: String
+        let connectedAt: ContinuousClock.Instant
+        var lastSeen: ContinuousClock.Instant
+        var lastHeartbeatSent: ContinuousClock.Instant
+        /// Calls dispatched and not yet finished, as the gateway counts them.
+        var inflight = 0
+        /// Calls the instance says it is running (handlers that outlive their deadline count).
+        var reportedInflight = 0
+        var draining = false
+        var callsTotal: UInt64 = 0
+
+        var load: Int { max(inflight, reportedInflight) }
+        var hasCredit: Bool { !draining && load < capacity }
+    }
+
+    struct ServiceEntry {
+        var instances: [Identity] = []
+        var queue = Deque<QueuedCall>()
+        var roundRobin = 0
+    }
+
+    struct QueuedCall {
+        let client: Identity
+        let envelope: RequestEnvelope
+        let deadline: ContinuousClock.Instant?
+        /// When a call for a service without live instances gives up.
+        let noInstanceGiveUp: ContinuousClock.Instant
+    }
+
+    enum InFlightKind {
+        case client
+        case healthProbe(fanOut: UInt64)
+    }
+
+    struct InFlight {
+        let client: Identity
+        let clientCallID: UInt64
+        let instance: Identity
+        let deadline: ContinuousClock.Instant?
+        let kind: InFlightKind
+        let label: String
+        var clientAnswered = false
+    }
+
+    struct ClientCallKey: Hashable {
+        let client: Identity
+        let callID: UInt64
+    }
+
+    struct FanOut {
+        let client: Identity
+        let clientCallID: UInt64
+        let request: GatewayHealthRequest
+        let deadline: ContinuousClock.Instant
+        var pending: [UInt64: Identity] = [:]
+        var answers: [Identity: (HealthCheckResponse, Duration)] = [:]
+        let startedAt: ContinuousClock.Instant
+    }
+
+    let configuration: GatewayConfiguration
+    let boundEndpoint: String
+    private let logger: Logger
+    private let socket: ZMQSocket
+    private let wake = WakePipe()
+    private let stopRequested = Atomic<Bool>(false)
+    private let startedAt = ContinuousClock.now
+
+    // Thread-confined state.
+    private var instances: [Identity: Instance] = [:]
+    private var services: [String: ServiceEntry] = [:]
+    private var inFlight: [UInt64: InFlight] = [:]
+    private var clientCalls: [ClientCallKey: UInt64] = [:]
+    private var fanOuts: [UInt64: FanOut] = [:]
+    private var nextCallID: UInt64 = 1
+    private var droppedFrames: UInt64 = 0
+
+    init(configuration: GatewayConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let socket = try ZMQSocket(.router)
+        try socket.setRouterMandatory(true)
+        try socket.setHighWaterMarks(send: 50_000, receive: 50_000)
+        try socket.setMaxMessageSize(RPCLimits.maxFrameBytes)
+        try socket.setConnectionHeartbeat(intervalMs: 1_000, timeoutMs: 3_000)
+        try socket.setHandshakeInterval(milliseconds: 5_000)
+        do {
+            try socket.bind(configuration.endpoint)
+        } catch {
+            throw RPCError(.unavailable, "the gateway cannot listen on \(configuration.endpoint): \(error)")
+        }
+        self.socket = socket
+        boundEndpoint = (try? socket.lastEndpoint()) ?? configuration.endpoint
+    }
+
+    func start(onExit: @escaping @Sendable () -> Void) {
+        let thread = Thread { [self] in
+            self.loop()
+            onExit()
+        }
+        thread.name = "atom-gateway"
+        thread.start()
+    }
+
+    func stop() {
+        stopRequested.store(true, ordering: .relaxed)
+        wake.signal()
+    }
+
+    // MARK: Loop
+
+    private func loop() {
+        logger.info("gateway listening", metadata: ["endpoint": "\(boundEndpoint)"])
+        var poller = ZMQPoller([.socket(socket), .fileDescriptor(wake.readFD)])
+        var nextHousekeeping = ContinuousClock.now
+        while !stopRequested.load(ordering: .relaxed) {
+            let now = ContinuousClock.now
+            let timeout = max(0, Int(((nextHousekeeping - now) / .milliseconds(1)).rounded(.up)))
+            let readable = (try? poller.poll(timeoutMs: timeout)) ?? [false, false]
+            if readable[1] { wake.drain() }
+            receiveAll()
+            if ContinuousClock.now >= nextHousekeeping {
+                housekeeping()
+                nextHousekeeping = ContinuousClock.now + housekeepingInterval
+            }
+        }
+        for (id, _) in inFlight { answerClient(id, .failure(RPCError(.unavailable, "the gateway is shutting down"))) }
+        socket.close()
+        logger.info("gateway stopped")
+    }
+
+    private var housekeepingInterval: Duration {
+        min(configuration.heartbeatInterval / 4, .milliseconds(50))
+    }
+
+    private func receiveAll() {
+        while true {
+            let frames: [[UInt8]]?
+            do { frames = try socket.receive() } catch { return }
+            guard let frames else { return }
+            guard frames.count >= 2, let (command, body) = WireFrame.parse(frames[1...]) else {
+                droppedFrames += 1
+                logger.debug("dropped a malformed message", metadata: ["frames": "\(frames.count)"])
+                continue
+            }
+            let peer = frames[0]
+            switch command {
+            case .request: clientRequest(peer, body)
+            case .cancel: clientCancel(peer, body)
+            case .ready: instanceReady(peer, body)
+            case .heartbeat: instanceHeartbeat(peer, body)
+            case .response: instanceResponse(peer, body)
+            case .disconnect: instanceLeft(peer)
+            }
+        }
+    }
+
+    // MARK: Sending
+
+    /// Sends to a peer; false when it is gone (EHOSTUNREACH) or its queue is full (EAGAIN).
+    @discardableResult
+    private func send(to peer: Identity, _ command: WireCommand, _ body: [UInt8]? = nil) -> Bool {
+        var frames = WireFrame.frames(command, body: body)
+        frames.insert(peer, at: 0)
+        do {
+            try socket.send(frames)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    private func reply(to client: Identity, callID: UInt64, _ result: Result<[UInt8], RPCError>) {
+        var envelope = ResponseEnvelope(callId: callID, endOfStream: true)
+        switch result {
+        case .success(let payload):
+            envelope.status = RPCStatus(code: .ok)
+            envelope.payload = payload
+        case .failure(let error):
+            envelope.status = RPCStatus(code: error.code, message: error.message, details: error.details)
+        }
+        if let body = try? envelope.serializedBytes() { send(to: client, .response, body) }
+    }
+
+    // MARK: Clients
+
+    private func clientRequest(_ client: Identity, _ body: [UInt8]) {
+        guard let envelope = try? RequestEnvelope(serializedBytes: body) else {
+            droppedFrames += 1
+            logger.debug("dropped an undecodable request envelope")
+            return
+        }
+        let now = ContinuousClock.now
+        let deadline = envelope.timeoutMs == 0 ? nil : now + .milliseconds(Int64(envelope.timeoutMs))
+        let label = "\(envelope.service)/\(envelope.method)"
+        guard !envelope.service.isEmpty, !envelope.method.isEmpty else {
+            reply(to: client, callID: envelope.callId, .failure(RPCError(.invalidArgument, "a call must name a service and a method (got \"\(label)\")")))
+            return
+        }
+        switch envelope.service {
+        case GatewayNames.gatewayService:
+            serveGateway(client, envelope, deadline: deadline)
+            return
+        case GatewayNames.healthService:
+            serveHealthCheck(client, envelope)
+            return
+        default:
+            break
+        }
+        let call = QueuedCall(
+            client: client, envelope: envelope, deadline: deadline,
+            noInstanceGiveUp: min(deadline ?? .now + configuration.noInstanceWait, now + configuration.noInstanceWait))
+        route(call)
+    }
+
+    /// Dispatches a call, or queues it when every instance is busy or none is registered yet.
+    private func route(_ call: QueuedCall) {
+        let service = call.envelope.service
+        let label = "\(service)/\(call.envelope.method)"
+        var entry = services[service] ?? ServiceEntry()
+        let live = entry.instances.compactMap { instances[$0] }
+        if !live.isEmpty, !live.contains(where: { $0.methods.contains(call.envelope.method) }) {
+            let methods = Set(live.flatMap(\.methods)).sorted().joined(separator: ", ")
+            reply(to: call.client, callID: call.envelope.callId, .failure(RPCError(.unimplemented, "\(label): no such method; \(service) has \(methods)")))
+            return
+        }
+        if entry.queue.isEmpty, dispatch(call, entry: &entry) {
+            services[service] = entry
+            return
+        }
+        guard entry.queue.count < configuration.maxQueuedPerService else {
+            let retry = RetryInfo(retryDelayMs: 100)
+            let details = (try? retry.serializedBytes()).map { [StatusDetail(type: RetryInfo.protoName, value: $0)] } ?? []
+            reply(to: call.client, callID: call.envelope.callId, .failure(RPCError(
+                .resourceExhausted, "\(label): \(entry.queue.count) calls already wait for \(service); try again later", details: details)))
+            return
+        }
+        entry.queue.append(call)
+        services[service] = entry
+    }
+
+    /// Sends the call to the least-loaded live instance with credit. False if there is none.
+    private func dispatch(_ call: QueuedCall, entry: inout ServiceEntry) -> Bool {
+        let now = ContinuousClock.now
+        var candidates = entry.instances.compactMap { instances[$0] }.filter {
+            $0.hasCredit && $0.methods.contains(call.envelope.method)
+        }
+        while !candidates.isEmpty {
+            // Least loaded relative to capacity; ties go round robin so equal instances share.
+            entry.roundRobin &+= 1
+            let offset = entry.roundRobin % candidates.count
+            let rotated = Array(candidates[offset...] + candidates[..<offset])
+            let chosen = rotated.min { Double($0.load) / Double($0.capacity) < Double($1.load) / Double($1.capacity) }!
+            let id = nextCallID
+            nextCallID &+= 1
+            var envelope = call.envelope
+            envelope.callId = id
+            if let deadline = call.deadline {
+                let left = deadline - now
+                guard left > .zero else {
+                    reply(to: call.client, callID: call.envelope.callId, .failure(RPCError(.deadlineExceeded, "\(call.envelope.service)/\(call.envelope.method): deadline exceeded before an instance was free")))
+                    return true
+                }
+                envelope.timeoutMs = UInt32(clamping: max(1, Int64((left / .milliseconds(1)).rounded(.down))))
+            }
+            guard let body = try? envelope.serializedBytes() else { return false }
+            if send(to: chosen.identity, .request, body) {
+                instances[chosen.identity]?.inflight += 1
+                instances[chosen.identity]?.callsTotal += 1
+                inFlight[id] = InFlight(
+                    client: call.client, clientCallID: call.envelope.callId, instance: chosen.identity,
+                    deadline: call.deadline, kind: .client, label: "\(call.envelope.service)/\(call.envelope.method)")
+                clientCalls[ClientCallKey(client: call.client, callID: call.envelope.callId)] = id
+                return true
+            }
+            // Gone (EHOSTUNREACH) or its queue is full: try the next one.
+            candidates.removeAll { $0.identity == chosen.identity }
+        }
+        return false
+    }
+
+    private func clientCancel(_ client: Identity, _ body: [UInt8]) {
+        guard let cancel = try? CancelCall(serializedBytes: body) else { return }
+        let key = ClientCallKey(client: client, callID: cancel.callId)
+        if let id = clientCalls.removeValue(forKey: key), let call = inFlight[id] {
+            inFlight[id]?.clientAnswered = true
+            if let body = try? CancelCall(callId: id).serializedBytes() { send(to: call.instance, .cancel, body) }
+            return
+        }
+        for (name, var entry) in services {
+            if let index = entry.queue.firstIndex(where: { $0.client == client && $0.envelope.callId == cancel.callId }) {
+                entry.queue.remove(at: index)
+                services[name] = entry
+                return
+            }
+        }
+    }
+
+    /// Ends a client call that is in flight at an instance (the instance may still answer
+    /// later; that answer is then dropped).
+    private func answerClient(_ id: UInt64, _ result: Result<[UInt8], RPCError>) {
+        guard let call = inFlight[id], !call.clientAnswered else { return }
+        inFlight[id]?.clientAnswered = true
+        clientCalls[ClientCallKey(client: call.client, callID: call.clientCallID)] = nil
+        if case .client = call.kind {
+            reply(to: call.client, callID: call.clientCallID, result)
+        }
+    }
+
+    // MARK: Instances
+
+    private func instanceReady(_ peer: Identity, _ body: [UInt8]) {
+        guard let ready = try? WorkerReady(serializedBytes: body), !ready.service.isEmpty, !ready.instanceId.isEmpty,
+              ready.capacity > 0
+        else {
+            droppedFrames += 1
+            logger.warning("rejected an invalid READY")
+            send(to: peer, .disconnect)
+            return
+        }
+        guard ready.service != GatewayNames.gatewayService, ready.service != GatewayNames.healthService else {
+            logger.warning("rejected an instance claiming a reserved service name", metadata: ["service": "\(ready.service)"])
+            send(to: peer, .disconnect)
+            return
+        }
+        // The same instance on a new connection replaces the old one (it reconnected).
+        for (identity, existing) in instances where existing.instanceID == ready.instanceId && identity != peer {
+            removeInstance(identity, reason: "re-registered on a new connection")
+        }
+        if instances[peer] != nil { removeInstance(peer, reason: "registered again") }
+        let now = ContinuousClock.now
+        let heartbeat = Duration.milliseconds(Int64(max(ready.heartbeatMs, 50)))
+        instances[peer] = Instance(
+            identity: peer, service: ready.service, instanceID: ready.instanceId, methods: Set(ready.methods),
+            capacity: Int(ready.capacity), heartbeat: heartbeat, version: ready.version, pid: ready.pid,
+            host: ready.host, connectedAt: now, lastSeen: now, lastHeartbeatSent: now)
+        services[ready.service, default: ServiceEntry()].instances.append(peer)
+        send(to: peer, .heartbeat)  // acknowledges the registration
+        logger.info("instance registered", metadata: [
+            "service": "\(ready.service)", "instance": "\(ready.instanceId)", "capacity": "\(ready.capacity)",
+        ])
+        drainQueue(ready.service)
+    }
+
+    private func instanceHeartbeat(_ peer: Identity, _ body: [UInt8]) {
+        guard instances[peer] != nil else {
+            // Not registered here (the gateway restarted): ask it to register again.
+            send(to: peer, .disconnect)
+            return
+        }
+        instances[peer]?.lastSeen = .now
+        if let heartbeat = try? WorkerHeartbeat(serializedBytes: body) {
+            let wasDraining = instances[peer]?.draining ?? false
+            instances[peer]?.reportedInflight = Int(heartbeat.inflight)
+            instances[peer]?.draining = heartbeat.draining
+            if heartbeat.draining && !wasDraining, let instance = instances[peer] {
+                logger.info("instance draining", metadata: ["service": "\(instance.service)", "instance": "\(instance.instanceID)"])
+            }
+            if let service = instances[peer]?.service { drainQueue(service) }
+        }
+    }
+
+    private func instanceResponse(_ peer: Identity, _ body: [UInt8]) {
+        guard instances[peer] != nil else {
+            send(to: peer, .disconnect)
+            return
+        }
+        instances[peer]?.lastSeen = .now
+        guard var envelope = try? ResponseEnvelope(serializedBytes: body) else {
+            droppedFrames += 1
+            return
+        }
+        let id = envelope.callId
+        guard let call = inFlight[id], call.instance == peer else { return }  // late or foreign
+        if envelope.endOfStream {
+            inFlight[id] = nil
+            if case .client = call.kind {
+                clientCalls[ClientCallKey(client: call.client, callID: call.clientCallID)] = nil
+                instances[peer]?.inflight -= 1
+            }
+        }
+        switch call.kind {
+        case .client:
+            if !call.clientAnswered {
+                envelope.callId = call.clientCallID
+                if let body = try? envelope.serializedBytes() { send(to: call.client, .response, body) }
+            }
+            if envelope.endOfStream, let service = instances[peer]?.service { drainQueue(service) }
+        case .healthProbe(let fanOutID):
+            guard envelope.endOfStream else { return }
+            let answer = (envelope.status?.code ?? .ok) == .ok
+                ? (try? HealthCheckResponse(serializedBytes: envelope.payload)) : nil
+            recordProbe(fanOutID, callID: id, instance: peer, answer: answer)
+        }
+    }
+
+    private func instanceLeft(_ peer: Identity) {
+        removeInstance(peer, reason: "disconnected")
+    }
+
+    /// Forgets an instance; its calls in flight end with UNAVAILABLE (they may or may not
+    /// have run, so they are not retried blindly).
+    private func removeInstance(_ identity: Identity, reason: String) {
+        guard let instance = instances.removeValue(forKey: identity) else { return }
+        services[instance.service]?.instances.removeAll { $0 == identity }
+        var failed = 0
+        for (id, call) in inFlight where call.instance == identity {
+            switch call.kind {
+            case .client:
+                answerClient(id, .failure(RPCError.withReason(
+                    .unavailable,
+                    "\(call.label): instance \(instance.instanceID) of \(instance.service) \(reason) before answering; the call may or may not have run",
+                    reason: "INSTANCE_LOST")))
+                failed += 1
+            case .healthProbe(let fanOutID):
+                recordProbe(fanOutID, callID: id, instance: identity, answer: nil)
+            }
+            inFlight[id] = nil
+        }
+        logger.info("instance removed", metadata: [
+            "service": "\(instance.service)", "instance": "\(instance.instanceID)", "reason": "\(reason)",
+            "failed_calls": "\(failed)",
+        ])
+        drainQueue(instance.service)
+    }
+
+    /// Dispatches queued calls of a service while instances have credit.
+    private func drainQueue(_ service: String) {
+        guard var entry = services[service], !entry.queue.isEmpty else { return }
+        while let call = entry.queue.first {
+            let live = entry.instances.compactMap { instances[$0] }
+            if !live.isEmpty, !live.contains(where: { $0.methods.contains(call.envelope.method) }) {
+                entry.queue.removeFirst()
+                let methods = Set(live.flatMap(\.methods)).sorted().joined(separator: ", ")
+                reply(to: call.client, callID: call.envelope.callId, .failure(RPCError(.unimplemented, "\(service)/\(call.envelope.method): no such method; \(service) has \(methods)")))
+                continue
+            }
+            guard dispatch(call, entry: &entry) else { break }
+            entry.queue.removeFirst()
+        }
+        services[service] = entry
+    }
+
+    // MARK: Housekeeping
+
+    private func housekeeping() {
+        let now = ContinuousClock.now
+        // Dead instances: silent for three of their heartbeat intervals.
+        for (identity, instance) in instances where now - instance.lastSeen > instance.heartbeat * 3 {
+            removeInstance(identity, reason: "stopped answering heartbeats")
+        }
+        for (identity, instance) in instances where now - instance.lastHeartbeatSent >= min(instance.heartbeat, configuration.heartbeatInterval) {
+            if send(to: identity, .heartbeat) {
+                instances[identity]?.lastHeartbeatSent = now
+            } else {
+                removeInstance(identity, reason: "is unreachable")
+            }
+        }
+        // Queued calls that ran out of time.
+        for (name, var entry) in services where !entry.queue.isEmpty {
+            let hasLive = !entry.instances.isEmpty
+            var kept = Deque<QueuedCall>()
+            for call in entry.queue {
+                let label = "\(name)/\(call.envelope.method)"
+                if let deadline = call.deadline, deadline <= now {
+                    reply(to: call.client, callID: call.envelope.callId, .failure(RPCError(.deadlineExceeded, "\(label): deadline exceeded while waiting for a free instance of \(name)")))
+                } else if !hasLive && call.noInstanceGiveUp <= now {
+                    reply(to: call.client, callID: call.envelope.callId, .failure(RPCError.withReason(
+                        .unavailable, "\(label): no instance of \(name) is registered with the gateway\(knownServicesHint(except: name))",
+                        reason: "NO_INSTANCE")))
+                } else {
+                    kept.append(call)
+                }
+            }
+            entry.queue = kept
+            services[name] = entry
+        }
+        // Calls in flight past their deadline: answer the client (the instance's own deadline
+        // handling frees its slot; if it never does, heartbeats catch it).
+        let grace = Duration.milliseconds(50)
+        for (id, call) in inFlight where !call.clientAnswered {
+            if let deadline = call.deadline, now > deadline + grace {
+                answerClient(id, .failure(RPCError(.deadlineExceeded, "\(call.label): deadline exceeded")))
+            }
+        }
+        for id in Array(fanOuts.keys) where fanOuts[id].map({ now >= $0.deadline }) ?? false {
+            completeFanOut(id)
+        }
+    }
+
+    private func knownServicesHint(except name: String) -> String {
+        let known = services.filter { $0.key != name && !$0.value.instances.isEmpty }.keys.sorted()
+        return known.isEmpty ? "" : " (registered: \(known.joined(separator: ", ")))"
+    }
+
+    // MARK: The gateway's own services
+
+    private func serveHealthCheck(_ client: Identity, _ envelope: RequestEnvelope) {
+        guard envelope.method == GatewayNames.check else {
+            reply(to: client, callID: envelope.callId, .failure(RPCError(.unimplemented, "\(GatewayNames.healthService)/\(envelope.method): no such method; it has Check")))
+            return
+        }
+        guard let request = try? HealthCheckRequest(serializedBytes: envelope.payload) else {
+            reply(to: client, callID: envelope.callId, .failure(RPCError(.invalidArgument, "the request is not a valid \(HealthCheckRequest.protoName)")))
+            return
+        }
+        var response = HealthCheckResponse(instanceId: "gateway", uptimeMs: uptimeMs)
+        if request.service.isEmpty {
+            response.status = .serving
+        } else if let entry = services[request.service] {
+            response.status = entry.instances.contains { instances[$0].map { !$0.draining } ?? false } ? .serving : .notServing
+        } else {
+            response.status = .serviceUnknown
+        }
+        reply(to: client, callID: envelope.callId, .success((try? response.serializedBytes()) ?? []))
+    }
+
+    private var uptimeMs: UInt64 { UInt64(max(0, (ContinuousClock.now - startedAt) / .milliseconds(1))) }
+
+    private func serveGateway(_ client: Identity, _ envelope: RequestEnvelope, deadline: ContinuousClock.Instant?) {
+        let label = "\(GatewayNames.gatewayService)/\(envelope.method)"
+        switch envelope.method {
+        case GatewayNames.listServices:
+            guard (try? ListServicesRequest(serializedBytes: envelope.payload)) != nil else {
+                reply(to: client, callID: envelope.callId, .failure(RPCError(.invalidArgument, "\(label): the request is not a valid \(ListServicesRequest.protoName)")))
+                return
+            }
+            reply(to: client, callID: envelope.callId, .success((try? listServices().serializedBytes()) ?? []))
+        case GatewayNames.health:
+            guard let request = try? GatewayHealthRequest(serializedBytes: envelope.payload) else {
+                reply(to: client, callID: envelope.callId, .failure(RPCError(.invalidArgument, "\(label): the request is not a valid \(GatewayHealthRequest.protoName)")))
+                return
+            }
+            startHealthFanOut(client, envelope.callId, request, clientDeadline: deadline)
+        default:
+            reply(to: client, callID: envelope.callId, .failure(RPCError(.unimplemented, "\(label): no such method; \(GatewayNames.gatewayService) has Health, ListServices")))
+        }
+    }
+
+    private func listServices() -> ListServicesResponse {
+        let now = ContinuousClock.now
+        var response = ListServicesResponse()
+        for name in services.keys.sorted() {
+            let entry = services[name]!
+            let live = entry.instances.compactMap { instances[$0] }
+            var info = ServiceInfo(name: name, methods: Set(live.flatMap(\.methods)).sorted(), queued: UInt32(clamping: entry.queue.count))
+            info.instances = live.sorted { $0.instanceID < $1.instanceID }.map { instance in
+                InstanceInfo(
+                    instanceId: instance.instanceID, capacity: UInt32(clamping: instance.capacity),
+                    inflight: UInt32(clamping: instance.load), pid: instance.pid, host: instance.host,
+                    version: instance.version,
+                    connectedMs: UInt64(max(0, (now - instance.connectedAt) / .milliseconds(1))),
+                    lastSeenMsAgo: UInt64(max(0, (now - instance.lastSeen) / .milliseconds(1))),
+                    callsTotal: instance.callsTotal)
+            }
+            response.services.append(info)
+        }
+        return response
+    }
+
+    private func startHealthFanOut(_ client: Identity, _ callID: UInt64, _ request: GatewayHealthRequest, clientDeadline: ContinuousClock.Instant?) {
+        let now = ContinuousClock.now
+        var deadline = now + configuration.healthTimeout
+        if let clientDeadline { deadline = min(deadline, clientDeadline - .milliseconds(5)) }
+        let fanOutID = nextCallID
+        nextCallID &+= 1
+        var fanOut = FanOut(client: client, clientCallID: callID, request: request, deadline: deadline, startedAt: now)
+        let selected = request.service.isEmpty ? Array(services.keys) : [request.service]
+        let timeoutMs = UInt32(clamping: max(1, Int64(((deadline - now) / .milliseconds(1)).rounded(.down))))
+        for name in selected {
+            for identity in services[name]?.instances ?? [] {
+                let id = nextCallID
+                nextCallID &+= 1
+                let probe = RequestEnvelope(
+                    service: GatewayNames.healthService, method: GatewayNames.check, callId: id, timeoutMs: timeoutMs,
+                    payload: (try? HealthCheckRequest(service: name).serializedBytes()) ?? [])
+                guard let body = try? probe.serializedBytes(), send(to: identity, .request, body) else { continue }
+                fanOut.pending[id] = identity
+                inFlight[id] = InFlight(
+                    client: client, clientCallID: callID, instance: identity, deadline: deadline,
+                    kind: .healthProbe(fanOut: fanOutID), label: "\(GatewayNames.healthService)/\(GatewayNames.check)")
+            }
+        }
+        fanOuts[fanOutID] = fanOut
+        if fanOut.pending.isEmpty { completeFanOut(fanOutID) }
+    }
+
+    private func recordProbe(_ fanOutID: UInt64, callID: UInt64, instance: Identity, answer: HealthCheckResponse?) {
+        guard var fanOut = fanOuts[fanOutID], fanOut.pending.removeValue(forKey: callID) != nil else { return }
+        if let answer { fanOut.answers[instance] = (answer, ContinuousClock.now - fanOut.startedAt) }
+        fanOuts[fanOutID] = fanOut
+        if fanOut.pending.isEmpty { completeFanOut(fanOutID) }
+    }
+
+    private func completeFanOut(_ id: UInt64) {
+        guard let fanOut = fanOuts.removeValue(forKey: id) else { return }
+        for callID in fanOut.pending.keys { inFlight[callID] = nil }
+        let waitedMs = Int64(configuration.healthTimeout / .milliseconds(1))
+        var response = GatewayHealthResponse(
+            gatewayStatus: .serving, gatewayUptimeMs: uptimeMs, gatewayVersion: AtomVersion.current)
+        let request = fanOut.request
+        if !request.service.isEmpty && services[request.service] == nil {
+            response.services = [ServiceHealth(service: request.service, status: .serviceUnknown)]
+        } else {
+            let names = request.service.isEmpty ? services.keys.sorted() : [request.service]
+            for name in names {
+                var health = ServiceHealth(service: name, status: .notServing)
+                for identity in services[name]?.instances ?? [] {
+                    guard let instance = instances[identity] else { continue }
+                    var item = InstanceHealth(
+                        instanceId: instance.instanceID, status: .notServing, inflight: UInt32(clamping: instance.load),
+                        capacity: UInt32(clamping: instance.capacity), version: instance.version, pid: instance.pid,
+                        host: instance.host)
+                    if let (answer, latency) = fanOut.answers[identity] {
+                        item.status = answer.status
+                        item.uptimeMs = answer.uptimeMs
+                        item.latencyUs = UInt32(clamping: Int64(latency / .microseconds(1)))
+                        if answer.status != .serving { item.message = "instance reports \(answer.status.protoName)" }
+                    } else {
+                        item.message = "no answer within \(waitedMs) ms"
+                    }
+                    health.instances.append(item)
+                }
+                health.instances.sort { $0.instanceId < $1.instanceId }
+                if health.instances.contains(where: { $0.status == .serving }) { health.status = .serving }
+                response.services.append(health)
+            }
+        }
+        reply(to: fanOut.client, callID: fanOut.clientCallID, .success((try? response.serializedBytes()) ?? []))
+    }
+}
+
+enum GatewayNames {
+    static let gatewayService = "atom.v1.Gateway"
+    static let health = "Health"
+    static let listServices = "ListServices"
+    static let healthService = "atom.v1.Health"
+    static let check = "Check"
+}

@@ -1,0 +1,251 @@
+internal import AtomProto
+internal import DequeModule
+internal import Foundation
+internal import HeapModule
+internal import Synchronization
+
+/// The thread that owns a client's DEALER socket.
+///
+/// Async callers never touch the socket: they queue an `Operation` and wake the reactor through
+/// a pipe; the reactor sends, matches responses to calls by call id, fails calls whose deadline
+/// passed, and resumes the callers. Blocking happens only here, in `zmq_poll`.
+final class ClientReactor: @unchecked Sendable {
+    enum Operation: Sendable {
+        case start(OutgoingCall)
+        case cancel(UInt64)
+        case stop
+    }
+
+    struct OutgoingCall: Sendable {
+        let id: UInt64
+        let label: String
+        let frames: [[UInt8]]
+        let deadline: ContinuousClock.Instant
+        let sink: CallSink
+    }
+
+    private struct Inbox {
+        var operations: [Operation] = []
+        var signaled = false
+    }
+
+    let endpoint: String
+    private let wake = WakePipe()
+    private let inbox = Mutex(Inbox())
+    private let connectTimeout: Duration
+    private let context: ZMQContext
+    private let stopped = Atomic<Bool>(false)
+
+    // Reactor-thread state.
+    private var socket: ZMQSocket?
+    private var inFlight: [UInt64: OutgoingCall] = [:]
+    private var unsent = Deque<(call: OutgoingCall, giveUpAt: ContinuousClock.Instant)>()
+    private var deadlines = Heap<DeadlineEntry>()
+    private var thread: Thread?
+
+    init(endpoint: String, context: ZMQContext, connectTimeout: Duration) throws {
+        self.endpoint = endpoint
+        self.context = context
+        self.connectTimeout = connectTimeout
+        let socket = try ZMQSocket(.dealer, context: context)
+        try socket.setImmediate(true)
+        try socket.setHighWaterMarks(send: 10_000, receive: 10_000)
+        try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
+        try socket.setMaxMessageSize(RPCLimits.maxFrameBytes)
+        try socket.setConnectionHeartbeat(intervalMs: 1_000, timeoutMs: 3_000)
+        try socket.connect(endpoint)
+        self.socket = socket
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "atom-rpc-client"
+        self.thread = thread
+        thread.start()
+    }
+
+    func submit(_ operation: Operation) {
+        let mustSignal = inbox.withLock { inbox in
+            inbox.operations.append(operation)
+            defer { inbox.signaled = true }
+            return !inbox.signaled
+        }
+        if mustSignal { wake.signal() }
+    }
+
+    func stop() {
+        guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        submit(.stop)
+    }
+
+    // MARK: Reactor thread
+
+    private func loop() {
+        guard let socket else { return }
+        var poller = ZMQPoller([.socket(socket), .fileDescriptor(wake.readFD)])
+        var running = true
+        while running {
+            let readable: [Bool]
+            do {
+                readable = try poller.poll(timeoutMs: pollTimeoutMs())
+            } catch {
+                break
+            }
+            if readable[1] { wake.drain() }
+            let operations = inbox.withLock { inbox in
+                defer { inbox.operations.removeAll(keepingCapacity: true); inbox.signaled = false }
+                return inbox.operations
+            }
+            for operation in operations {
+                switch operation {
+                case .start(let call): start(call)
+                case .cancel(let id): cancel(id)
+                case .stop: running = false
+                }
+            }
+            receiveAll(socket)
+            flushUnsent(socket)
+            expireDeadlines()
+        }
+        shutdown()
+    }
+
+    private func pollTimeoutMs() -> Int {
+        let now = ContinuousClock.now
+        var next: ContinuousClock.Instant?
+        while let top = deadlines.min, inFlight[top.id] == nil && !unsent.contains(where: { $0.call.id == top.id }) {
+            deadlines.removeMin()
+        }
+        if let top = deadlines.min { next = top.deadline }
+        if !unsent.isEmpty {
+            // Not connected yet (or the peer's queue is full): try again soon.
+            let retry = now + .milliseconds(2)
+            next = next.map { min($0, retry) } ?? retry
+        }
+        guard let next else { return -1 }
+        return max(0, Int(((next - now) / .milliseconds(1)).rounded(.up)))
+    }
+
+    private func start(_ call: OutgoingCall) {
+        guard !call.sink.isFinished else { return }
+        if call.deadline <= .now {
+            call.sink.deliver(.final(.failure(RPCError(.deadlineExceeded, "\(call.label): the deadline passed before the call was sent"))))
+            return
+        }
+        deadlines.insert(DeadlineEntry(deadline: call.deadline, id: call.id))
+        if unsent.isEmpty, let socket, trySend(call, on: socket) { return }
+        unsent.append((call, min(call.deadline, .now + connectTimeout)))
+    }
+
+    /// Sends a call; false when it must wait (no connection yet, or the queue is full).
+    private func trySend(_ call: OutgoingCall, on socket: ZMQSocket) -> Bool {
+        do {
+            try socket.send(call.frames)
+            inFlight[call.id] = call
+            return true
+        } catch let error as ZMQError where error.isWouldBlock {
+            return false
+        } catch {
+            call.sink.deliver(.final(.failure(RPCError(.unavailable, "\(call.label): could not send to the gateway at \(endpoint): \(error)"))))
+            return true
+        }
+    }
+
+    private func flushUnsent(_ socket: ZMQSocket) {
+        let now = ContinuousClock.now
+        while let (call, giveUpAt) = unsent.first {
+            if call.sink.isFinished {
+                unsent.removeFirst()
+                continue
+            }
+            if trySend(call, on: socket) {
+                unsent.removeFirst()
+                continue
+            }
+            // Still not sendable: fail the calls that waited long enough, keep order for the rest.
+            for entry in unsent where entry.giveUpAt <= now {
+                entry.call.sink.deliver(.final(.failure(RPCError.withReason(
+                    .unavailable,
+                    "gateway not reachable at \(endpoint): is `atom up` running?",
+                    reason: "GATEWAY_UNREACHABLE"))))
+            }
+            unsent.removeAll { $0.giveUpAt <= now }
+            _ = giveUpAt
+            return
+        }
+    }
+
+    private func cancel(_ id: UInt64) {
+        if let index = unsent.firstIndex(where: { $0.call.id == id }) {
+            unsent.remove(at: index)
+            return
+        }
+        guard inFlight.removeValue(forKey: id) != nil, let socket else { return }
+        // Best effort: tell the gateway so the service stops working on it.
+        if let body = try? CancelCall(callId: id).serializedBytes() {
+            try? socket.send(WireFrame.frames(.cancel, body: body))
+        }
+    }
+
+    private func receiveAll(_ socket: ZMQSocket) {
+        while true {
+            let frames: [[UInt8]]?
+            do { frames = try socket.receive() } catch { return }
+            guard let frames else { return }
+            guard let (command, body) = WireFrame.parse(frames[...]), command == .response,
+                  let envelope = try? ResponseEnvelope(serializedBytes: body)
+            else { continue }  // garbage from the peer: dropped
+            guard let call = inFlight[envelope.callId] else { continue }  // late: already answered
+            if envelope.endOfStream {
+                inFlight[envelope.callId] = nil
+                let status = envelope.status ?? RPCStatus()
+                if status.code == .ok {
+                    call.sink.deliver(.final(.success(envelope.payload)))
+                } else {
+                    call.sink.deliver(.final(.failure(RPCError(status: status))))
+                }
+            } else {
+                call.sink.deliver(.message(envelope.payload))
+            }
+        }
+    }
+
+    private func expireDeadlines() {
+        let now = ContinuousClock.now
+        while let top = deadlines.min, top.deadline <= now {
+            deadlines.removeMin()
+            if let index = unsent.firstIndex(where: { $0.call.id == top.id }) {
+                let call = unsent.remove(at: index).call
+                call.sink.deliver(.final(.failure(RPCError.withReason(
+                    .deadlineExceeded,
+                    "\(call.label): deadline exceeded while waiting for the gateway at \(endpoint) (is `atom up` running?)",
+                    reason: "GATEWAY_UNREACHABLE"))))
+            } else if let call = inFlight[top.id] {
+                cancel(top.id)
+                call.sink.deliver(.final(.failure(RPCError(.deadlineExceeded, "\(call.label): deadline exceeded"))))
+            }
+        }
+    }
+
+    private func shutdown() {
+        let error = RPCError(.cancelled, "the RPC client was closed")
+        for call in inFlight.values { call.sink.deliver(.final(.failure(error))) }
+        for entry in unsent { entry.call.sink.deliver(.final(.failure(error))) }
+        inFlight.removeAll()
+        unsent.removeAll()
+        socket?.close()
+        socket = nil
+        // Calls submitted after the stop never reach the loop: fail them too.
+        let late = inbox.withLock { inbox in
+            defer { inbox.operations.removeAll() }
+            return inbox.operations
+        }
+        for case .start(let call) in late { call.sink.deliver(.final(.failure(error))) }
+    }
+}
+
+struct DeadlineEntry: Comparable {
+    let deadline: ContinuousClock.Instant
+    let id: UInt64
+
+    static func < (lhs: DeadlineEntry, rhs: DeadlineEntry) -> Bool {
+        (lhs.deadline, lhs.id) < (rhs.deadline, rhs.id)
+    }
+}

@@ -1,0 +1,159 @@
+public import AtomProto
+internal import Foundation
+internal import Synchronization
+
+/// Calls services through the gateway.
+///
+/// One client holds one connection (a DEALER socket on its own reactor thread) and carries any
+/// number of concurrent calls over it, matched by call id. Every call ends by its deadline: with
+/// the service's answer, or with DEADLINE_EXCEEDED / UNAVAILABLE when no answer can come.
+/// Calls are typed through the generated clients in AtomAPI (`EchoClient(rpc).echo(...)`).
+public final class RPCClient: Sendable {
+    public let endpoint: String
+    /// Sent as the `caller` metadata of every call.
+    public let name: String
+    private let reactor: ClientReactor
+    private let nextCallID = Atomic<UInt64>(1)
+
+    /// Connects to the gateway at `endpoint` (connection happens in the background; calls made
+    /// before it completes wait up to `connectTimeout`, then fail with UNAVAILABLE).
+    public init(
+        endpoint: String, name: String = "atom-client", context: ZMQContext = .shared,
+        connectTimeout: Duration = .seconds(1)
+    ) throws {
+        self.endpoint = endpoint
+        self.name = name
+        do {
+            reactor = try ClientReactor(endpoint: endpoint, context: context, connectTimeout: connectTimeout)
+        } catch {
+            throw RPCError(.invalidArgument, "cannot connect to \(endpoint): \(error)")
+        }
+    }
+
+    deinit { reactor.stop() }
+
+    /// Stops the client: calls still in flight end with CANCELLED.
+    public func close() { reactor.stop() }
+
+    /// A unary call. Prefer the generated typed clients, which call this.
+    public func unary<Request: ProtoMessage, Response: ProtoMessage>(
+        service: String, method: String, request: Request, responseType: Response.Type,
+        options: CallOptions = CallOptions()
+    ) async throws -> Response {
+        let label = "\(service)/\(method)"
+        let (id, call) = try prepare(service: service, method: method, request: request, options: options)
+        let sink = call.sink
+        let payload = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                sink.install(unary: continuation)
+                reactor.submit(.start(call))
+            }
+        } onCancel: {
+            sink.deliver(.final(.failure(RPCError(.cancelled, "\(label): cancelled by the caller"))))
+            reactor.submit(.cancel(id))
+        }
+        return try Self.decode(Response.self, payload, label: label)
+    }
+
+    /// A server-streaming call: the stream yields each message and ends with the call's status
+    /// (throwing an RPCError unless OK). Ending the iteration early cancels the call.
+    public func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+        service: String, method: String, request: Request, responseType: Response.Type,
+        options: CallOptions = CallOptions()
+    ) -> RPCResponseStream<Response> {
+        let label = "\(service)/\(method)"
+        let (bytes, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+        do {
+            let (id, call) = try prepare(service: service, method: method, request: request, options: options)
+            let reactor = self.reactor
+            let sink = call.sink
+            continuation.onTermination = { termination in
+                if case .cancelled = termination {
+                    sink.deliver(.final(.failure(RPCError(.cancelled, "\(label): cancelled by the caller"))))
+                    reactor.submit(.cancel(id))
+                }
+            }
+            sink.install(stream: continuation)
+            reactor.submit(.start(call))
+        } catch {
+            continuation.finish(throwing: error)
+        }
+        return RPCResponseStream(bytes: bytes, label: label)
+    }
+
+    private func prepare<Request: ProtoMessage>(
+        service: String, method: String, request: Request, options: CallOptions
+    ) throws -> (UInt64, ClientReactor.OutgoingCall) {
+        let label = "\(service)/\(method)"
+        let payload: [UInt8]
+        do {
+            payload = try request.serializedBytes()
+        } catch {
+            throw RPCError(.invalidArgument, "\(label): the request cannot be encoded: \(error)")
+        }
+        guard payload.count <= RPCLimits.maxPayloadBytes else {
+            throw RPCError(
+                .resourceExhausted,
+                "\(label): the request is \(payload.count) bytes, over the \(RPCLimits.maxPayloadBytes)-byte limit")
+        }
+        guard options.timeout > .zero else {
+            throw RPCError(.deadlineExceeded, "\(label): the deadline passed before the call was sent")
+        }
+        let id = nextCallID.wrappingAdd(1, ordering: .relaxed).oldValue
+        var metadata = options.metadata
+        if !metadata.contains(where: { $0.key == RPCMetadataKey.requestID }) {
+            metadata.append(MetadataEntry(key: RPCMetadataKey.requestID, value: Self.newRequestID()))
+        }
+        if !metadata.contains(where: { $0.key == RPCMetadataKey.caller }) {
+            metadata.append(MetadataEntry(key: RPCMetadataKey.caller, value: name))
+        }
+        let timeoutMs = UInt32(clamping: Int64((options.timeout / .milliseconds(1)).rounded(.up)))
+        let envelope = RequestEnvelope(
+            service: service, method: method, callId: id, timeoutMs: max(timeoutMs, 1),
+            metadata: metadata, payload: payload)
+        let body: [UInt8]
+        do {
+            body = try envelope.serializedBytes()
+        } catch {
+            throw RPCError(.invalidArgument, "\(label): the request cannot be encoded: \(error)")
+        }
+        let call = ClientReactor.OutgoingCall(
+            id: id, label: label, frames: WireFrame.frames(.request, body: body),
+            deadline: .now + options.timeout, sink: CallSink())
+        return (id, call)
+    }
+
+    static func decode<Response: ProtoMessage>(_ type: Response.Type, _ payload: [UInt8], label: String) throws -> Response {
+        do {
+            return try Response(serializedBytes: payload)
+        } catch {
+            throw RPCError(.internal, "\(label): the response is not a valid \(Response.protoName): \(error)")
+        }
+    }
+
+    static func newRequestID() -> String {
+        UUID().uuidString.lowercased()
+    }
+}
+
+/// The messages of a server-streaming call, decoded. Throws the call's RPCError at the end
+/// unless it finished with OK.
+public struct RPCResponseStream<Response: ProtoMessage>: AsyncSequence, Sendable {
+    public typealias Element = Response
+    let bytes: AsyncThrowingStream<[UInt8], any Error>
+    let label: String
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<[UInt8], any Error>.AsyncIterator
+        let label: String
+
+        public mutating func next() async throws -> Response? {
+            guard let payload = try await base.next() else { return nil }
+            return try RPCClient.decode(Response.self, payload, label: label)
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: bytes.makeAsyncIterator(), label: label)
+    }
+}

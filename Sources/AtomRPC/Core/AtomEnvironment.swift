@@ -1,0 +1,64 @@
+internal import Foundation
+
+/// Settings every process reads from its environment, validated once at start.
+///
+/// | variable | default | meaning |
+/// |---|---|---|
+/// | `ATOM_GATEWAY` | `tcp://127.0.0.1:7700` | the gateway endpoint: where the gateway listens, and where clients and services connect |
+/// | `ATOM_HOME` | `~/.atom` | state: databases, environments, logs, the pid file of `atom up --detach` |
+/// | `ATOM_INSTANCE_ID` | `<host>-<pid>-<random>` | a service instance's id |
+/// | `ATOM_CAPACITY` | `64` | calls a service instance runs at once |
+/// | `ATOM_HEARTBEAT_MS` | `1000` | heartbeat interval between instances and the gateway (50-60000) |
+/// | `ATOM_LOG_LEVEL` | `info` | trace, debug, info, notice, warning, error, critical |
+public struct AtomEnvironment: Sendable {
+    public static let defaultGateway = "tcp://127.0.0.1:7700"
+
+    public var gateway: String
+    public var home: String
+    public var instanceID: String?
+    public var capacity: Int
+    public var heartbeatInterval: Duration
+    public var logLevel: String
+
+    /// An invalid setting: the process stops at start with this message.
+    public struct InvalidSetting: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Reads the process environment.
+    public init() throws {
+        try self.init(ProcessInfo.processInfo.environment)
+    }
+
+    public init(_ environment: [String: String]) throws {
+        gateway = environment["ATOM_GATEWAY"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultGateway
+        guard Self.isEndpoint(gateway) else {
+            throw InvalidSetting(description: "ATOM_GATEWAY=\(gateway) is not an endpoint; use tcp://HOST:PORT or ipc:///PATH")
+        }
+        if let home = environment["ATOM_HOME"], !home.isEmpty {
+            self.home = home
+        } else {
+            self.home = (environment["HOME"] ?? NSHomeDirectory()) + "/.atom"
+        }
+        instanceID = environment["ATOM_INSTANCE_ID"].flatMap { $0.isEmpty ? nil : $0 }
+        capacity = try Self.integer(environment, "ATOM_CAPACITY", default: 64, range: 1...100_000)
+        heartbeatInterval = .milliseconds(try Self.integer(environment, "ATOM_HEARTBEAT_MS", default: 1_000, range: 50...60_000))
+        logLevel = environment["ATOM_LOG_LEVEL"] ?? "info"
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        guard levels.contains(logLevel) else {
+            throw InvalidSetting(description: "ATOM_LOG_LEVEL=\(logLevel) is not one of \(levels.joined(separator: ", "))")
+        }
+    }
+
+    static func isEndpoint(_ value: String) -> Bool {
+        value.hasPrefix("tcp://") || value.hasPrefix("ipc://") || value.hasPrefix("inproc://")
+    }
+
+    static func integer(_ environment: [String: String], _ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = environment[key], !text.isEmpty else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw InvalidSetting(description: "\(key)=\(text) is invalid; expected an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+}

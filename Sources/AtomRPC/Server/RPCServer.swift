@@ -1,0 +1,81 @@
+public import Logging
+internal import AtomProto
+
+/// Serves one service through the gateway.
+///
+/// `run()` connects, registers, and runs every call in its own child task, concurrently, up to
+/// the configured capacity (the gateway queues the rest). It returns after `shutdown()` has
+/// drained the calls in flight, or at once when its task is cancelled.
+public final class RPCServer: Sendable {
+    public let configuration: RPCServerConfiguration
+    private let reactor: ServerReactor
+    private let incoming: AsyncStream<IncomingCall>
+
+    public init(
+        service: any RPCService, configuration: RPCServerConfiguration,
+        logger: Logger = Logger(label: "atom.rpc.server"), context: ZMQContext = .shared
+    ) {
+        self.configuration = configuration
+        let (incoming, continuation) = AsyncStream<IncomingCall>.makeStream()
+        self.incoming = incoming
+        var logger = logger
+        logger[metadataKey: "instance"] = "\(configuration.instanceID)"
+        reactor = ServerReactor(
+            configuration: configuration, service: service, incoming: continuation, logger: logger, context: context)
+    }
+
+    public func run() async {
+        reactor.start()
+        let reactor = self.reactor
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { group in
+                for await call in incoming {
+                    group.addTask { await Self.serve(call, reactor: reactor) }
+                }
+            }
+        } onCancel: {
+            reactor.submit(.stop)
+        }
+    }
+
+    /// Graceful stop: the gateway stops routing here, calls in flight finish (up to the drain
+    /// timeout), then `run()` returns.
+    public func shutdown() {
+        reactor.submit(.drain)
+    }
+
+    private static func serve(_ call: IncomingCall, reactor: ServerReactor) async {
+        let id = call.id
+        let control = call.control
+        let emitter = StreamEmitter { bytes in
+            guard !control.isOver else { return false }
+            let envelope = ResponseEnvelope(callId: id, status: RPCStatus(code: .ok), payload: bytes, endOfStream: false)
+            guard let body = try? envelope.serializedBytes() else { return false }
+            reactor.submit(.respond(id: id, envelope: body, final: false, handlerEnded: false))
+            return true
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var envelope = ResponseEnvelope(callId: id, endOfStream: true)
+                do {
+                    envelope.payload = try await call.handler.body(call.payload, call.context, emitter)
+                    envelope.status = RPCStatus(code: .ok)
+                } catch {
+                    envelope.status = RPCError.from(error).status
+                }
+                let body = (try? envelope.serializedBytes())
+                    ?? (try? ResponseEnvelope(
+                        callId: id, status: RPCStatus(code: .internal, message: "the response could not be encoded"),
+                        endOfStream: true).serializedBytes())
+                    ?? []
+                reactor.submit(.respond(id: id, envelope: body, final: true, handlerEnded: true))
+                control.fire(nil)
+            }
+            group.addTask {
+                _ = await control.wait()
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,364 @@
+internal import AtomProto
+internal import Foundation
+internal import HeapModule
+internal import Logging
+internal import Synchronization
+
+/// A call the reactor hands to the async side for a handler to run.
+struct IncomingCall: Sendable {
+    let id: UInt64
+    let handler: RPCMethodHandler
+    let payload: [UInt8]
+    let context: RPCContext
+    let control: CallControl
+}
+
+/// The thread that owns a service instance's DEALER socket to the gateway.
+///
+/// It registers (READY), heartbeats, re-registers when the gateway restarts or forgets it,
+/// receives requests and hands them to the async side, enforces deadlines (sending
+/// DEADLINE_EXCEEDED itself, so a handler that ignores cancellation cannot keep a caller
+/// waiting), answers health checks inline, and sends what handlers produce.
+final class ServerReactor: @unchecked Sendable {
+    enum Operation: Sendable {
+        /// A response of call `id`; `handlerEnded` when the handler has returned (its final).
+        case respond(id: UInt64, envelope: [UInt8], final: Bool, handlerEnded: Bool)
+        case drain
+        case stop
+    }
+
+    private struct Inbox {
+        var operations: [Operation] = []
+        var signaled = false
+    }
+
+    private struct ActiveCall {
+        let control: CallControl
+        var finalSent = false
+        var handlerEnded = false
+    }
+
+    let configuration: RPCServerConfiguration
+    let serviceName: String
+    private let handlers: [String: RPCMethodHandler]
+    private let incoming: AsyncStream<IncomingCall>.Continuation
+    private let logger: Logger
+    private let context: ZMQContext
+    private let wake = WakePipe()
+    private let inbox = Mutex(Inbox())
+    private let started = ContinuousClock.now
+
+    // Reactor-thread state.
+    private var socket: ZMQSocket?
+    private var calls: [UInt64: ActiveCall] = [:]
+    private var deadlines = Heap<DeadlineEntry>()
+    private var registered = false
+    private var lastHeard = ContinuousClock.now
+    private var lastSent = ContinuousClock.now - .seconds(3600)
+    private var lastReadySent = ContinuousClock.now - .seconds(3600)
+    private var draining = false
+    private var drainDeadline: ContinuousClock.Instant?
+
+    init(
+        configuration: RPCServerConfiguration, service: any RPCService,
+        incoming: AsyncStream<IncomingCall>.Continuation, logger: Logger, context: ZMQContext
+    ) {
+        self.configuration = configuration
+        self.serviceName = type(of: service).serviceName
+        var handlers: [String: RPCMethodHandler] = [:]
+        for handler in service.methodHandlers { handlers[handler.name] = handler }
+        self.handlers = handlers
+        self.incoming = incoming
+        self.logger = logger
+        self.context = context
+    }
+
+    func start() {
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "atom-rpc-server"
+        thread.start()
+    }
+
+    func submit(_ operation: Operation) {
+        let mustSignal = inbox.withLock { inbox in
+            inbox.operations.append(operation)
+            defer { inbox.signaled = true }
+            return !inbox.signaled
+        }
+        if mustSignal { wake.signal() }
+    }
+
+    var heartbeatInterval: Duration { configuration.heartbeatInterval }
+
+    // MARK: Reactor thread
+
+    private func makeSocket() -> ZMQSocket? {
+        do {
+            let socket = try ZMQSocket(.dealer, context: context)
+            try socket.setImmediate(true)
+            try socket.setHighWaterMarks(send: 10_000, receive: 10_000)
+            try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
+            try socket.setMaxMessageSize(RPCLimits.maxFrameBytes)
+            try socket.setConnectionHeartbeat(intervalMs: 1_000, timeoutMs: 3_000)
+            try socket.connect(configuration.gatewayEndpoint)
+            return socket
+        } catch {
+            logger.error("cannot connect to the gateway", metadata: ["endpoint": "\(configuration.gatewayEndpoint)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    private func loop() {
+        socket = makeSocket()
+        guard socket != nil else {
+            incoming.finish()
+            return
+        }
+        var poller = ZMQPoller([.socket(socket!), .fileDescriptor(wake.readFD)])
+        var running = true
+        sendReady()
+        while running {
+            let readable: [Bool]
+            do {
+                readable = try poller.poll(timeoutMs: pollTimeoutMs())
+            } catch {
+                logger.error("zmq_poll failed", metadata: ["error": "\(error)"])
+                break
+            }
+            if readable[1] { wake.drain() }
+            let operations = inbox.withLock { inbox in
+                defer { inbox.operations.removeAll(keepingCapacity: true); inbox.signaled = false }
+                return inbox.operations
+            }
+            for operation in operations {
+                switch operation {
+                case .respond(let id, let envelope, let final, let handlerEnded):
+                    respond(id: id, envelope: envelope, final: final, handlerEnded: handlerEnded)
+                case .drain:
+                    beginDrain()
+                case .stop:
+                    running = false
+                }
+            }
+            if let socket { receiveAll(socket) }
+            expireDeadlines()
+            keepAlive()
+            if let newSocket = reconnectIfGatewaySilent() {
+                poller = ZMQPoller([.socket(newSocket), .fileDescriptor(wake.readFD)])
+            }
+            if draining && (calls.isEmpty || (drainDeadline.map { ContinuousClock.now >= $0 } ?? false)) {
+                running = false
+            }
+        }
+        finish()
+    }
+
+    private func pollTimeoutMs() -> Int {
+        let now = ContinuousClock.now
+        var next = (registered ? lastSent : lastReadySent) + heartbeatInterval
+        while let top = deadlines.min, calls[top.id].map({ $0.finalSent }) ?? true {
+            deadlines.removeMin()
+        }
+        if let top = deadlines.min { next = min(next, top.deadline) }
+        if let drainDeadline { next = min(next, drainDeadline) }
+        if registered { next = min(next, lastHeard + heartbeatInterval * 3) }
+        return max(0, Int(((next - now) / .milliseconds(1)).rounded(.up)))
+    }
+
+    private func send(_ command: WireCommand, _ body: [UInt8]? = nil) {
+        guard let socket else { return }
+        do {
+            try socket.send(WireFrame.frames(command, body: body))
+            lastSent = .now
+        } catch {
+            // EAGAIN: not connected (or the gateway is not reading). Heartbeats and READY are
+            // retried on the next tick; responses are lost, and the gateway fails the call.
+        }
+    }
+
+    private func sendReady() {
+        let ready = WorkerReady(
+            service: serviceName, instanceId: configuration.instanceID,
+            methods: handlers.keys.sorted(), capacity: UInt32(clamping: configuration.capacity),
+            heartbeatMs: UInt32(clamping: Int64(heartbeatInterval / .milliseconds(1))),
+            version: configuration.version, pid: HostInfo.pid, host: HostInfo.hostname)
+        lastReadySent = .now
+        if let body = try? ready.serializedBytes() { send(.ready, body) }
+    }
+
+    private func keepAlive() {
+        let now = ContinuousClock.now
+        if !registered {
+            if now - lastReadySent >= heartbeatInterval { sendReady() }
+        } else if now - lastSent >= heartbeatInterval {
+            sendHeartbeat()
+        }
+    }
+
+    private func sendHeartbeat() {
+        let heartbeat = WorkerHeartbeat(inflight: UInt32(clamping: inflight), draining: draining)
+        if let body = try? heartbeat.serializedBytes() { send(.heartbeat, body) }
+    }
+
+    private var inflight: Int { calls.values.count { !$0.handlerEnded } }
+
+    /// After three silent intervals the gateway is presumed gone (restarted, or the link is
+    /// dead): drop the socket and its stale queue, connect afresh and register again.
+    private func reconnectIfGatewaySilent() -> ZMQSocket? {
+        guard registered, ContinuousClock.now - lastHeard > heartbeatInterval * 3 else { return nil }
+        logger.warning("gateway silent for three heartbeats; reconnecting", metadata: ["endpoint": "\(configuration.gatewayEndpoint)"])
+        registered = false
+        socket?.close()
+        socket = makeSocket()
+        lastHeard = .now
+        sendReady()
+        return socket
+    }
+
+    private func receiveAll(_ socket: ZMQSocket) {
+        while true {
+            let frames: [[UInt8]]?
+            do { frames = try socket.receive() } catch { return }
+            guard let frames else { return }
+            guard let (command, body) = WireFrame.parse(frames[...]) else {
+                logger.debug("dropped a malformed message from the gateway")
+                continue
+            }
+            lastHeard = .now
+            switch command {
+            case .heartbeat:
+                if !registered {
+                    registered = true
+                    logger.info("registered with the gateway", metadata: ["endpoint": "\(configuration.gatewayEndpoint)", "instance": "\(configuration.instanceID)"])
+                }
+            case .disconnect:
+                // The gateway does not know us (it restarted): register again.
+                registered = false
+                sendReady()
+            case .request:
+                registered = true
+                handleRequest(body)
+            case .cancel:
+                if let cancel = try? CancelCall(serializedBytes: body) { stop(cancel.callId, .cancelled) }
+            case .response, .ready:
+                logger.debug("dropped an unexpected \(command) from the gateway")
+            }
+        }
+    }
+
+    private func handleRequest(_ body: [UInt8]) {
+        guard let envelope = try? RequestEnvelope(serializedBytes: body) else {
+            logger.warning("dropped an undecodable request envelope")
+            return
+        }
+        let id = envelope.callId
+        guard calls[id] == nil else { return }  // duplicate delivery
+        let now = ContinuousClock.now
+        let deadline = envelope.timeoutMs == 0 ? nil : now + .milliseconds(Int64(envelope.timeoutMs))
+        let label = "\(envelope.service)/\(envelope.method)"
+
+        if envelope.service == HealthClientName.service && envelope.method == HealthClientName.check {
+            let response = HealthCheckResponse(
+                status: draining ? .notServing : .serving, instanceId: configuration.instanceID,
+                uptimeMs: UInt64(max(0, (now - started) / .milliseconds(1))), inflight: UInt32(clamping: inflight))
+            sendFinal(id, .success((try? response.serializedBytes()) ?? []))
+            return
+        }
+        guard envelope.service == serviceName else {
+            sendFinal(id, .failure(RPCError(.unimplemented, "\(label): this instance serves \(serviceName), not \(envelope.service)")))
+            return
+        }
+        guard let handler = handlers[envelope.method] else {
+            sendFinal(id, .failure(RPCError(.unimplemented, "\(label): no such method; \(serviceName) has \(handlers.keys.sorted().joined(separator: ", "))")))
+            return
+        }
+        if draining {
+            sendFinal(id, .failure(RPCError.withReason(.unavailable, "\(label): instance \(configuration.instanceID) is shutting down", reason: "DRAINING")))
+            return
+        }
+        let control = CallControl()
+        calls[id] = ActiveCall(control: control)
+        if let deadline { deadlines.insert(DeadlineEntry(deadline: deadline, id: id)) }
+        let context = RPCContext(
+            service: envelope.service, method: envelope.method, deadline: deadline,
+            metadata: envelope.metadata, instanceID: configuration.instanceID)
+        incoming.yield(IncomingCall(id: id, handler: handler, payload: envelope.payload, context: context, control: control))
+    }
+
+    private func sendFinal(_ id: UInt64, _ result: Result<[UInt8], RPCError>) {
+        var envelope = ResponseEnvelope(callId: id, endOfStream: true)
+        switch result {
+        case .success(let payload):
+            envelope.payload = payload
+            envelope.status = RPCStatus(code: .ok)
+        case .failure(let error):
+            envelope.status = error.status
+        }
+        if let body = try? envelope.serializedBytes() { send(.response, body) }
+    }
+
+    private func respond(id: UInt64, envelope: [UInt8], final: Bool, handlerEnded: Bool) {
+        guard var call = calls[id] else { return }
+        if !call.finalSent {
+            send(.response, envelope)
+            if final {
+                call.finalSent = true
+                call.control.markOver()
+            }
+        }
+        if handlerEnded { call.handlerEnded = true }
+        if call.finalSent && call.handlerEnded {
+            calls[id] = nil
+        } else {
+            calls[id] = call
+        }
+    }
+
+    /// Ends a call early: the caller gets the status now, the handler is told to stop.
+    private func stop(_ id: UInt64, _ reason: CallStopReason) {
+        guard var call = calls[id] else { return }
+        if !call.finalSent {
+            let error: RPCError =
+                switch reason {
+                case .deadline: RPCError(.deadlineExceeded, "deadline exceeded in \(serviceName) (instance \(configuration.instanceID))")
+                case .cancelled: RPCError(.cancelled, "cancelled by the caller")
+                case .shutdown: RPCError.withReason(.unavailable, "instance \(configuration.instanceID) shut down before the call finished", reason: "DRAINING")
+                }
+            sendFinal(id, .failure(error))
+            call.finalSent = true
+            call.control.markOver()
+            calls[id] = call
+        }
+        call.control.fire(reason)
+    }
+
+    private func expireDeadlines() {
+        let now = ContinuousClock.now
+        while let top = deadlines.min, top.deadline <= now {
+            deadlines.removeMin()
+            stop(top.id, .deadline)
+        }
+    }
+
+    private func beginDrain() {
+        guard !draining else { return }
+        draining = true
+        drainDeadline = .now + configuration.drainTimeout
+        sendHeartbeat()
+        logger.info("draining", metadata: ["inflight": "\(inflight)"])
+    }
+
+    private func finish() {
+        for id in Array(calls.keys) { stop(id, .shutdown) }
+        send(.disconnect)
+        incoming.finish()
+        socket?.close()
+        socket = nil
+    }
+}
+
+/// Names of the health service every instance's runtime answers.
+enum HealthClientName {
+    static let service = "atom.v1.Health"
+    static let check = "Check"
+}

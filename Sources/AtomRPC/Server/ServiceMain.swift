@@ -1,0 +1,76 @@
+internal import Logging
+@preconcurrency internal import Dispatch
+internal import Foundation
+
+/// The whole `main` of a service executable: reads the environment, bootstraps logging,
+/// serves until SIGTERM or SIGINT (graceful drain; a second signal exits at once).
+public enum ServiceMain {
+    public static func run(_ service: any RPCService, label: String) async -> Never {
+        let environment: AtomEnvironment
+        do {
+            environment = try AtomEnvironment()
+        } catch {
+            FileHandle.standardError.write(Data("\(label): \(error)\n".utf8))
+            exit(2)
+        }
+        bootstrapLogging(level: environment.logLevel)
+        var logger = Logger(label: label)
+        logger[metadataKey: "service"] = "\(type(of: service).serviceName)"
+        let configuration = RPCServerConfiguration(
+            gatewayEndpoint: environment.gateway, instanceID: environment.instanceID,
+            capacity: environment.capacity, heartbeatInterval: environment.heartbeatInterval)
+        let server = RPCServer(service: service, configuration: configuration, logger: logger)
+        let signalLogger = logger
+        let signals = SignalHandler { count in
+            if count == 1 {
+                signalLogger.info("shutting down: draining calls in flight")
+                server.shutdown()
+            } else {
+                exit(1)
+            }
+        }
+        logger.info("starting", metadata: ["gateway": "\(environment.gateway)", "instance": "\(configuration.instanceID)"])
+        await server.run()
+        withExtendedLifetime(signals) {}
+        logger.info("stopped")
+        exit(0)
+    }
+
+    /// swift-log to stderr at the given level; only executables call this.
+    public static func bootstrapLogging(level: String) {
+        let logLevel = Logger.Level(rawValue: level) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+    }
+}
+
+/// Turns SIGINT and SIGTERM into calls of `handler` with the count of signals so far.
+public final class SignalHandler: @unchecked Sendable {
+    // Dispatch sources are thread-safe; the array is never mutated after init.
+    private let sources: [any DispatchSourceSignal]
+
+    public init(_ handler: @escaping @Sendable (Int) -> Void) {
+        let counter = SignalCounter()
+        sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { handler(counter.increment()) }
+            source.resume()
+            return source
+        }
+    }
+}
+
+private final class SignalCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        count += 1
+        return count
+    }
+}

@@ -1,0 +1,43 @@
+/// The frame layout every peer of the gateway speaks (ZeroMQ routing frames aside):
+///
+///     frame 0: [0xA7, command]      protocol marker and command byte
+///     frame 1: protobuf body        (absent for bodiless commands)
+///
+/// The RPC semantics live in the protobuf envelope, not in the framing, so any protobuf
+/// implementation can talk to the services. A message that does not parse as this layout is
+/// dropped and counted; it never reaches a handler.
+public enum WireCommand: UInt8, Sendable, CaseIterable {
+    /// Client -> gateway, gateway -> service: a RequestEnvelope.
+    case request = 0x01
+    /// Client -> gateway, gateway -> service: a CancelCall.
+    case cancel = 0x02
+    /// Service -> gateway, gateway -> client: a ResponseEnvelope (stream message or final).
+    case response = 0x03
+    /// Service -> gateway: a WorkerReady (register, or register again).
+    case ready = 0x10
+    /// Both ways between service and gateway: liveness (a WorkerHeartbeat from services, empty
+    /// from the gateway).
+    case heartbeat = 0x11
+    /// Gateway -> service: "I do not know you, register again". Service -> gateway: "I am leaving".
+    case disconnect = 0x12
+}
+
+public enum WireFrame {
+    public static let marker: UInt8 = 0xA7
+
+    public static func header(_ command: WireCommand) -> [UInt8] { [marker, command.rawValue] }
+
+    /// Frames for one command.
+    public static func frames(_ command: WireCommand, body: [UInt8]? = nil) -> [[UInt8]] {
+        if let body { return [header(command), body] }
+        return [header(command)]
+    }
+
+    /// Parses the frames after any routing frames. Returns nil for anything malformed.
+    public static func parse(_ frames: ArraySlice<[UInt8]>) -> (command: WireCommand, body: [UInt8])? {
+        guard let first = frames.first, first.count == 2, first[0] == marker,
+              let command = WireCommand(rawValue: first[1]), frames.count <= 2
+        else { return nil }
+        return (command, frames.count == 2 ? frames[frames.startIndex + 1] : [])
+    }
+}

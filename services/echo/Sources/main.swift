@@ -1,0 +1,4 @@
+import AtomEcho
+import AtomRPC
+
+await ServiceMain.run(EchoServiceImpl(), label: "atom-echo")

@@ -1,0 +1,3 @@
+import AtomGateway
+
+await GatewayMain.run()
