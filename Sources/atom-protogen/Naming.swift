@@ -26,6 +26,11 @@ enum Naming {
         swiftKeywords.contains(name) ? "`\(name)`" : name
     }
 
+    /// An argument label: only these keywords need backticks there.
+    static func label(_ name: String) -> String {
+        ["inout", "var", "let"].contains(name) ? "`\(name)`" : name
+    }
+
     /// `call_id` -> `callId`.
     static func lowerCamel(fromSnake name: String) -> String {
         var out = ""

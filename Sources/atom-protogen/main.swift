@@ -2,7 +2,8 @@
 // --descriptor_set_out) and writes the Swift message types and the typed RPC APIs.
 //
 //   atom-protogen --descriptor-set FILE --proto-root proto \
-//       --swift-out Sources/AtomProto/Generated --api-out Sources/AtomAPI/Generated [FILE.proto...]
+//       --swift-out Sources/AtomProto/Generated --api-out Sources/AtomAPI/Generated \
+//       [--samples-out Tests/AtomProtoTests/Generated/Samples.swift] [FILE.proto...]
 //
 // With proto file arguments (relative to the proto root, like atom/v1/echo.proto) only those
 // files are generated; otherwise every file in the set.
@@ -18,6 +19,7 @@ var descriptorSet: String?
 var protoRoot = "proto"
 var swiftOut: String?
 var apiOut: String?
+var samplesOut: String?
 var selected: [String] = []
 
 var arguments = CommandLine.arguments.dropFirst()
@@ -31,8 +33,9 @@ while let argument = arguments.popFirst() {
     case "--proto-root": protoRoot = value()
     case "--swift-out": swiftOut = value()
     case "--api-out": apiOut = value()
+    case "--samples-out": samplesOut = value()
     case "-h", "--help":
-        print("usage: atom-protogen --descriptor-set FILE [--proto-root proto] --swift-out DIR --api-out DIR [FILE.proto...]")
+        print("usage: atom-protogen --descriptor-set FILE [--proto-root proto] --swift-out DIR --api-out DIR [--samples-out FILE] [FILE.proto...]")
         exit(0)
     default:
         if argument.hasPrefix("-") { fail("unknown option \(argument)") }
@@ -66,8 +69,11 @@ do {
         }
     }
     outputs.append((swiftOut + "/ProtoRegistry.swift", emitter.registryFile()))
+    if let samplesOut {
+        outputs.append((samplesOut, emitter.samplesFile()))
+    }
     let fm = FileManager.default
-    for directory in [swiftOut, apiOut] {
+    for directory in [swiftOut, apiOut] + [samplesOut.map { ($0 as NSString).deletingLastPathComponent }].compactMap({ $0 }) {
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
     for output in outputs {

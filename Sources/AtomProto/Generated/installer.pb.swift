@@ -309,7 +309,7 @@ public struct DependencyConflict: ProtoMessage {
     public init() {}
 
     public init(
-        `package`: String = "",
+        package: String = "",
         requirements: [String] = [],
         reason: String = "",
     ) {
