@@ -31,23 +31,13 @@ enum Naming {
         ["inout", "var", "let"].contains(name) ? "`\(name)`" : name
     }
 
-    /// `call_id` -> `callId`.
+    /// `call_id` -> `callId`, `URLPath` -> `urlPath`.
     static func lowerCamel(fromSnake name: String) -> String {
-        var out = ""
-        var upperNext = false
-        for character in name {
-            if character == "_" {
-                upperNext = !out.isEmpty
-                continue
-            }
-            if out.isEmpty {
-                out += character.lowercased()
-            } else if upperNext {
-                out += character.uppercased()
-            } else {
-                out.append(character)
-            }
-            upperNext = false
+        let parts = name.split(separator: "_").map(String.init)
+        guard let first = parts.first else { return name }
+        var out = lowerCamel(fromUpperCamel: first)
+        for part in parts.dropFirst() {
+            out += part.prefix(1).uppercased() + part.dropFirst()
         }
         if let first = out.first, first.isNumber { out = "_" + out }
         return out

@@ -183,6 +183,17 @@ struct Emitter {
         Naming.lowerCamel(fromSnake: field.protoName)
     }
 
+    /// The memberwise parameter: keywords (like `self`) get a plain internal name.
+    private func parameter(_ field: Field) -> String {
+        let name = swiftFieldName(field)
+        return Naming.swiftKeywords.contains(name) ? "\(Naming.label(name)) \(name)_" : name
+    }
+
+    private func parameterName(_ field: Field) -> String {
+        let name = swiftFieldName(field)
+        return Naming.swiftKeywords.contains(name) ? name + "_" : name
+    }
+
     private func emitStruct(_ m: MessageDef, into w: inout CodeWriter) {
         w.doc(m.comment)
         w.block("public struct \(Naming.escaped(m.localName)): ProtoMessage {") { w in
@@ -199,13 +210,12 @@ struct Emitter {
                 w.line("public init(")
                 w.indent { w in
                     for field in m.fields {
-                        w.line("\(Naming.label(swiftFieldName(field))): \(swiftType(field)) = \(defaultValue(field)),")
+                        w.line("\(parameter(field)): \(swiftType(field)) = \(defaultValue(field)),")
                     }
                 }
                 w.block(") {") { w in
                     for field in m.fields {
-                        let name = Naming.escaped(swiftFieldName(field))
-                        w.line("self.\(name) = \(name)")
+                        w.line("self.\(Naming.escaped(swiftFieldName(field))) = \(parameterName(field))")
                     }
                 }
             }

@@ -309,11 +309,11 @@ public struct DependencyConflict: ProtoMessage {
     public init() {}
 
     public init(
-        package: String = "",
+        package package_: String = "",
         requirements: [String] = [],
         reason: String = "",
     ) {
-        self.`package` = `package`
+        self.`package` = package_
         self.requirements = requirements
         self.reason = reason
     }
