@@ -42,6 +42,7 @@ public enum GatewayMain {
             fail("\(error)")
         }
         let signals = SignalHandler { _ in gateway.stop() }
+        ParentWatch.start { gateway.stop() }
         await gateway.run()
         withExtendedLifetime(signals) {}
         exit(0)

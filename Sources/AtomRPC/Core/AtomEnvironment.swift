@@ -50,7 +50,8 @@ public struct AtomEnvironment: Sendable {
         }
     }
 
-    static func isEndpoint(_ value: String) -> Bool {
+    /// Whether `value` looks like a ZeroMQ endpoint this project uses.
+    public static func isEndpoint(_ value: String) -> Bool {
         value.hasPrefix("tcp://") || value.hasPrefix("ipc://") || value.hasPrefix("inproc://")
     }
 

@@ -29,6 +29,10 @@ public enum ServiceMain {
                 exit(1)
             }
         }
+        ParentWatch.start {
+            signalLogger.warning("supervisor is gone; shutting down")
+            server.shutdown()
+        }
         logger.info("starting", metadata: ["gateway": "\(environment.gateway)", "instance": "\(configuration.instanceID)"])
         await server.run()
         withExtendedLifetime(signals) {}

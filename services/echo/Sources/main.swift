@@ -1,4 +1,14 @@
 import AtomEcho
 import AtomRPC
+import Foundation
 
+// ATOM_ECHO_RAW_ENDPOINT: also answer plain ZeroMQ REQ/REP there (the benchmark's baseline).
+if let raw = ProcessInfo.processInfo.environment["ATOM_ECHO_RAW_ENDPOINT"], !raw.isEmpty {
+    do {
+        try RawEchoResponder.start(endpoint: raw)
+    } catch {
+        FileHandle.standardError.write(Data("atom-echo: cannot bind ATOM_ECHO_RAW_ENDPOINT=\(raw): \(error)\n".utf8))
+        exit(2)
+    }
+}
 await ServiceMain.run(EchoServiceImpl(), label: "atom-echo")

@@ -1,0 +1,61 @@
+internal import ArgumentParser
+internal import AtomRPC
+internal import Foundation
+
+/// `atom bench`: benchmark suites against a temporary stack (or a running one).
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run benchmark suites and compare them with their targets.",
+        discussion: """
+            Suites: rpc. Without --gateway, starts a temporary stack of its own and stops it after. \
+            Build with `swift build -c release` (or `make bench`) for figures worth comparing.
+            """)
+
+    @Argument(help: "Suites to run (default: all).")
+    var suites: [String] = []
+
+    @Option(name: .long, help: "Benchmark a running stack at this gateway endpoint instead of a temporary one.")
+    var gateway: String?
+
+    @Option(name: .long, help: "Write the results as JSON to this file.")
+    var json: String?
+
+    @Option(name: .long, help: "Sequential round trips per latency benchmark.")
+    var rounds: Int = 10_000
+
+    @Option(name: .long, help: "Seconds each throughput benchmark runs.")
+    var seconds: Double = 3
+
+    func run() async throws {
+        let known = ["rpc"]
+        let selected = suites.isEmpty ? known : suites
+        for suite in selected where !known.contains(suite) {
+            throw CLIFailure(.usage, "unknown suite \(suite); suites: \(known.joined(separator: ", "))")
+        }
+        guard rounds > 0, seconds > 0 else { throw CLIFailure(.usage, "--rounds and --seconds must be positive") }
+        if let gateway, !AtomEnvironment.isEndpoint(gateway) {
+            throw CLIFailure(.usage, "--gateway \(gateway) is not an endpoint; use tcp://HOST:PORT or ipc:///PATH")
+        }
+        var report = BenchReport(suites: selected)
+        do {
+            for suite in selected {
+                switch suite {
+                default:
+                    let rpc = RPCBenchmark(gateway: gateway, rounds: rounds, seconds: seconds)
+                    try await rpc.run(into: &report)
+                }
+            }
+        } catch {
+            let failure = CLIFailure.from(error, endpoint: gateway ?? "the temporary stack")
+            FileHandle.standardError.write(Data("atom: bench failed: \(failure.message)\n".utf8))
+            throw ExitCode(failure.status.rawValue)
+        }
+        print(report.table())
+        if let json {
+            try report.write(to: json)
+            print("wrote \(json)")
+        }
+        if report.targets.contains(where: { !$0.pass }) { throw ExitCode(ExitStatus.unhealthy.rawValue) }
+    }
+}

@@ -1,0 +1,116 @@
+internal import Foundation
+internal import Histogram
+
+/// One benchmark's figures, in microseconds. The JSON schema is the same for every suite
+/// (documented in docs/BENCHMARKS.md).
+struct BenchResult: Codable {
+    let name: String
+    let unit: String
+    let rounds: UInt64
+    let min: Double
+    let median: Double
+    let mean: Double
+    let stddev: Double
+    let p95: Double
+    let p99: Double
+    let max: Double
+    /// Throughput benchmarks only.
+    let calls_per_s: Double?
+    let concurrency: Int?
+
+    /// Summarises a histogram of nanoseconds.
+    init(name: String, histogram: Histogram<UInt64>, callsPerSecond: Double? = nil, concurrency: Int? = nil) {
+        func us(_ ns: UInt64) -> Double { (Double(ns) / 1000 * 10).rounded() / 10 }
+        self.name = name
+        unit = "us"
+        rounds = histogram.totalCount
+        min = us(histogram.min)
+        median = us(histogram.valueAtPercentile(50))
+        mean = (histogram.mean / 100).rounded() / 10
+        stddev = (histogram.stdDeviation / 100).rounded() / 10
+        p95 = us(histogram.valueAtPercentile(95))
+        p99 = us(histogram.valueAtPercentile(99))
+        max = us(histogram.max)
+        calls_per_s = callsPerSecond.map { $0.rounded() }
+        self.concurrency = concurrency
+    }
+}
+
+/// A target from an issue, checked against the figures of the same run.
+struct BenchTarget: Codable {
+    let name: String
+    let description: String
+    let value: Double
+    let limit: Double
+    let unit: String
+    let pass: Bool
+}
+
+struct BenchReport: Codable {
+    let schema_version: Int
+    let suites: [String]
+    let started_at: String
+    let build: String
+    let cores: Int
+    let host: String
+    var results: [BenchResult] = []
+    var targets: [BenchTarget] = []
+
+    init(suites: [String]) {
+        schema_version = 1
+        self.suites = suites
+        started_at = ISO8601DateFormatter().string(from: Date())
+        #if DEBUG
+        build = "debug"
+        #else
+        build = "release"
+        #endif
+        cores = ProcessInfo.processInfo.activeProcessorCount
+        host = ProcessInfo.processInfo.hostName
+    }
+
+    func result(_ name: String) -> BenchResult? { results.first { $0.name == name } }
+
+    /// A nanosecond histogram sized for RPC latencies (1 ns to 60 s, 3 significant digits).
+    static func histogram() -> Histogram<UInt64> {
+        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+    }
+
+    /// The seed's table (Name, Min, Max, Mean, StdDev, Median, Rounds) plus p95, p99 and
+    /// throughput, then each target and whether it was met.
+    func table() -> String {
+        let headers = ["Name (time in us)", "Min", "Max", "Mean", "StdDev", "Median", "p95", "p99", "Rounds", "calls/s"]
+        let rows = results.map { result in
+            [
+                result.name, fmt(result.min), fmt(result.max), fmt(result.mean), fmt(result.stddev), fmt(result.median),
+                fmt(result.p95), fmt(result.p99), String(result.rounds), result.calls_per_s.map { String(Int($0)) } ?? "",
+            ]
+        }
+        let widths = headers.indices.map { column in
+            ([headers[column]] + rows.map { $0[column] }).map(\.count).max() ?? 0
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == 0 ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[index] - cell.count) + cell
+            }.joined(separator: "  ")
+        }
+        let rule = String(repeating: "-", count: widths.reduce(0, +) + 2 * (widths.count - 1))
+        var lines = [rule, line(headers), rule] + rows.map(line) + [rule]
+        if build == "debug" { lines.append("note: debug build; use `make bench` (release) for figures worth comparing") }
+        for target in targets {
+            lines.append("\(target.pass ? "PASS" : "FAIL")  \(target.name): \(target.description) (\(fmt(target.value)) \(target.unit) vs limit \(fmt(target.limit)) \(target.unit))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: path))
+    }
+
+    private func fmt(_ value: Double) -> String {
+        value >= 1000 ? String(format: "%.0f", value) : String(format: "%.1f", value)
+    }
+}

@@ -1,0 +1,157 @@
+internal import AtomRPC
+internal import AtomAPI
+internal import AtomProto
+internal import Foundation
+
+/// A child process started by `LocalStack`.
+public final class ManagedProcess: @unchecked Sendable {
+    public let name: String
+    let process: Process
+
+    init(name: String, process: Process) {
+        self.name = name
+        self.process = process
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+
+    /// SIGTERM: a graceful stop.
+    public func terminate() { if process.isRunning { Foundation.kill(pid, SIGTERM) } }
+    /// SIGKILL: a crash, as far as everyone else can tell.
+    public func kill() { if process.isRunning { Foundation.kill(pid, SIGKILL) } }
+    /// SIGSTOP / SIGCONT: a frozen process (alive, but silent).
+    public func freeze() { if process.isRunning { Foundation.kill(pid, SIGSTOP) } }
+    public func thaw() { if process.isRunning { Foundation.kill(pid, SIGCONT) } }
+
+    /// Waits for the process to exit; true if it did within `timeout`.
+    @discardableResult
+    public func waitForExit(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return !process.isRunning
+    }
+}
+
+/// A gateway and services as real child processes on a private endpoint: what `atom bench`
+/// runs against, and what the end-to-end tests build on. `stopAll()` leaves no process behind.
+public final class LocalStack: @unchecked Sendable {
+    public let endpoint: String
+    public let home: String
+    public let heartbeatMs: Int
+    private let binDirectory: String
+    private let lock = NSLock()
+    private var processes: [ManagedProcess] = []
+
+    /// - Parameters:
+    ///   - endpoint: the gateway endpoint; by default a free TCP port on 127.0.0.1.
+    ///   - heartbeatMs: heartbeat interval of every process (short in tests: faster failure detection).
+    public init(endpoint: String? = nil, heartbeatMs: Int = 1_000, home: String? = nil, binDirectory: String? = nil) throws {
+        self.endpoint = try endpoint ?? LocalStack.freeTCPEndpoint()
+        self.heartbeatMs = heartbeatMs
+        let base = home ?? NSTemporaryDirectory() + "atom-stack-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        self.home = base
+        if let binDirectory {
+            self.binDirectory = binDirectory
+        } else {
+            self.binDirectory = URL(fileURLWithPath: try ExecutableLocator.path(for: "atom-gateway")).deletingLastPathComponent().path
+        }
+    }
+
+    deinit { stopAllNow() }
+
+    /// A TCP endpoint on 127.0.0.1 with a port that was free a moment ago.
+    public static func freeTCPEndpoint() throws -> String {
+        let probe = try ZMQSocket(.router)
+        try probe.bind("tcp://127.0.0.1:*")
+        let endpoint = try probe.lastEndpoint()
+        probe.close()
+        return endpoint
+    }
+
+    /// Starts an executable of this build (`atom-gateway`, `atom-echo`, ...).
+    @discardableResult
+    public func start(_ executable: String, name: String? = nil, arguments: [String] = [], environment extra: [String: String] = [:]) throws -> ManagedProcess {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(binDirectory)/\(executable)")
+        process.arguments = arguments
+        var variables = ProcessInfo.processInfo.environment
+        variables["ATOM_GATEWAY"] = endpoint
+        variables["ATOM_HOME"] = home
+        variables["ATOM_HEARTBEAT_MS"] = String(heartbeatMs)
+        variables["ATOM_PARENT_PID"] = String(getpid())
+        variables["ATOM_LOG_LEVEL"] = variables["ATOM_LOG_LEVEL"] ?? "warning"
+        for (key, value) in extra { variables[key] = value }
+        process.environment = variables
+        let log = FileHandle(forWritingAtPath: logPath(name ?? executable)) ?? FileHandle.standardError
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let managed = ManagedProcess(name: name ?? executable, process: process)
+        lock.withLock { processes.append(managed) }
+        return managed
+    }
+
+    private func logPath(_ name: String) -> String {
+        let path = "\(home)/\(name).log"
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        return path
+    }
+
+    /// What a process wrote to stderr and stdout so far.
+    public func log(of name: String) -> String {
+        (try? String(contentsOfFile: "\(home)/\(name).log", encoding: .utf8)) ?? ""
+    }
+
+    @discardableResult
+    public func startGateway() throws -> ManagedProcess {
+        try start("atom-gateway")
+    }
+
+    @discardableResult
+    public func startEcho(instanceID: String, environment: [String: String] = [:]) throws -> ManagedProcess {
+        var variables = environment
+        variables["ATOM_INSTANCE_ID"] = instanceID
+        return try start("atom-echo", name: instanceID, environment: variables)
+    }
+
+    /// Waits until `service` has at least `instances` serving instances.
+    public func waitForService(_ service: String, instances: Int = 1, timeout: Duration = .seconds(20)) async throws {
+        let client = try RPCClient(endpoint: endpoint, name: "local-stack")
+        defer { client.close() }
+        let deadline = ContinuousClock.now + timeout
+        var last = "no answer"
+        while ContinuousClock.now < deadline {
+            do {
+                let health = try await GatewayClient(client).health(GatewayHealthRequest(service: service), options: CallOptions(timeout: .seconds(2)))
+                let serving = health.services.first { $0.service == service }?.instances.filter { $0.status == .serving }.count ?? 0
+                if serving >= instances { return }
+                last = "\(serving) of \(instances) instances serving"
+            } catch {
+                last = "\(error)"
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw RPCError(.deadlineExceeded, "\(service) did not get \(instances) serving instance(s) at \(endpoint) in time: \(last)")
+    }
+
+    /// SIGTERM to everything, SIGKILL to what is left after `grace`, then removes the home
+    /// directory unless `keepHome`.
+    public func stopAll(grace: Duration = .seconds(5), keepHome: Bool = false) async {
+        let all = lock.withLock { processes }
+        for process in all { process.terminate() }
+        for process in all where !(await process.waitForExit(timeout: grace)) { process.kill() }
+        for process in all { await process.waitForExit(timeout: .seconds(2)) }
+        if !keepHome { try? FileManager.default.removeItem(atPath: home) }
+    }
+
+    private func stopAllNow() {
+        for process in lock.withLock({ processes }) {
+            process.thaw()
+            process.kill()
+        }
+    }
+}

@@ -1,0 +1,160 @@
+internal import AtomAPI
+internal import AtomEcho
+internal import AtomProto
+internal import AtomRPC
+internal import Foundation
+internal import Histogram
+internal import Synchronization
+
+/// `atom bench rpc`: the gateway's unary round trip and throughput, beside a raw ZeroMQ
+/// REQ/REP round trip between the same two processes (no gateway) measured in the same run.
+struct RPCBenchmark {
+    let gateway: String?
+    let rounds: Int
+    let seconds: Double
+
+    /// 100 bytes, like the peers' published echo figures.
+    static let payload = [UInt8](repeating: 0x61, count: 100)
+
+    func run(into report: inout BenchReport) async throws {
+        var stack: LocalStack?
+        let endpoint: String
+        let rawEndpoint = try LocalStack.freeTCPEndpoint()
+        if let gateway {
+            endpoint = gateway
+            try RawEchoResponder.start(endpoint: rawEndpoint)
+        } else {
+            let local = try LocalStack()
+            stack = local
+            progress("starting a temporary stack at \(local.endpoint)")
+            try local.startGateway()
+            try local.startEcho(instanceID: "bench-echo", environment: ["ATOM_ECHO_RAW_ENDPOINT": rawEndpoint])
+            try await local.waitForService(EchoClient.serviceName)
+            endpoint = local.endpoint
+        }
+        defer { if let stack { Task { await stack.stopAll() } } }
+        do {
+            try await measure(endpoint: endpoint, rawEndpoint: rawEndpoint, into: &report)
+        } catch {
+            if let stack { await stack.stopAll() }
+            throw error
+        }
+        if let stack {
+            await stack.stopAll()
+        }
+    }
+
+    private func measure(endpoint: String, rawEndpoint: String, into report: inout BenchReport) async throws {
+        progress("rpc_raw_zmq_roundtrip: \(rounds) round trips")
+        let raw = try await Self.rawRoundTrips(endpoint: rawEndpoint, rounds: rounds)
+        report.results.append(BenchResult(name: "rpc_raw_zmq_roundtrip", histogram: raw))
+
+        let client = try RPCClient(endpoint: endpoint, name: "atom-bench")
+        defer { client.close() }
+        let echo = EchoClient(client)
+        let request = EchoRequest(payload: Self.payload)
+        for _ in 0..<min(1000, rounds) { _ = try await echo.echo(request) }
+
+        progress("rpc_gateway_unary: \(rounds) sequential calls")
+        var unary = BenchReport.histogram()
+        for _ in 0..<rounds {
+            let start = ContinuousClock.now
+            _ = try await echo.echo(request)
+            _ = unary.record(Self.nanoseconds(ContinuousClock.now - start))
+        }
+        report.results.append(BenchResult(name: "rpc_gateway_unary", histogram: unary))
+
+        for concurrency in [1, 8, 32] {
+            progress("rpc_gateway_throughput_\(concurrency): \(concurrency) callers for \(seconds) s")
+            let (histogram, callsPerSecond) = try await throughput(echo, request: request, concurrency: concurrency)
+            report.results.append(BenchResult(
+                name: "rpc_gateway_throughput_\(concurrency)", histogram: histogram, callsPerSecond: callsPerSecond,
+                concurrency: concurrency))
+        }
+
+        if let raw = report.result("rpc_raw_zmq_roundtrip"), let gateway = report.result("rpc_gateway_unary") {
+            report.targets.append(BenchTarget(
+                name: "rpc_gateway_unary_vs_raw", description: "gateway median at most 3x the raw ZeroMQ median",
+                value: gateway.median, limit: raw.median * 3, unit: "us", pass: gateway.median <= raw.median * 3))
+            report.targets.append(BenchTarget(
+                name: "rpc_gateway_unary_p99", description: "gateway p99 under 1 ms", value: gateway.p99, limit: 1000,
+                unit: "us", pass: gateway.p99 < 1000))
+        }
+        if let eight = report.result("rpc_gateway_throughput_8"), let rate = eight.calls_per_s {
+            report.targets.append(BenchTarget(
+                name: "rpc_gateway_throughput_8", description: "at least 20,000 calls/s with 8 concurrent callers",
+                value: rate, limit: 20_000, unit: "calls/s", pass: rate >= 20_000))
+        }
+    }
+
+    private func throughput(_ echo: EchoClient, request: EchoRequest, concurrency: Int) async throws -> (Histogram<UInt64>, Double) {
+        let duration = Duration.milliseconds(Int64(seconds * 1000))
+        let start = ContinuousClock.now
+        let stopAt = start + duration
+        let merged = try await withThrowingTaskGroup(of: Histogram<UInt64>.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var histogram = BenchReport.histogram()
+                    while ContinuousClock.now < stopAt {
+                        let callStart = ContinuousClock.now
+                        _ = try await echo.echo(request)
+                        _ = histogram.record(Self.nanoseconds(ContinuousClock.now - callStart))
+                    }
+                    return histogram
+                }
+            }
+            var merged = BenchReport.histogram()
+            for try await histogram in group { merged.add(histogram) }
+            return merged
+        }
+        let elapsed = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
+        return (merged, Double(merged.totalCount) / elapsed)
+    }
+
+    static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds)) / 1_000_000_000
+    }
+
+    /// REQ/REP round trips, encoding an EchoRequest and decoding the EchoResponse with
+    /// protobuf-c on each side, on a thread of its own (blocking calls stay off the pool).
+    static func rawRoundTrips(endpoint: String, rounds: Int) async throws -> Histogram<UInt64> {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                do {
+                    let socket = try ZMQSocket(.req)
+                    try socket.connect(endpoint)
+                    var poller = ZMQPoller([.socket(socket)])
+                    var histogram = BenchReport.histogram()
+                    let request = EchoRequest(payload: payload)
+                    func roundTrip() throws {
+                        try socket.send([try request.serializedBytes()], wait: true)
+                        while true {
+                            _ = try poller.poll(timeoutMs: 5_000)
+                            if let frames = try socket.receive() {
+                                _ = try EchoResponse(serializedBytes: frames.last ?? [])
+                                return
+                            }
+                        }
+                    }
+                    for _ in 0..<min(1000, rounds) { try roundTrip() }
+                    for _ in 0..<rounds {
+                        let start = ContinuousClock.now
+                        try roundTrip()
+                        _ = histogram.record(nanoseconds(ContinuousClock.now - start))
+                    }
+                    socket.close()
+                    continuation.resume(returning: histogram)
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.name = "atom-bench-raw"
+            thread.start()
+        }
+    }
+
+    private func progress(_ line: String) {
+        FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
+    }
+}

@@ -1,0 +1,189 @@
+internal import ArgumentParser
+internal import AtomAPI
+internal import AtomProto
+internal import AtomRPC
+internal import Foundation
+
+/// `atom up`: start the gateway and every service as supervised child processes.
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Start the gateway and every service; stop them all on Ctrl-C or SIGTERM.",
+        discussion: """
+            State lives under ATOM_HOME (default ~/.atom); the gateway listens on ATOM_GATEWAY \
+            (default \(AtomEnvironment.defaultGateway)). With --detach, returns once every service \
+            reports healthy and leaves the stack running; `atom down` stops it.
+            """)
+
+    @OptionGroup var options: GatewayOptions
+
+    @Flag(name: .long, help: "Run in the background and return once every service is healthy.")
+    var detach = false
+
+    @Option(name: .long, help: "Seconds --detach waits for the stack to become healthy.")
+    var readyTimeout: Double = 60
+
+    /// Set on the background supervisor that --detach starts.
+    @Flag(name: .customLong("supervisor"), help: .hidden)
+    var backgroundSupervisor = false
+
+    func run() async throws {
+        let environment = try options.environment()
+        let files = StackFiles(home: environment.home)
+        do {
+            try files.prepare()
+        } catch {
+            throw CLIFailure(.failure, "cannot create \(environment.home): \(error)")
+        }
+        if backgroundSupervisor {
+            try await supervise(environment, files: files, detached: true)
+        } else if let pid = files.runningSupervisor() {
+            fail(CLIFailure(.failure, "a stack is already running for \(environment.home) (pid \(pid)); `atom down` stops it"))
+        } else if detach {
+            try await startDetached(environment, files: files)
+        } else {
+            try await supervise(environment, files: files, detached: false)
+        }
+    }
+
+    private func fail(_ failure: CLIFailure) -> Never {
+        FileHandle.standardError.write(Data("atom: \(failure.message)\n".utf8))
+        Foundation.exit(failure.status.rawValue)
+    }
+
+    private func childEnvironment(_ environment: AtomEnvironment) -> [String: String] {
+        var variables = ProcessInfo.processInfo.environment
+        variables["ATOM_GATEWAY"] = environment.gateway
+        variables["ATOM_HOME"] = environment.home
+        variables["ATOM_PARENT_PID"] = String(getpid())
+        return variables
+    }
+
+    /// The foreground supervisor (also what the detached background process runs).
+    private func supervise(_ environment: AtomEnvironment, files: StackFiles, detached: Bool) async throws {
+        if detached { setsid() }
+        try? String(getpid()).write(toFile: files.pidFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: files.pidFile) }
+        let json = options.json && !detached
+        let supervisor = Supervisor(components: StackComponent.all, environment: childEnvironment(environment)) { line in
+            let stamp = ISO8601DateFormatter().string(from: Date())
+            FileHandle.standardError.write(Data("[atom up \(stamp)] \(line)\n".utf8))
+        }
+        let signals = SignalHandler { count in
+            if count == 1 { supervisor.stop() } else { supervisor.killAll() }
+        }
+        let announcer = Task {
+            let ready = await waitUntilHealthy(environment, timeout: .seconds(readyTimeout))
+            guard !Task.isCancelled, !detached else { return }
+            if ready == nil {
+                if json {
+                    try? printJSON(UpView(endpoint: environment.gateway, home: environment.home, pid: getpid(), services: StackComponent.all.compactMap(\.service), detached: false))
+                } else {
+                    print("atom: stack is up at \(environment.gateway) (home \(environment.home)); Ctrl-C stops it")
+                }
+            }
+        }
+        let fatal = await supervisor.run()
+        announcer.cancel()
+        withExtendedLifetime(signals) {}
+        if let fatal { fail(CLIFailure(.failure, fatal)) }
+    }
+
+    private func startDetached(_ environment: AtomEnvironment, files: StackFiles) async throws {
+        _ = FileManager.default.createFile(atPath: files.supervisorLog, contents: nil)
+        guard let log = FileHandle(forWritingAtPath: files.supervisorLog) else {
+            throw CLIFailure(.failure, "cannot write \(files.supervisorLog)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ExecutableLocator.selfPath)
+        var arguments = ["up", "--supervisor", "--gateway", environment.gateway]
+        if options.json { arguments.append("--json") }
+        process.arguments = arguments
+        var variables = ProcessInfo.processInfo.environment
+        variables["ATOM_HOME"] = environment.home
+        process.environment = variables
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw CLIFailure(.failure, "cannot start the background supervisor: \(error)")
+        }
+        let problem = await waitUntilHealthy(environment, timeout: .seconds(readyTimeout), supervisor: process)
+        if let problem {
+            if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+            let tail = (try? String(contentsOfFile: files.supervisorLog, encoding: .utf8))?
+                .split(separator: "\n").suffix(15).joined(separator: "\n") ?? ""
+            fail(CLIFailure(.unhealthy, "the stack did not become healthy: \(problem)\nlast lines of \(files.supervisorLog):\n\(tail)"))
+        }
+        if options.json {
+            try printJSON(UpView(endpoint: environment.gateway, home: environment.home, pid: process.processIdentifier, services: StackComponent.all.compactMap(\.service), detached: true))
+        } else {
+            print("atom: stack is up at \(environment.gateway) (supervisor pid \(process.processIdentifier), logs in \(files.logDirectory)); `atom down` stops it")
+        }
+    }
+
+    /// Polls the gateway until every service of the stack is SERVING. Returns nil when healthy,
+    /// otherwise what was still wrong when time ran out (or the supervisor exited).
+    private func waitUntilHealthy(_ environment: AtomEnvironment, timeout: Duration, supervisor: Process? = nil) async -> String? {
+        let deadline = ContinuousClock.now + timeout
+        let expected = Set(StackComponent.all.compactMap(\.service))
+        var problem = "the gateway at \(environment.gateway) did not answer"
+        guard let client = try? RPCClient(endpoint: environment.gateway, name: "atom-up") else { return problem }
+        defer { client.close() }
+        while ContinuousClock.now < deadline && !Task.isCancelled {
+            if let supervisor, !supervisor.isRunning {
+                return "the supervisor exited with status \(supervisor.terminationStatus)"
+            }
+            do {
+                let health = try await GatewayClient(client).health(GatewayHealthRequest(), options: CallOptions(timeout: .seconds(2)))
+                let serving = Set(health.services.filter { $0.status == .serving }.map(\.service))
+                let missing = expected.subtracting(serving)
+                if missing.isEmpty { return nil }
+                problem = "not serving yet: \(missing.sorted().joined(separator: ", "))"
+            } catch {
+                problem = "\(error)"
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return problem
+    }
+}
+
+/// The JSON shape of `atom up --json`.
+struct UpView: Encodable {
+    let endpoint: String
+    let home: String
+    let pid: Int32
+    let services: [String]
+    let detached: Bool
+}
+
+/// `atom down`: stop the stack that `atom up` (usually with --detach) started.
+struct DownCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "down", abstract: "Stop the stack started by `atom up --detach` (no process is left behind).")
+
+    @OptionGroup var options: GatewayOptions
+
+    func run() async throws {
+        let environment = try options.environment()
+        let files = StackFiles(home: environment.home)
+        guard let pid = files.runningSupervisor() else {
+            try? FileManager.default.removeItem(atPath: files.pidFile)
+            if options.json { try printJSON(["stopped": false]) } else { print("atom: no stack is running for \(environment.home)") }
+            return
+        }
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline, kill(pid, 0) == 0, files.runningSupervisor() != nil {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        if files.runningSupervisor() != nil {
+            kill(pid, SIGKILL)
+            throw CLIFailure(.failure, "the stack (pid \(pid)) did not stop within 20 s and was killed")
+        }
+        if options.json { try printJSON(["stopped": true]) } else { print("atom: stack stopped (pid \(pid))") }
+    }
+}

@@ -1,0 +1,5 @@
+import AtomCLI
+
+/// The `atom` executable: everything lives in AtomCLI.
+@main
+extension AtomCommand {}
