@@ -110,19 +110,19 @@ let package = Package(
         // Helpers that start real processes on free endpoints and always clean up.
         .target(
             name: "AtomTesting",
-            dependencies: ["AtomRPC", "AtomAPI", "AtomProto"],
+            dependencies: ["AtomRPC", "AtomAPI", "AtomProto", "AtomCLI", "AtomGateway", "AtomEcho"],
             path: "Tests/AtomTesting",
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AtomProtoTests", dependencies: ["AtomProto", "CAtomProto"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AtomRPCTests",
-            dependencies: ["AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "CZeroMQ"],
+            dependencies: ["AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "AtomGateway", "AtomEcho", "CZeroMQ"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["AtomRPC", "AtomAPI", "AtomProto", "AtomTesting"],
+            dependencies: ["AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "AtomCLI", "CZeroMQ"],
             swiftSettings: swiftSettings
         ),
     ]

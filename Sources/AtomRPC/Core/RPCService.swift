@@ -52,12 +52,19 @@ public struct RPCMethodHandler: Sendable {
     }
 
     static func encodeResponse<Response: ProtoMessage>(_ response: Response, _ context: RPCContext) throws -> [UInt8] {
+        let bytes: [UInt8]
         do {
-            return try response.serializedBytes()
+            bytes = try response.serializedBytes()
         } catch {
             throw RPCError(
                 .internal, "\(context.service)/\(context.method): the response could not be encoded: \(error)")
         }
+        guard bytes.count <= RPCLimits.maxPayloadBytes else {
+            throw RPCError(
+                .resourceExhausted,
+                "\(context.service)/\(context.method): the response is \(bytes.count) bytes, over the \(RPCLimits.maxPayloadBytes)-byte limit")
+        }
+        return bytes
     }
 }
 

@@ -1,0 +1,83 @@
+import AtomProto
+import Testing
+
+@testable import AtomRPC
+
+@Suite("Wire framing and error values")
+struct WireAndErrorTests {
+    @Test("every command frames and parses back")
+    func framesRoundTrip() throws {
+        for command in WireCommand.allCases {
+            let frames = WireFrame.frames(command, body: [1, 2, 3])
+            let parsed = try #require(WireFrame.parse(frames[...]))
+            #expect(parsed.command == command)
+            #expect(parsed.body == [1, 2, 3])
+        }
+        let bodiless = try #require(WireFrame.parse(WireFrame.frames(.heartbeat)[...]))
+        #expect(bodiless.body.isEmpty)
+    }
+
+    @Test(
+        "malformed frames are rejected",
+        arguments: [
+            [[UInt8]](),
+            [[]],
+            [[0xA7]],
+            [[0x00, 0x01], [1]],
+            [[0xA7, 0x7F], [1]],
+            [[0xA7, 0x01, 0x00], [1]],
+            [[0xA7, 0x01], [1], [2]],
+        ] as [[[UInt8]]])
+    func malformedFrames(frames: [[UInt8]]) {
+        #expect(WireFrame.parse(frames[...]) == nil)
+    }
+
+    @Test("errors map to status codes at one boundary")
+    func errorMapping() {
+        #expect(RPCError.from(RPCError(.notFound, "x")).code == .notFound)
+        #expect(RPCError.from(ProtoError(kind: .malformed, message: "bad")).code == .invalidArgument)
+        #expect(RPCError.from(CancellationError()).code == .cancelled)
+        struct Odd: Error {}
+        #expect(RPCError.from(Odd()).code == .unknown)
+        let withReason = RPCError.withReason(.unavailable, "gone", reason: "INSTANCE_LOST")
+        #expect(withReason.reason == "INSTANCE_LOST")
+        #expect(RPCError(.ok, "").reason == nil)
+        #expect(StatusCode.invalidArgument.displayName == "INVALID_ARGUMENT")
+        #expect(StatusCode.allCases.count == 17)
+    }
+
+    @Test("invalid environment settings stop a process with a clear message")
+    func environmentValidation() throws {
+        let defaults = try AtomEnvironment(["HOME": "/home/someone"])
+        #expect(defaults.gateway == AtomEnvironment.defaultGateway)
+        #expect(defaults.home == "/home/someone/.atom")
+        #expect(defaults.capacity == 64)
+        #expect(defaults.heartbeatInterval == .seconds(1))
+        let custom = try AtomEnvironment(["ATOM_GATEWAY": "ipc:///tmp/x", "ATOM_HOME": "/srv/atom", "ATOM_CAPACITY": "8", "ATOM_HEARTBEAT_MS": "250"])
+        #expect(custom.gateway == "ipc:///tmp/x")
+        #expect(custom.home == "/srv/atom")
+        #expect(custom.capacity == 8)
+        #expect(custom.heartbeatInterval == .milliseconds(250))
+        for bad in [["ATOM_GATEWAY": "localhost:7700"], ["ATOM_CAPACITY": "0"], ["ATOM_CAPACITY": "many"], ["ATOM_HEARTBEAT_MS": "10"], ["ATOM_LOG_LEVEL": "loud"]] {
+            #expect(throws: AtomEnvironment.InvalidSetting.self) { try AtomEnvironment(bad) }
+            do {
+                _ = try AtomEnvironment(bad)
+            } catch {
+                #expect("\(error)".contains(bad.keys.first!))
+            }
+        }
+    }
+
+    @Test("call options inherit the remaining deadline and the request id")
+    func callOptionsFromParent() {
+        let context = RPCContext(
+            service: "s", method: "m", deadline: .now + .milliseconds(500),
+            metadata: [MetadataEntry(key: RPCMetadataKey.requestID, value: "req-1")], instanceID: "i")
+        let options = CallOptions(parent: context)
+        #expect(options.timeout <= .milliseconds(500))
+        #expect(options.timeout > .milliseconds(300))
+        #expect(options.metadata.contains { $0.key == RPCMetadataKey.requestID && $0.value == "req-1" })
+        let shorter = CallOptions(parent: context, timeout: .milliseconds(100))
+        #expect(shorter.timeout == .milliseconds(100))
+    }
+}
