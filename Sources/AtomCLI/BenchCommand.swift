@@ -28,6 +28,10 @@ struct BenchCommand: AsyncParsableCommand {
     var seconds: Double = 3
 
     func run() async throws {
+        try await reportingFailures { try await runSuites() }
+    }
+
+    private func runSuites() async throws {
         let known = ["rpc"]
         let selected = suites.isEmpty ? known : suites
         for suite in selected where !known.contains(suite) {
@@ -38,18 +42,12 @@ struct BenchCommand: AsyncParsableCommand {
             throw CLIFailure(.usage, "--gateway \(gateway) is not an endpoint; use tcp://HOST:PORT or ipc:///PATH")
         }
         var report = BenchReport(suites: selected)
-        do {
-            for suite in selected {
-                switch suite {
-                default:
-                    let rpc = RPCBenchmark(gateway: gateway, rounds: rounds, seconds: seconds)
-                    try await rpc.run(into: &report)
-                }
+        for suite in selected {
+            switch suite {
+            default:
+                let rpc = RPCBenchmark(gateway: gateway, rounds: rounds, seconds: seconds)
+                try await rpc.run(into: &report)
             }
-        } catch {
-            let failure = CLIFailure.from(error, endpoint: gateway ?? "the temporary stack")
-            FileHandle.standardError.write(Data("atom: bench failed: \(failure.message)\n".utf8))
-            throw ExitCode(failure.status.rawValue)
         }
         print(report.table())
         if let json {

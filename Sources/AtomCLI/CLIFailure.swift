@@ -25,11 +25,12 @@ struct CLIFailure: Error, CustomStringConvertible {
     var description: String { message }
 
     /// Maps an RPC error to the line and exit code the user sees.
-    static func from(_ error: any Error, endpoint: String) -> CLIFailure {
+    static func from(_ error: any Error) -> CLIFailure {
         if let failure = error as? CLIFailure { return failure }
         let rpc = RPCError.from(error)
         if rpc.reason == "GATEWAY_UNREACHABLE" {
-            return CLIFailure(.gatewayUnreachable, "gateway not reachable at \(endpoint): is `atom up` running?")
+            // The message already names the endpoint and the likely fix.
+            return CLIFailure(.gatewayUnreachable, rpc.message)
         }
         if rpc.code == .deadlineExceeded || rpc.code == .unavailable {
             return CLIFailure(.gatewayUnreachable, "\(rpc.code.displayName): \(rpc.message)")
@@ -40,13 +41,13 @@ struct CLIFailure: Error, CustomStringConvertible {
 
 extension AsyncParsableCommand {
     /// Runs `body`, turning failures into a message on stderr and the matching exit code.
-    func reportingFailures(endpoint: String, _ body: () async throws -> Void) async throws {
+    func reportingFailures(_ body: () async throws -> Void) async throws {
         do {
             try await body()
         } catch let error as ExitCode {
             throw error
         } catch {
-            let failure = CLIFailure.from(error, endpoint: endpoint)
+            let failure = CLIFailure.from(error)
             FileHandle.standardError.write(Data("atom: \(failure.message)\n".utf8))
             throw ExitCode(failure.status.rawValue)
         }

@@ -17,8 +17,8 @@ struct HealthCommand: AsyncParsableCommand {
     var service: String?
 
     func run() async throws {
-        let endpoint = try options.environment().gateway
-        try await reportingFailures(endpoint: endpoint) {
+        try await reportingFailures {
+            let endpoint = try options.environment().gateway
             let client = try options.client()
             defer { client.close() }
             let health = try await GatewayClient(client).health(

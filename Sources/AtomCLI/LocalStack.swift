@@ -95,6 +95,9 @@ public final class LocalStack: @unchecked Sendable {
         return managed
     }
 
+    /// Every process started so far, in start order.
+    public var started: [ManagedProcess] { lock.withLock { processes } }
+
     private func logPath(_ name: String) -> String {
         let path = "\(home)/\(name).log"
         if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }

@@ -11,8 +11,8 @@ struct ServicesCommand: AsyncParsableCommand {
     @OptionGroup var options: GatewayOptions
 
     func run() async throws {
-        let endpoint = try options.environment().gateway
-        try await reportingFailures(endpoint: endpoint) {
+        try await reportingFailures {
+            let endpoint = try options.environment().gateway
             let client = try options.client()
             defer { client.close() }
             let listing = try await GatewayClient(client).listServices(ListServicesRequest(), options: options.callOptions)

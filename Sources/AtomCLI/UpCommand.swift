@@ -28,6 +28,10 @@ struct UpCommand: AsyncParsableCommand {
     var backgroundSupervisor = false
 
     func run() async throws {
+        try await reportingFailures { try await start() }
+    }
+
+    private func start() async throws {
         let environment = try options.environment()
         let files = StackFiles(home: environment.home)
         do {
@@ -168,6 +172,10 @@ struct DownCommand: AsyncParsableCommand {
     @OptionGroup var options: GatewayOptions
 
     func run() async throws {
+        try await reportingFailures { try await stop() }
+    }
+
+    private func stop() async throws {
         let environment = try options.environment()
         let files = StackFiles(home: environment.home)
         guard let pid = files.runningSupervisor() else {

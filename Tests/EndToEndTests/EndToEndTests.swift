@@ -1,1 +1,231 @@
+import AtomAPI
+import AtomCLI
+import AtomProto
+import AtomRPC
+import AtomTesting
+import Foundation
 import Testing
+
+/// The real executables as separate processes on loopback TCP: the gateway, echo instances,
+/// and the `atom` CLI. Every test stops every process it started, even when it fails.
+@Suite("End to end", .serialized, .timeLimit(.minutes(3)))
+struct EndToEndTests {
+    @Test("calls through the gateway reach both instances of a service")
+    func twoInstances() async throws {
+        try await withProcessStack(echoInstances: 2) { stack in
+            let client = try RPCClient(endpoint: stack.endpoint)
+            defer { client.close() }
+            let echo = EchoClient(client)
+            let seen = try await withThrowingTaskGroup(of: String.self) { group in
+                for index in 0..<40 {
+                    group.addTask { try await echo.sleep(SleepRequest(durationMs: 30 + UInt32(index % 3))).instanceId }
+                }
+                var seen = Set<String>()
+                for try await id in group { seen.insert(id) }
+                return seen
+            }
+            #expect(seen == ["echo-1", "echo-2"])
+            let reply = try await echo.echo(EchoRequest(payload: [1, 2, 3], text: "through two hops"))
+            #expect(reply.payload == [1, 2, 3])
+        }
+    }
+
+    @Test("killing an instance mid-call fails its calls with UNAVAILABLE; the survivor takes over")
+    func killMidCall() async throws {
+        try await withProcessStack(echoInstances: 2, heartbeatMs: 200) { stack in
+            let client = try RPCClient(endpoint: stack.endpoint)
+            defer { client.close() }
+            let echo = EchoClient(client)
+            let victim = try #require(try stack.processes(named: "echo-1").first)
+            let start = ContinuousClock.now
+            let outcomes = try await withThrowingTaskGroup(of: Result<String, RPCError>.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        do {
+                            return .success(try await echo.sleep(SleepRequest(durationMs: 3_000), options: CallOptions(timeout: .seconds(10))).instanceId)
+                        } catch let error as RPCError {
+                            return .failure(error)
+                        }
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                victim.kill()
+                var outcomes: [Result<String, RPCError>] = []
+                for try await outcome in group { outcomes.append(outcome) }
+                return outcomes
+            }
+            let failures = outcomes.compactMap { if case .failure(let error) = $0 { error } else { nil } }
+            let successes = outcomes.compactMap { if case .success(let id) = $0 { id } else { nil } }
+            #expect(!failures.isEmpty, "calls on the killed instance must fail")
+            #expect(failures.allSatisfy { $0.code == .unavailable && $0.reason == "INSTANCE_LOST" }, "\(failures)")
+            #expect(successes.allSatisfy { $0 == "echo-2" })
+            #expect(!successes.isEmpty)
+            // Detected well within the 3 s the survivors take, not at the 10 s deadline.
+            #expect(ContinuousClock.now - start < .seconds(5))
+            for _ in 0..<10 {
+                let answer = try await echo.echo(EchoRequest())
+                #expect(answer.instanceId == "echo-2")
+            }
+        }
+    }
+
+    @Test("a frozen instance (SIGSTOP) is declared dead within about three heartbeats")
+    func frozenInstance() async throws {
+        try await withProcessStack(echoInstances: 2, heartbeatMs: 200) { stack in
+            let client = try RPCClient(endpoint: stack.endpoint)
+            defer { client.close() }
+            let frozen = try #require(try stack.processes(named: "echo-1").first)
+            frozen.freeze()
+            defer { frozen.thaw() }
+            let gateway = GatewayClient(client)
+            var gone = false
+            let start = ContinuousClock.now
+            while ContinuousClock.now - start < .seconds(3) && !gone {
+                let listing = try await gateway.listServices(ListServicesRequest())
+                gone = !(listing.services.first?.instances.contains { $0.instanceId == "echo-1" } ?? false)
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(gone)
+            for _ in 0..<5 {
+                let answer = try await EchoClient(client).echo(EchoRequest())
+                #expect(answer.instanceId == "echo-2")
+            }
+        }
+    }
+
+    @Test("a deadline is met through real processes; the service keeps serving")
+    func deadline() async throws {
+        try await withProcessStack { stack in
+            let client = try RPCClient(endpoint: stack.endpoint)
+            defer { client.close() }
+            let echo = EchoClient(client)
+            let start = ContinuousClock.now
+            let error = await #expect(throws: RPCError.self) {
+                _ = try await echo.sleep(SleepRequest(durationMs: 10_000), options: CallOptions(timeout: .milliseconds(250)))
+            }
+            #expect(error?.code == .deadlineExceeded)
+            #expect(ContinuousClock.now - start < .seconds(1))
+            let answer = try await echo.echo(EchoRequest(text: "after"))
+            #expect(answer.text == "after")
+        }
+    }
+
+    @Test("garbage and truncated frames at the gateway never crash it")
+    func garbageAtGateway() async throws {
+        try await withProcessStack { stack in
+            let gateway = try #require(try stack.processes(named: "atom-gateway").first)
+            try RawPeer.sendGarbage(to: stack.endpoint)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(gateway.isRunning)
+            let client = try RPCClient(endpoint: stack.endpoint)
+            defer { client.close() }
+            let answer = try await EchoClient(client).echo(EchoRequest(text: "still routing"))
+            #expect(answer.text == "still routing")
+        }
+    }
+
+    @Test("garbage from a fake gateway never crashes a service; it still answers real requests")
+    func garbageAtService() async throws {
+        let fake = try RawPeer.FakeGateway()
+        let stack = try LocalStack(endpoint: fake.endpoint, heartbeatMs: 200, binDirectory: TestBinaries.directory)
+        let service = try stack.startEcho(instanceID: "echo-g")
+        do {
+            let ready = try fake.waitForReady(timeout: .seconds(10))
+            #expect(ready.service == EchoClient.serviceName)
+            fake.sendGarbage(to: ready.identity)
+            let answer = try fake.call(ready.identity, method: "Echo", request: EchoRequest(text: "ok?"), timeout: .seconds(5))
+            #expect(service.isRunning)
+            #expect(answer.status?.code ?? .ok == .ok)
+            #expect(try EchoResponse(serializedBytes: answer.payload).text == "ok?")
+        } catch {
+            print(stack.log(of: "echo-g"))
+            await stack.stopAll()
+            throw error
+        }
+        await stack.stopAll()
+    }
+
+    @Test("after a gateway restart, services re-register and the same client works again")
+    func gatewayRestart() async throws {
+        try await withProcessStack(heartbeatMs: 200) { stack in
+            let client = try RPCClient(endpoint: stack.endpoint)
+            defer { client.close() }
+            let echo = EchoClient(client)
+            _ = try await echo.echo(EchoRequest(text: "before"))
+            let gateway = try #require(try stack.processes(named: "atom-gateway").first)
+            gateway.kill()
+            #expect(await gateway.waitForExit(timeout: .seconds(5)))
+            // While it is down, calls end by their deadline with a clear status.
+            let down = await #expect(throws: RPCError.self) {
+                _ = try await echo.echo(EchoRequest(), options: CallOptions(timeout: .milliseconds(500)))
+            }
+            #expect(down?.code == .unavailable || down?.code == .deadlineExceeded)
+            try stack.startGateway()
+            try await stack.waitForService(EchoClient.serviceName, timeout: .seconds(15))
+            let after = try await echo.echo(EchoRequest(text: "after"), options: CallOptions(timeout: .seconds(5)))
+            #expect(after.text == "after")
+        }
+    }
+
+    @Test("services may start before the gateway")
+    func anyStartOrder() async throws {
+        let stack = try LocalStack(heartbeatMs: 200, binDirectory: TestBinaries.directory)
+        do {
+            try stack.startEcho(instanceID: "early")
+            try await Task.sleep(for: .milliseconds(700))
+            try stack.startGateway()
+            try await stack.waitForService(EchoClient.serviceName, timeout: .seconds(15))
+            let client = try RPCClient(endpoint: stack.endpoint)
+            defer { client.close() }
+            let answer = try await EchoClient(client).echo(EchoRequest(text: "late gateway"))
+            #expect(answer.instanceId == "early")
+        } catch {
+            await stack.stopAll()
+            throw error
+        }
+        await stack.stopAll()
+    }
+
+    @Test("`atom up --detach` starts a healthy stack and `atom down` leaves no process behind")
+    func upDetachDown() async throws {
+        let home = NSTemporaryDirectory() + "atom-up-\(UInt32.random(in: 0...UInt32.max))"
+        let endpoint = try LocalStack.freeTCPEndpoint()
+        let environment = ["ATOM_HOME": home, "ATOM_GATEWAY": endpoint]
+        defer {
+            _ = try? CLI.run(["down"], environment: environment)
+            try? FileManager.default.removeItem(atPath: home)
+        }
+        let up = try CLI.run(["up", "--detach", "--json"], environment: environment)
+        #expect(up.status == 0, "\(up.output)")
+        let health = try CLI.run(["health", "--json"], environment: environment)
+        #expect(health.status == 0, "\(health.output)")
+        #expect(health.output.contains("\"healthy\" : true"))
+        let again = try CLI.run(["up", "--detach"], environment: environment)
+        #expect(again.status == 1)
+        #expect(again.output.contains("already running"))
+        let pids = StackProcesses.find(home: home)
+        #expect(pids.count >= 3, "supervisor, gateway and echo: \(pids)")
+        let down = try CLI.run(["down"], environment: environment)
+        #expect(down.status == 0, "\(down.output)")
+        let leftovers = StackProcesses.find(home: home)
+        #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+        let after = try CLI.run(["health"], environment: environment)
+        #expect(after.status == 3)
+        #expect(after.output.contains("gateway not reachable at \(endpoint): is `atom up` running?"))
+    }
+
+    @Test("the CLI rejects bad input with a clear message and a distinct exit code")
+    func cliErrors() throws {
+        let badGateway = try CLI.run(["health", "--gateway", "localhost:1"], environment: [:])
+        #expect(badGateway.status == 2)
+        #expect(badGateway.output.contains("not an endpoint"))
+        let badEnvironment = try CLI.run(["services"], environment: ["ATOM_GATEWAY": "nonsense"])
+        #expect(badEnvironment.status == 2)
+        #expect(badEnvironment.output.contains("ATOM_GATEWAY=nonsense"))
+        let badSuite = try CLI.run(["bench", "nosuchsuite"], environment: [:])
+        #expect(badSuite.status == 2)
+        let gatewayBadPort = try CLI.runExecutable("atom-gateway", ["--endpoint", "tcp://127.0.0.1:99999"], environment: [:])
+        #expect(gatewayBadPort.status == 2)
+        #expect(gatewayBadPort.output.contains("cannot listen"))
+    }
+}
