@@ -63,13 +63,28 @@ public final class LocalStack: @unchecked Sendable {
 
     deinit { stopAllNow() }
 
-    /// A TCP endpoint on 127.0.0.1 with a port that was free a moment ago.
+    /// A TCP endpoint on 127.0.0.1 with a port that was free a moment ago (bound to port 0
+    /// and closed again with a plain socket, whose close releases the port at once; a ZeroMQ
+    /// socket would release it later, on its I/O thread).
     public static func freeTCPEndpoint() throws -> String {
-        let probe = try ZMQSocket(.router)
-        try probe.bind("tcp://127.0.0.1:*")
-        let endpoint = try probe.lastEndpoint()
-        probe.close()
-        return endpoint
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw RPCError(.internal, "socket() failed: errno \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) }
+        }
+        guard bound == 0 else { throw RPCError(.internal, "bind() failed: errno \(errno)") }
+        var actual = sockaddr_in()
+        var length = size
+        _ = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return "tcp://127.0.0.1:\(UInt16(bigEndian: actual.sin_port))"
     }
 
     /// Starts an executable of this build (`atom-gateway`, `atom-echo`, ...).

@@ -51,9 +51,28 @@ struct RPCBenchmark {
 
         let client = try RPCClient(endpoint: endpoint, name: "atom-bench")
         defer { client.close() }
+        // The callers run on the client's reactor thread (co-located callers, see
+        // RPCClient.executor): the gateway and the service are what is measured, not thread
+        // hops inside the benchmark process.
+        try await withTaskExecutorPreference(client.executor) {
+            try await measureGateway(client, into: &report)
+        }
+    }
+
+    private func measureGateway(_ client: RPCClient, into report: inout BenchReport) async throws {
         let echo = EchoClient(client)
         let request = EchoRequest(payload: Self.payload)
         for _ in 0..<min(1000, rounds) { _ = try await echo.echo(request) }
+
+        progress("rpc_gateway_local: \(rounds) calls the gateway answers itself (one hop)")
+        let health = HealthClient(client)
+        var local = BenchReport.histogram()
+        for _ in 0..<rounds {
+            let start = ContinuousClock.now
+            _ = try await health.check(HealthCheckRequest())
+            _ = local.record(Self.nanoseconds(ContinuousClock.now - start))
+        }
+        report.results.append(BenchResult(name: "rpc_gateway_local", histogram: local))
 
         progress("rpc_gateway_unary: \(rounds) sequential calls")
         var unary = BenchReport.histogram()
@@ -92,6 +111,7 @@ struct RPCBenchmark {
         let start = ContinuousClock.now
         let stopAt = start + duration
         let merged = try await withThrowingTaskGroup(of: Histogram<UInt64>.self) { group in
+            // Children inherit the caller's executor preference.
             for _ in 0..<concurrency {
                 group.addTask {
                     var histogram = BenchReport.histogram()

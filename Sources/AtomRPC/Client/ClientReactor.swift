@@ -10,10 +10,11 @@ internal import Synchronization
 /// a pipe; the reactor sends, matches responses to calls by call id, fails calls whose deadline
 /// passed, and resumes the callers. Blocking happens only here, in `zmq_poll`.
 final class ClientReactor: @unchecked Sendable {
-    enum Operation: Sendable {
+    enum Operation: ReactorOperation {
         case start(OutgoingCall)
         case cancel(UInt64)
         case stop
+        case run(UnownedJob)
     }
 
     struct OutgoingCall: Sendable {
@@ -24,14 +25,10 @@ final class ClientReactor: @unchecked Sendable {
         let sink: CallSink
     }
 
-    private struct Inbox {
-        var operations: [Operation] = []
-        var signaled = false
-    }
-
     let endpoint: String
-    private let wake = WakePipe()
-    private let inbox = Mutex(Inbox())
+    private let inbox = ReactorInbox<Operation>()
+    /// Runs tasks on this reactor's thread (see `RPCClient.executor`).
+    let executor: ReactorExecutor
     private let connectTimeout: Duration
     private let context: ZMQContext
     private let stopped = Atomic<Bool>(false)
@@ -47,6 +44,8 @@ final class ClientReactor: @unchecked Sendable {
         self.endpoint = endpoint
         self.context = context
         self.connectTimeout = connectTimeout
+        let inbox = self.inbox
+        executor = ReactorExecutor { job in inbox.submit(.run(job)) }
         let socket = try ZMQSocket(.dealer, context: context)
         try socket.setImmediate(true)
         try socket.setHighWaterMarks(send: 10_000, receive: 10_000)
@@ -62,12 +61,7 @@ final class ClientReactor: @unchecked Sendable {
     }
 
     func submit(_ operation: Operation) {
-        let mustSignal = inbox.withLock { inbox in
-            inbox.operations.append(operation)
-            defer { inbox.signaled = true }
-            return !inbox.signaled
-        }
-        if mustSignal { wake.signal() }
+        inbox.submit(operation)
     }
 
     func stop() {
@@ -79,28 +73,33 @@ final class ClientReactor: @unchecked Sendable {
 
     private func loop() {
         guard let socket else { return }
-        var poller = ZMQPoller([.socket(socket), .fileDescriptor(wake.readFD)])
+        inbox.bindToCurrentThread()
+        var poller = ZMQPoller([.socket(socket), .fileDescriptor(inbox.wake.readFD)])
         var running = true
         while running {
             let readable: [Bool]
             do {
-                readable = try poller.poll(timeoutMs: pollTimeoutMs())
+                readable = try poller.poll(timeoutMs: inbox.isEmpty ? pollTimeoutMs() : 0)
             } catch {
                 break
             }
-            if readable[1] { wake.drain() }
-            let operations = inbox.withLock { inbox in
-                defer { inbox.operations.removeAll(keepingCapacity: true); inbox.signaled = false }
-                return inbox.operations
-            }
-            for operation in operations {
-                switch operation {
-                case .start(let call): start(call)
-                case .cancel(let id): cancel(id)
-                case .stop: running = false
-                }
-            }
+            if readable[1] { inbox.wake.drain() }
             receiveAll(socket)
+            // Jobs run here may queue more work (a resumed caller sending its next call):
+            // keep going while there is some, then poll.
+            for _ in 0..<64 {
+                let operations = inbox.take()
+                if operations.isEmpty { break }
+                for operation in operations {
+                    switch operation {
+                    case .start(let call): start(call)
+                    case .cancel(let id): cancel(id)
+                    case .stop: running = false
+                    case .run(let job): executor.run(job)
+                    }
+                }
+                receiveAll(socket)
+            }
             flushUnsent(socket)
             expireDeadlines()
         }
@@ -233,11 +232,14 @@ final class ClientReactor: @unchecked Sendable {
         socket?.close()
         socket = nil
         // Calls submitted after the stop never reach the loop: fail them too.
-        let late = inbox.withLock { inbox in
-            defer { inbox.operations.removeAll() }
-            return inbox.operations
+        executor.retire()
+        for operation in inbox.take() {
+            switch operation {
+            case .start(let call): call.sink.deliver(.final(.failure(error)))
+            case .run(let job): executor.handOver(job)
+            case .cancel, .stop: break
+            }
         }
-        for case .start(let call) in late { call.sink.deliver(.final(.failure(error))) }
     }
 }
 

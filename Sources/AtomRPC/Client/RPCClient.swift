@@ -32,6 +32,11 @@ public final class RPCClient: Sendable {
 
     deinit { reactor.stop() }
 
+    /// An executor that runs tasks on this client's reactor thread. Callers that make many
+    /// calls and never block can run there (`withTaskExecutorPreference(client.executor)`):
+    /// sending and resuming then cost no thread hop.
+    public var executor: any TaskExecutor { reactor.executor }
+
     /// Stops the client: calls still in flight end with CANCELLED.
     public func close() { reactor.stop() }
 

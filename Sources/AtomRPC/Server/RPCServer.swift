@@ -27,10 +27,17 @@ public final class RPCServer: Sendable {
     public func run() async {
         reactor.start()
         let reactor = self.reactor
+        let executor: (any TaskExecutor)? =
+            switch configuration.handlerExecution {
+            case .sharedPool: nil
+            case .reactorThread: reactor.executor
+            }
         await withTaskCancellationHandler {
-            await withDiscardingTaskGroup { group in
-                for await call in incoming {
-                    group.addTask { await Self.serve(call, reactor: reactor) }
+            await withTaskExecutorPreference(executor) {
+                await withDiscardingTaskGroup { group in
+                    for await call in incoming {
+                        group.addTask { await Self.serve(call, reactor: reactor) }
+                    }
                 }
             }
         } onCancel: {

@@ -11,6 +11,17 @@ public struct RPCServerConfiguration: Sendable {
     /// How long a graceful shutdown waits for calls in flight.
     public var drainTimeout: Duration
     public var version: String
+    /// Where handlers run.
+    public var handlerExecution: HandlerExecution
+
+    /// Where a server runs its handlers.
+    public enum HandlerExecution: Sendable {
+        /// The shared cooperative pool: right for handlers that compute or might block.
+        case sharedPool
+        /// The reactor thread that owns the socket: no thread hop per call, for handlers
+        /// that only await and never block (one blocking handler stalls every call).
+        case reactorThread
+    }
 
     public init(
         gatewayEndpoint: String,
@@ -18,8 +29,10 @@ public struct RPCServerConfiguration: Sendable {
         capacity: Int = 64,
         heartbeatInterval: Duration = .seconds(1),
         drainTimeout: Duration = .seconds(10),
-        version: String = AtomVersion.current
+        version: String = AtomVersion.current,
+        handlerExecution: HandlerExecution = .sharedPool
     ) {
+        self.handlerExecution = handlerExecution
         self.gatewayEndpoint = gatewayEndpoint
         self.instanceID = instanceID ?? RPCServerConfiguration.defaultInstanceID()
         self.capacity = capacity

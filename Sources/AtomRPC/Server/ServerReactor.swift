@@ -20,16 +20,12 @@ struct IncomingCall: Sendable {
 /// DEADLINE_EXCEEDED itself, so a handler that ignores cancellation cannot keep a caller
 /// waiting), answers health checks inline, and sends what handlers produce.
 final class ServerReactor: @unchecked Sendable {
-    enum Operation: Sendable {
+    enum Operation: ReactorOperation {
         /// A response of call `id`; `handlerEnded` when the handler has returned (its final).
         case respond(id: UInt64, envelope: [UInt8], final: Bool, handlerEnded: Bool)
         case drain
         case stop
-    }
-
-    private struct Inbox {
-        var operations: [Operation] = []
-        var signaled = false
+        case run(UnownedJob)
     }
 
     private struct ActiveCall {
@@ -44,8 +40,9 @@ final class ServerReactor: @unchecked Sendable {
     private let incoming: AsyncStream<IncomingCall>.Continuation
     private let logger: Logger
     private let context: ZMQContext
-    private let wake = WakePipe()
-    private let inbox = Mutex(Inbox())
+    private let inbox = ReactorInbox<Operation>()
+    /// Runs handler tasks on this reactor's thread when the server is configured to.
+    let executor: ReactorExecutor
     private let started = ContinuousClock.now
 
     // Reactor-thread state.
@@ -71,6 +68,8 @@ final class ServerReactor: @unchecked Sendable {
         self.incoming = incoming
         self.logger = logger
         self.context = context
+        let inbox = self.inbox
+        executor = ReactorExecutor { job in inbox.submit(.run(job)) }
     }
 
     func start() {
@@ -80,12 +79,7 @@ final class ServerReactor: @unchecked Sendable {
     }
 
     func submit(_ operation: Operation) {
-        let mustSignal = inbox.withLock { inbox in
-            inbox.operations.append(operation)
-            defer { inbox.signaled = true }
-            return !inbox.signaled
-        }
-        if mustSignal { wake.signal() }
+        inbox.submit(operation)
     }
 
     var heartbeatInterval: Duration { configuration.heartbeatInterval }
@@ -114,37 +108,43 @@ final class ServerReactor: @unchecked Sendable {
             incoming.finish()
             return
         }
-        var poller = ZMQPoller([.socket(socket!), .fileDescriptor(wake.readFD)])
+        inbox.bindToCurrentThread()
+        var poller = ZMQPoller([.socket(socket!), .fileDescriptor(inbox.wake.readFD)])
         var running = true
         sendReady()
         while running {
             let readable: [Bool]
             do {
-                readable = try poller.poll(timeoutMs: pollTimeoutMs())
+                readable = try poller.poll(timeoutMs: inbox.isEmpty ? pollTimeoutMs() : 0)
             } catch {
                 logger.error("zmq_poll failed", metadata: ["error": "\(error)"])
                 break
             }
-            if readable[1] { wake.drain() }
-            let operations = inbox.withLock { inbox in
-                defer { inbox.operations.removeAll(keepingCapacity: true); inbox.signaled = false }
-                return inbox.operations
-            }
-            for operation in operations {
-                switch operation {
-                case .respond(let id, let envelope, let final, let handlerEnded):
-                    respond(id: id, envelope: envelope, final: final, handlerEnded: handlerEnded)
-                case .drain:
-                    beginDrain()
-                case .stop:
-                    running = false
+            if readable[1] { inbox.wake.drain() }
+            if let socket { receiveAll(socket) }
+            // Handlers running on this thread queue their responses (and more jobs) here:
+            // keep going while there is work, then poll.
+            for _ in 0..<64 {
+                let operations = inbox.take()
+                if operations.isEmpty { break }
+                for operation in operations {
+                    switch operation {
+                    case .respond(let id, let envelope, let final, let handlerEnded):
+                        respond(id: id, envelope: envelope, final: final, handlerEnded: handlerEnded)
+                    case .drain:
+                        beginDrain()
+                    case .stop:
+                        running = false
+                    case .run(let job):
+                        executor.run(job)
+                    }
                 }
             }
             if let socket { receiveAll(socket) }
             expireDeadlines()
             keepAlive()
             if let newSocket = reconnectIfGatewaySilent() {
-                poller = ZMQPoller([.socket(newSocket), .fileDescriptor(wake.readFD)])
+                poller = ZMQPoller([.socket(newSocket), .fileDescriptor(inbox.wake.readFD)])
             }
             if draining && (calls.isEmpty || (drainDeadline.map { ContinuousClock.now >= $0 } ?? false)) {
                 running = false
@@ -354,6 +354,11 @@ final class ServerReactor: @unchecked Sendable {
         incoming.finish()
         socket?.close()
         socket = nil
+        // Handler tasks that prefer this thread finish on the shared pool from now on.
+        executor.retire()
+        for operation in inbox.take() {
+            if case .run(let job) = operation { executor.handOver(job) }
+        }
     }
 }
 

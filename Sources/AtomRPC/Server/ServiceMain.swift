@@ -5,7 +5,10 @@ internal import Foundation
 /// The whole `main` of a service executable: reads the environment, bootstraps logging,
 /// serves until SIGTERM or SIGINT (graceful drain; a second signal exits at once).
 public enum ServiceMain {
-    public static func run(_ service: any RPCService, label: String) async -> Never {
+    public static func run(
+        _ service: any RPCService, label: String,
+        handlerExecution: RPCServerConfiguration.HandlerExecution = .sharedPool
+    ) async -> Never {
         let environment: AtomEnvironment
         do {
             environment = try AtomEnvironment()
@@ -18,7 +21,8 @@ public enum ServiceMain {
         logger[metadataKey: "service"] = "\(type(of: service).serviceName)"
         let configuration = RPCServerConfiguration(
             gatewayEndpoint: environment.gateway, instanceID: environment.instanceID,
-            capacity: environment.capacity, heartbeatInterval: environment.heartbeatInterval)
+            capacity: environment.capacity, heartbeatInterval: environment.heartbeatInterval,
+            handlerExecution: handlerExecution)
         let server = RPCServer(service: service, configuration: configuration, logger: logger)
         let signalLogger = logger
         let signals = SignalHandler { count in

@@ -11,4 +11,6 @@ if let raw = ProcessInfo.processInfo.environment["ATOM_ECHO_RAW_ENDPOINT"], !raw
         exit(2)
     }
 }
-await ServiceMain.run(EchoServiceImpl(), label: "atom-echo")
+// Echo's handlers only await (sleep, stream writes), never block: they run on the reactor
+// thread, with no thread hop per call.
+await ServiceMain.run(EchoServiceImpl(), label: "atom-echo", handlerExecution: .reactorThread)
