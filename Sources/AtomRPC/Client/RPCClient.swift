@@ -136,9 +136,14 @@ public final class RPCClient: Sendable {
         }
     }
 
+    /// A request id unique across processes: a random per-process prefix and a counter
+    /// (cheaper than a UUID per call).
     static func newRequestID() -> String {
-        UUID().uuidString.lowercased()
+        "\(requestIDPrefix)-\(requestCounter.wrappingAdd(1, ordering: .relaxed).oldValue)"
     }
+
+    private static let requestIDPrefix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    private static let requestCounter = Atomic<UInt64>(1)
 }
 
 /// The messages of a server-streaming call, decoded. Throws the call's RPCError at the end

@@ -5,48 +5,50 @@ enum CallStopReason: Sendable {
     case deadline, cancelled, shutdown
 }
 
-/// Connects one running handler to the reactor: the reactor fires it at the deadline or on a
-/// CANCEL from the gateway, and the handler's stream writer asks it whether the call is over.
+/// Connects one running handler to the reactor: the reactor cancels the handler's task at the
+/// deadline or on a CANCEL from the gateway, and the handler's stream writer asks it whether the
+/// call is over.
+///
+/// The handler's task registers itself while it runs (`run`). Cancelling goes through the
+/// lock that also guards the registration, so the task is never touched after it has finished.
 final class CallControl: Sendable {
-    private enum State {
-        case running(waiter: CheckedContinuation<CallStopReason?, Never>?)
-        case fired(CallStopReason?)
+    private struct State {
+        var task: TaskReference?
+        var stopped = false
     }
 
-    private let state = Mutex(State.running(waiter: nil))
+    /// The running task, for cancellation only. It is set and cleared by the task itself,
+    /// under the lock, so it never outlives the task.
+    private struct TaskReference: @unchecked Sendable {
+        let task: UnsafeCurrentTask
+    }
+
+    private let state = Mutex(State())
     /// Set by the reactor once it has sent the call's final response.
     private let over = Atomic<Bool>(false)
 
     var isOver: Bool { over.load(ordering: .acquiring) }
     func markOver() { over.store(true, ordering: .releasing) }
 
-    /// Wakes the watcher. `nil` means the handler finished on its own.
-    func fire(_ reason: CallStopReason?) {
-        let waiter: CheckedContinuation<CallStopReason?, Never>? = state.withLock { state in
-            guard case .running(let waiter) = state else { return nil }
-            state = .fired(reason)
-            return waiter
+    /// Cancels the handler (now, or as soon as it starts).
+    func stop() {
+        state.withLock { state in
+            state.stopped = true
+            state.task?.task.cancel()
         }
-        waiter?.resume(returning: reason)
     }
 
-    /// Suspends until the call must stop (or the waiting task is cancelled: then nil).
-    func wait() async -> CallStopReason? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let fired: CallStopReason?? = state.withLock { state in
-                    switch state {
-                    case .running:
-                        state = .running(waiter: continuation)
-                        return .none
-                    case .fired(let reason):
-                        return .some(reason)
-                    }
-                }
-                if case .some(let reason) = fired { continuation.resume(returning: reason) }
+    /// Runs `body` as the call's handler in the current task, cancellable through `stop()`.
+    func run<T>(_ body: () async -> T) async -> T {
+        withUnsafeCurrentTask { task in
+            guard let task else { return }
+            state.withLock { state in
+                state.task = TaskReference(task: task)
+                if state.stopped { task.cancel() }
             }
-        } onCancel: {
-            self.fire(nil)
         }
+        let result = await body()
+        state.withLock { $0.task = nil }
+        return result
     }
 }

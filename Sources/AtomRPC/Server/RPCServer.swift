@@ -61,28 +61,22 @@ public final class RPCServer: Sendable {
             reactor.submit(.respond(id: id, envelope: body, final: false, handlerEnded: false))
             return true
         }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                var envelope = ResponseEnvelope(callId: id, endOfStream: true)
-                do {
-                    envelope.payload = try await call.handler.body(call.payload, call.context, emitter)
-                    envelope.status = RPCStatus(code: .ok)
-                } catch {
-                    envelope.status = RPCError.from(error).status
-                }
-                let body = (try? envelope.serializedBytes())
-                    ?? (try? ResponseEnvelope(
-                        callId: id, status: RPCStatus(code: .internal, message: "the response could not be encoded"),
-                        endOfStream: true).serializedBytes())
-                    ?? []
-                reactor.submit(.respond(id: id, envelope: body, final: true, handlerEnded: true))
-                control.fire(nil)
+        let body: [UInt8] = await control.run {
+            var envelope = ResponseEnvelope(callId: id, endOfStream: true)
+            do {
+                envelope.payload = try await call.handler.body(call.payload, call.context, emitter)
+                envelope.status = RPCStatus(code: .ok)
+            } catch {
+                envelope.status = RPCError.from(error).status
             }
-            group.addTask {
-                _ = await control.wait()
-            }
-            await group.next()
-            group.cancelAll()
+            return (try? envelope.serializedBytes())
+                ?? (try? ResponseEnvelope(
+                    callId: id, status: RPCStatus(code: .internal, message: "the response could not be encoded"),
+                    endOfStream: true).serializedBytes())
+                ?? []
         }
+        // Dropped by the reactor if it already answered (deadline, cancel); either way it
+        // learns that the handler has ended and its slot is free.
+        reactor.submit(.respond(id: id, envelope: body, final: true, handlerEnded: true))
     }
 }

@@ -329,7 +329,7 @@ final class ServerReactor: @unchecked Sendable {
             call.control.markOver()
             calls[id] = call
         }
-        call.control.fire(reason)
+        call.control.stop()
     }
 
     private func expireDeadlines() {
