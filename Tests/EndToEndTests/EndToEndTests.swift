@@ -205,6 +205,19 @@ struct EndToEndTests {
         #expect(again.output.contains("already running"))
         let pids = StackProcesses.find(home: home)
         #expect(pids.count >= 3, "supervisor, gateway and echo: \(pids)")
+        // The supervisor restarts a child that crashes.
+        let client = try RPCClient(endpoint: endpoint)
+        defer { client.close() }
+        let before = try await GatewayClient(client).health(GatewayHealthRequest(service: EchoClient.serviceName))
+        let crashed = try #require(before.services.first?.instances.first?.pid)
+        kill(Int32(crashed), SIGKILL)
+        var restarted: UInt32?
+        for _ in 0..<100 where restarted == nil {
+            try await Task.sleep(for: .milliseconds(100))
+            let now = try? await GatewayClient(client).health(GatewayHealthRequest(service: EchoClient.serviceName))
+            restarted = now?.services.first?.instances.first { $0.pid != crashed && $0.status == .serving }?.pid
+        }
+        #expect(restarted != nil, "the echo service was not restarted after a crash")
         let down = try CLI.run(["down"], environment: environment)
         #expect(down.status == 0, "\(down.output)")
         let leftovers = StackProcesses.find(home: home)
