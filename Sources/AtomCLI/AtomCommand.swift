@@ -38,8 +38,8 @@ struct GatewayOptions: ParsableArguments {
             throw CLIFailure(.usage, "\(error)")
         }
         if let gateway {
-            guard AtomEnvironment.isEndpoint(gateway) else {
-                throw CLIFailure(.usage, "--gateway \(gateway) is not an endpoint; use tcp://HOST:PORT or ipc:///PATH")
+            if let problem = AtomEnvironment.endpointProblem(gateway) {
+                throw CLIFailure(.usage, "--gateway \(gateway) \(problem)")
             }
             environment.gateway = gateway
         }

@@ -38,8 +38,8 @@ struct BenchCommand: AsyncParsableCommand {
             throw CLIFailure(.usage, "unknown suite \(suite); suites: \(known.joined(separator: ", "))")
         }
         guard rounds > 0, seconds > 0 else { throw CLIFailure(.usage, "--rounds and --seconds must be positive") }
-        if let gateway, !AtomEnvironment.isEndpoint(gateway) {
-            throw CLIFailure(.usage, "--gateway \(gateway) is not an endpoint; use tcp://HOST:PORT or ipc:///PATH")
+        if let gateway, let problem = AtomEnvironment.endpointProblem(gateway) {
+            throw CLIFailure(.usage, "--gateway \(gateway) \(problem)")
         }
         var report = BenchReport(suites: selected)
         for suite in selected {

@@ -20,6 +20,9 @@ public enum GatewayMain {
             case "--endpoint":
                 guard index + 1 < arguments.count else { fail("--endpoint needs a value like tcp://127.0.0.1:7700") }
                 environment.gateway = arguments[index + 1]
+                if let problem = AtomEnvironment.endpointProblem(environment.gateway) {
+                    fail("--endpoint \(environment.gateway) \(problem)")
+                }
                 index += 2
             case "--help", "-h":
                 print("""

@@ -68,6 +68,17 @@ struct WireAndErrorTests {
         }
     }
 
+    @Test("endpoints are checked before libzmq sees them")
+    func endpoints() {
+        for good in ["tcp://127.0.0.1:7700", "tcp://*:7700", "tcp://127.0.0.1:*", "tcp://[::1]:80", "ipc:///tmp/atom.sock", "inproc://x"] {
+            #expect(AtomEnvironment.endpointProblem(good) == nil, "\(good)")
+        }
+        for bad in ["tcp://127.0.0.1:99999", "tcp://127.0.0.1:0", "tcp://127.0.0.1:http", "tcp://:80", "tcp://host", "ipc://", "localhost:7700", "", "udp://1.2.3.4:5"] {
+            #expect(AtomEnvironment.endpointProblem(bad) != nil, "\(bad)")
+        }
+        #expect(AtomEnvironment.endpointProblem("ipc:///" + String(repeating: "a", count: 200))?.contains("107") == true)
+    }
+
     @Test("call options inherit the remaining deadline and the request id")
     func callOptionsFromParent() {
         let context = RPCContext(

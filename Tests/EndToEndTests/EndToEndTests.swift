@@ -228,7 +228,7 @@ struct EndToEndTests {
     }
 
     @Test("the CLI rejects bad input with a clear message and a distinct exit code")
-    func cliErrors() throws {
+    func cliErrors() async throws {
         let badGateway = try CLI.run(["health", "--gateway", "localhost:1"], environment: [:])
         #expect(badGateway.status == 2)
         #expect(badGateway.output.contains("not an endpoint"))
@@ -239,6 +239,14 @@ struct EndToEndTests {
         #expect(badSuite.status == 2)
         let gatewayBadPort = try CLI.runExecutable("atom-gateway", ["--endpoint", "tcp://127.0.0.1:99999"], environment: [:])
         #expect(gatewayBadPort.status == 2)
-        #expect(gatewayBadPort.output.contains("cannot listen"))
+        #expect(gatewayBadPort.output.contains("invalid port"))
+        // A port someone else holds: the gateway says so and stops, it does not wait.
+        let holder = try ZMQSocket(.router)
+        try holder.bind("tcp://127.0.0.1:*")
+        let taken = try holder.lastEndpoint()
+        let gatewayTaken = try CLI.runExecutable("atom-gateway", ["--endpoint", taken], environment: [:])
+        holder.close()
+        #expect(gatewayTaken.status == 2)
+        #expect(gatewayTaken.output.contains("cannot listen on \(taken)"))
     }
 }

@@ -32,8 +32,8 @@ public struct AtomEnvironment: Sendable {
 
     public init(_ environment: [String: String]) throws {
         gateway = environment["ATOM_GATEWAY"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultGateway
-        guard Self.isEndpoint(gateway) else {
-            throw InvalidSetting(description: "ATOM_GATEWAY=\(gateway) is not an endpoint; use tcp://HOST:PORT or ipc:///PATH")
+        if let problem = Self.endpointProblem(gateway) {
+            throw InvalidSetting(description: "ATOM_GATEWAY=\(gateway) \(problem)")
         }
         if let home = environment["ATOM_HOME"], !home.isEmpty {
             self.home = home
@@ -50,9 +50,32 @@ public struct AtomEnvironment: Sendable {
         }
     }
 
-    /// Whether `value` looks like a ZeroMQ endpoint this project uses.
-    public static func isEndpoint(_ value: String) -> Bool {
-        value.hasPrefix("tcp://") || value.hasPrefix("ipc://") || value.hasPrefix("inproc://")
+    /// Whether `value` is a ZeroMQ endpoint this project can use.
+    public static func isEndpoint(_ value: String) -> Bool { endpointProblem(value) == nil }
+
+    /// What is wrong with an endpoint, as the end of a sentence ("... is not ..."), or nil.
+    /// libzmq itself accepts some nonsense (a TCP port of 99999 silently becomes 34463), so
+    /// endpoints are checked here first.
+    public static func endpointProblem(_ value: String) -> String? {
+        let usage = "is not an endpoint; use tcp://HOST:PORT (port 1-65535, or * for any) or ipc:///PATH"
+        if value.hasPrefix("ipc://") {
+            let path = value.dropFirst("ipc://".count)
+            if path.isEmpty { return usage }
+            if path.utf8.count > 107 { return "has an ipc path longer than the 107 bytes a Unix socket allows" }
+            return nil
+        }
+        if value.hasPrefix("inproc://") { return value.count > "inproc://".count ? nil : usage }
+        guard value.hasPrefix("tcp://") else { return usage }
+        let rest = value.dropFirst("tcp://".count)
+        guard let colon = rest.lastIndex(of: ":") else { return usage }
+        let host = rest[..<colon]
+        let port = rest[rest.index(after: colon)...]
+        guard !host.isEmpty else { return usage }
+        if port == "*" { return nil }
+        guard let number = Int(port), (1...65_535).contains(number) else {
+            return "has an invalid port \"\(port)\"; use 1-65535, or * for any free port"
+        }
+        return nil
     }
 
     static func integer(_ environment: [String: String], _ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
