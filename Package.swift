@@ -45,11 +45,18 @@ let package = Package(
 
         // Swift value types for every message, bridged to the C structs (generated, committed).
         .target(name: "AtomProto", dependencies: ["CAtomProto", "CProtobufC"], swiftSettings: swiftSettings),
+        // Latency histograms per operation, budgets, baselines, regression checks.
+        .target(
+            name: "AtomMetrics",
+            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")],
+            swiftSettings: swiftSettings
+        ),
         // Transport and RPC semantics: ZeroMQ wrapper, envelope, client, server, status codes.
         .target(
             name: "AtomRPC",
             dependencies: [
-                "CZeroMQ", "AtomProto",
+                "CZeroMQ", "AtomProto", "AtomMetrics",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
@@ -62,7 +69,8 @@ let package = Package(
         .target(
             name: "AtomGateway",
             dependencies: [
-                "AtomRPC", "AtomAPI", "AtomProto",
+                "AtomRPC", "AtomAPI", "AtomProto", "AtomMetrics",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
@@ -79,7 +87,7 @@ let package = Package(
         .target(
             name: "AtomCLI",
             dependencies: [
-                "AtomRPC", "AtomAPI", "AtomProto", "AtomGateway", "AtomEcho",
+                "AtomRPC", "AtomAPI", "AtomProto", "AtomGateway", "AtomEcho", "AtomMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -91,7 +99,7 @@ let package = Package(
         .executableTarget(name: "atom", dependencies: ["AtomCLI"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "atom-gateway",
-            dependencies: ["AtomGateway", "AtomRPC"],
+            dependencies: ["AtomGateway", "AtomRPC", "AtomMetrics"],
             path: "services/gateway/Sources",
             swiftSettings: swiftSettings
         ),
@@ -112,6 +120,11 @@ let package = Package(
             name: "AtomTesting",
             dependencies: ["AtomRPC", "AtomAPI", "AtomProto", "AtomCLI", "AtomGateway", "AtomEcho"],
             path: "Tests/AtomTesting",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AtomMetricsTests",
+            dependencies: ["AtomMetrics", .product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AtomProtoTests", dependencies: ["AtomProto", "CAtomProto"], swiftSettings: swiftSettings),

@@ -1,4 +1,6 @@
 internal import AtomProto
+internal import AtomMetrics
+internal import Histogram
 internal import AtomRPC
 internal import DequeModule
 internal import Foundation
@@ -53,7 +55,8 @@ final class Broker: @unchecked Sendable {
 
     enum InFlightKind {
         case client
-        case healthProbe(fanOut: UInt64)
+        /// A request the gateway sent to one instance as part of a fan-out.
+        case probe(fanOut: UInt64)
     }
 
     struct InFlight {
@@ -71,13 +74,22 @@ final class Broker: @unchecked Sendable {
         let callID: UInt64
     }
 
+    enum FanOutKind {
+        case health(GatewayHealthRequest)
+        case metrics
+    }
+
+    /// A call the gateway answers by asking every instance (health, metrics).
     struct FanOut {
         let client: Identity
         let clientCallID: UInt64
-        let request: GatewayHealthRequest
+        let kind: FanOutKind
         let deadline: ContinuousClock.Instant
         var pending: [UInt64: Identity] = [:]
-        var answers: [Identity: (HealthCheckResponse, Duration)] = [:]
+        /// Each answering instance's response payload and how long it took.
+        var answers: [Identity: ([UInt8], Duration)] = [:]
+        /// Instances asked, with their service and id (kept even if they vanish meanwhile).
+        var asked: [Identity: (service: String, instanceID: String)] = [:]
         let startedAt: ContinuousClock.Instant
     }
 
@@ -341,7 +353,7 @@ final class Broker: @unchecked Sendable {
             send(to: peer, .disconnect)
             return
         }
-        guard ready.service != GatewayNames.gatewayService, ready.service != GatewayNames.healthService else {
+        guard ![GatewayNames.gatewayService, GatewayNames.healthService, GatewayNames.metricsService].contains(ready.service) else {
             logger.warning("rejected an instance claiming a reserved service name", metadata: ["service": "\(ready.service)"])
             send(to: peer, .disconnect)
             return
@@ -409,10 +421,9 @@ final class Broker: @unchecked Sendable {
                 if let body = try? envelope.serializedBytes() { send(to: call.client, .response, body) }
             }
             if envelope.endOfStream, let service = instances[peer]?.service { drainQueue(service) }
-        case .healthProbe(let fanOutID):
+        case .probe(let fanOutID):
             guard envelope.endOfStream else { return }
-            let answer = (envelope.status?.code ?? .ok) == .ok
-                ? (try? HealthCheckResponse(serializedBytes: envelope.payload)) : nil
+            let answer = (envelope.status?.code ?? .ok) == .ok ? envelope.payload : nil
             recordProbe(fanOutID, callID: id, instance: peer, answer: answer)
         }
     }
@@ -435,7 +446,7 @@ final class Broker: @unchecked Sendable {
                     "\(call.label): instance \(instance.instanceID) of \(instance.service) \(reason) before answering; the call may or may not have run",
                     reason: "INSTANCE_LOST")))
                 failed += 1
-            case .healthProbe(let fanOutID):
+            case .probe(let fanOutID):
                 recordProbe(fanOutID, callID: id, instance: identity, answer: nil)
             }
             inFlight[id] = nil
@@ -554,9 +565,15 @@ final class Broker: @unchecked Sendable {
                 reply(to: client, callID: envelope.callId, .failure(RPCError(.invalidArgument, "\(label): the request is not a valid \(GatewayHealthRequest.protoName)")))
                 return
             }
-            startHealthFanOut(client, envelope.callId, request, clientDeadline: deadline)
+            startFanOut(client, envelope.callId, .health(request), clientDeadline: deadline)
+        case GatewayNames.metrics:
+            guard (try? GatewayMetricsRequest(serializedBytes: envelope.payload)) != nil else {
+                reply(to: client, callID: envelope.callId, .failure(RPCError(.invalidArgument, "\(label): the request is not a valid \(GatewayMetricsRequest.protoName)")))
+                return
+            }
+            startFanOut(client, envelope.callId, .metrics, clientDeadline: deadline)
         default:
-            reply(to: client, callID: envelope.callId, .failure(RPCError(.unimplemented, "\(label): no such method; \(GatewayNames.gatewayService) has Health, ListServices")))
+            reply(to: client, callID: envelope.callId, .failure(RPCError(.unimplemented, "\(label): no such method; \(GatewayNames.gatewayService) has Health, ListServices, Metrics")))
         }
     }
 
@@ -581,34 +598,47 @@ final class Broker: @unchecked Sendable {
         return response
     }
 
-    private func startHealthFanOut(_ client: Identity, _ callID: UInt64, _ request: GatewayHealthRequest, clientDeadline: ContinuousClock.Instant?) {
+    private func startFanOut(_ client: Identity, _ callID: UInt64, _ kind: FanOutKind, clientDeadline: ContinuousClock.Instant?) {
         let now = ContinuousClock.now
         var deadline = now + configuration.healthTimeout
         if let clientDeadline { deadline = min(deadline, clientDeadline - .milliseconds(5)) }
         let fanOutID = nextCallID
         nextCallID &+= 1
-        var fanOut = FanOut(client: client, clientCallID: callID, request: request, deadline: deadline, startedAt: now)
-        let selected = request.service.isEmpty ? Array(services.keys) : [request.service]
+        var fanOut = FanOut(client: client, clientCallID: callID, kind: kind, deadline: deadline, startedAt: now)
+        let selected: [String]
+        switch kind {
+        case .health(let request): selected = request.service.isEmpty ? Array(services.keys) : [request.service]
+        case .metrics: selected = Array(services.keys)
+        }
         let timeoutMs = UInt32(clamping: max(1, Int64(((deadline - now) / .milliseconds(1)).rounded(.down))))
         for name in selected {
             for identity in services[name]?.instances ?? [] {
+                guard let instance = instances[identity] else { continue }
                 let id = nextCallID
                 nextCallID &+= 1
-                let probe = RequestEnvelope(
-                    service: GatewayNames.healthService, method: GatewayNames.check, callId: id, timeoutMs: timeoutMs,
-                    payload: (try? HealthCheckRequest(service: name).serializedBytes()) ?? [])
+                let probe: RequestEnvelope
+                switch kind {
+                case .health:
+                    probe = RequestEnvelope(
+                        service: GatewayNames.healthService, method: GatewayNames.check, callId: id, timeoutMs: timeoutMs,
+                        payload: (try? HealthCheckRequest(service: name).serializedBytes()) ?? [])
+                case .metrics:
+                    probe = RequestEnvelope(
+                        service: GatewayNames.metricsService, method: GatewayNames.collect, callId: id, timeoutMs: timeoutMs)
+                }
+                fanOut.asked[identity] = (instance.service, instance.instanceID)
                 guard let body = try? probe.serializedBytes(), send(to: identity, .request, body) else { continue }
                 fanOut.pending[id] = identity
                 inFlight[id] = InFlight(
                     client: client, clientCallID: callID, instance: identity, deadline: deadline,
-                    kind: .healthProbe(fanOut: fanOutID), label: "\(GatewayNames.healthService)/\(GatewayNames.check)")
+                    kind: .probe(fanOut: fanOutID), label: "\(probe.service)/\(probe.method)")
             }
         }
         fanOuts[fanOutID] = fanOut
         if fanOut.pending.isEmpty { completeFanOut(fanOutID) }
     }
 
-    private func recordProbe(_ fanOutID: UInt64, callID: UInt64, instance: Identity, answer: HealthCheckResponse?) {
+    private func recordProbe(_ fanOutID: UInt64, callID: UInt64, instance: Identity, answer: [UInt8]?) {
         guard var fanOut = fanOuts[fanOutID], fanOut.pending.removeValue(forKey: callID) != nil else { return }
         if let answer { fanOut.answers[instance] = (answer, ContinuousClock.now - fanOut.startedAt) }
         fanOuts[fanOutID] = fanOut
@@ -618,10 +648,62 @@ final class Broker: @unchecked Sendable {
     private func completeFanOut(_ id: UInt64) {
         guard let fanOut = fanOuts.removeValue(forKey: id) else { return }
         for callID in fanOut.pending.keys { inFlight[callID] = nil }
+        switch fanOut.kind {
+        case .health(let request): completeHealth(fanOut, request)
+        case .metrics: completeMetrics(fanOut)
+        }
+    }
+
+    private func completeMetrics(_ fanOut: FanOut) {
+        let policy = configuration.performancePolicy
+        var merged: [String: Histogram<UInt64>] = [:]
+        var response = GatewayMetricsResponse()
+        for (identity, who) in fanOut.asked.sorted(by: { ($0.value.service, $0.value.instanceID) < ($1.value.service, $1.value.instanceID) }) {
+            guard let (payload, _) = fanOut.answers[identity], let collected = try? CollectMetricsResponse(serializedBytes: payload) else {
+                response.missing.append("\(who.service)/\(who.instanceID)")
+                continue
+            }
+            var instance = InstanceOperations(service: who.service, instanceId: who.instanceID)
+            for operation in collected.operations {
+                var histogram = LatencyRecorder.makeHistogram()
+                let buckets = HistogramBuckets(buckets: operation.buckets.map { ($0.valueNs, $0.count) })
+                buckets.add(to: &histogram)
+                buckets.add(to: &merged[operation.operation, default: LatencyRecorder.makeHistogram()])
+                instance.operations.append(Self.summary(operation.operation, histogram, policy))
+            }
+            response.instances.append(instance)
+        }
+        for (operation, histogram) in merged.sorted(by: { $0.key < $1.key }) {
+            let summary = Self.summary(operation, histogram, policy)
+            response.operations.append(summary)
+            switch summary.status {
+            case PerformancePolicy.Status.overBudget.rawValue:
+                response.alerts.append(MetricsAlert(
+                    operation: operation, kind: summary.status,
+                    message: String(format: "p99 %.1f us is over the budget of %.1f us", summary.p99Us, summary.budgetUs)))
+            case PerformancePolicy.Status.regression.rawValue:
+                let check = policy.checkRegression(operation, current: summary.p99Us, samples: summary.count)
+                response.alerts.append(MetricsAlert(operation: operation, kind: summary.status, message: check.reason))
+            default:
+                break
+            }
+        }
+        reply(to: fanOut.client, callID: fanOut.clientCallID, .success((try? response.serializedBytes()) ?? []))
+    }
+
+    static func summary(_ operation: String, _ histogram: Histogram<UInt64>, _ policy: PerformancePolicy) -> OperationSummary {
+        let figures = LatencySummary(histogram)
+        return OperationSummary(
+            operation: operation, count: figures.count, meanUs: figures.mean, minUs: figures.min, maxUs: figures.max,
+            p50Us: figures.p50, p95Us: figures.p95, p99Us: figures.p99, p999Us: figures.p999,
+            budgetUs: policy.budgets[operation] ?? 0, status: policy.status(operation, figures).rawValue,
+            baselineP99Us: policy.baselines[operation] ?? 0)
+    }
+
+    private func completeHealth(_ fanOut: FanOut, _ request: GatewayHealthRequest) {
         let waitedMs = Int64(configuration.healthTimeout / .milliseconds(1))
         var response = GatewayHealthResponse(
             gatewayStatus: .serving, gatewayUptimeMs: uptimeMs, gatewayVersion: AtomVersion.current)
-        let request = fanOut.request
         if !request.service.isEmpty && services[request.service] == nil {
             response.services = [ServiceHealth(service: request.service, status: .serviceUnknown)]
         } else {
@@ -634,7 +716,7 @@ final class Broker: @unchecked Sendable {
                         instanceId: instance.instanceID, status: .notServing, inflight: UInt32(clamping: instance.load),
                         capacity: UInt32(clamping: instance.capacity), version: instance.version, pid: instance.pid,
                         host: instance.host)
-                    if let (answer, latency) = fanOut.answers[identity] {
+                    if let (payload, latency) = fanOut.answers[identity], let answer = try? HealthCheckResponse(serializedBytes: payload) {
                         item.status = answer.status
                         item.uptimeMs = answer.uptimeMs
                         item.latencyUs = UInt32(clamping: Int64(latency / .microseconds(1)))
@@ -657,6 +739,9 @@ enum GatewayNames {
     static let gatewayService = "atom.v1.Gateway"
     static let health = "Health"
     static let listServices = "ListServices"
+    static let metrics = "Metrics"
+    static let metricsService = "atom.v1.Metrics"
+    static let collect = "Collect"
     static let healthService = "atom.v1.Health"
     static let check = "Check"
 }

@@ -1,3 +1,5 @@
+public import AtomMetrics
+
 /// Settings of the gateway process. Every key is documented where it is read (`atom-gateway
 /// --help` and docs/ARCHITECTURE.md).
 public struct GatewayConfiguration: Sendable {
@@ -14,14 +16,18 @@ public struct GatewayConfiguration: Sendable {
     public var noInstanceWait: Duration
     /// How long a health fan-out waits for instances to answer.
     public var healthTimeout: Duration
+    /// Budgets and baselines `atom metrics` judges operations by.
+    public var performancePolicy: PerformancePolicy
 
     public init(
         endpoint: String = "tcp://127.0.0.1:7700",
         heartbeatInterval: Duration = .seconds(1),
         maxQueuedPerService: Int = 10_000,
         noInstanceWait: Duration = .seconds(1),
-        healthTimeout: Duration = .seconds(1)
+        healthTimeout: Duration = .seconds(1),
+        performancePolicy: PerformancePolicy = PerformancePolicy()
     ) {
+        self.performancePolicy = performancePolicy
         self.endpoint = endpoint
         self.heartbeatInterval = heartbeatInterval
         self.maxQueuedPerService = maxQueuedPerService

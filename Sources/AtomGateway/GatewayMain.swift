@@ -1,4 +1,5 @@
 internal import AtomRPC
+internal import AtomMetrics
 internal import Foundation
 internal import Logging
 
@@ -28,7 +29,8 @@ public enum GatewayMain {
                 print("""
                     usage: atom-gateway [--endpoint ENDPOINT]
                       --endpoint   where to listen (default: $ATOM_GATEWAY or \(AtomEnvironment.defaultGateway))
-                    environment: ATOM_GATEWAY, ATOM_HEARTBEAT_MS (default 1000), ATOM_LOG_LEVEL (default info)
+                    environment: ATOM_GATEWAY, ATOM_HEARTBEAT_MS (default 1000), ATOM_LOG_LEVEL (default info),
+                      ATOM_METRICS_BASELINES (a baselines file for regression alerts)
                     """)
                 exit(0)
             default:
@@ -36,10 +38,20 @@ public enum GatewayMain {
             }
         }
         ServiceMain.bootstrapLogging(level: environment.logLevel)
+        // ATOM_METRICS_BASELINES: a baselines file (`atom metrics --save-baselines FILE`).
+        var policy = PerformancePolicy()
+        if let path = ProcessInfo.processInfo.environment["ATOM_METRICS_BASELINES"], !path.isEmpty {
+            do {
+                policy.baselines = try PerformancePolicy.loadBaselines(from: path)
+            } catch {
+                fail("ATOM_METRICS_BASELINES=\(path) cannot be read: \(error)")
+            }
+        }
         let gateway: Gateway
         do {
             gateway = try Gateway(
-                configuration: GatewayConfiguration(endpoint: environment.gateway, heartbeatInterval: environment.heartbeatInterval),
+                configuration: GatewayConfiguration(
+                    endpoint: environment.gateway, heartbeatInterval: environment.heartbeatInterval, performancePolicy: policy),
                 logger: Logger(label: "atom-gateway"))
         } catch {
             fail("\(error)")

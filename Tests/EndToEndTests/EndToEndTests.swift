@@ -93,6 +93,38 @@ struct EndToEndTests {
         }
     }
 
+    @Test("the gateway merges every instance's latency histograms and reports a silent instance as missing")
+    func metricsAggregation() async throws {
+        try await withProcessStack(echoInstances: 2, heartbeatMs: 200) { stack in
+            let client = try RPCClient(endpoint: stack.endpoint)
+            defer { client.close() }
+            let echo = EchoClient(client)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<100 { group.addTask { _ = try await echo.sleep(SleepRequest(durationMs: 5)) } }
+                try await group.waitForAll()
+            }
+            let all = try await GatewayClient(client).metrics(GatewayMetricsRequest())
+            #expect(all.missing.isEmpty)
+            let sleep = try #require(all.operations.first { $0.operation == "rpc.atom.v1.Echo/Sleep" })
+            #expect(sleep.count == 100)
+            #expect(sleep.p50Us >= 4_000 && sleep.p50Us < 100_000, "\(sleep.p50Us)")
+            let perInstance = all.instances.flatMap { $0.operations.filter { $0.operation == "rpc.atom.v1.Echo/Sleep" } }
+            #expect(perInstance.map(\.count).reduce(0, +) == 100)
+            #expect(perInstance.count == 2)
+
+            let cli = try CLI.run(["metrics", "--json", "--gateway", stack.endpoint], environment: [:])
+            #expect(cli.status == 0, "\(cli.output)")
+            #expect(cli.output.contains("\"rpc.atom.v1.Echo/Sleep\""))
+
+            let frozen = try #require(try stack.processes(named: "echo-2").first)
+            frozen.freeze()
+            defer { frozen.thaw() }
+            let partial = try await GatewayClient(client).metrics(GatewayMetricsRequest(), options: CallOptions(timeout: .seconds(5)))
+            #expect(partial.missing == ["atom.v1.Echo/echo-2"])
+            #expect(partial.instances.map(\.instanceId) == ["echo-1"])
+        }
+    }
+
     @Test("a deadline is met through real processes; the service keeps serving")
     func deadline() async throws {
         try await withProcessStack { stack in

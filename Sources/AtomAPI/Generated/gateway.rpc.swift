@@ -50,6 +50,11 @@ public struct GatewayClient: Sendable {
     public func listServices(_ request: ListServicesRequest, options: CallOptions = CallOptions()) async throws -> ListServicesResponse {
         try await rpc.unary(service: Self.serviceName, method: "ListServices", request: request, responseType: ListServicesResponse.self, options: options)
     }
+
+    /// Latency of every operation, merged over every instance (fans out to the instances).
+    public func metrics(_ request: GatewayMetricsRequest, options: CallOptions = CallOptions()) async throws -> GatewayMetricsResponse {
+        try await rpc.unary(service: Self.serviceName, method: "Metrics", request: request, responseType: GatewayMetricsResponse.self, options: options)
+    }
 }
 
 /// Served by the gateway itself.
@@ -60,6 +65,8 @@ public protocol GatewayService: RPCService {
     func health(_ request: GatewayHealthRequest, context: RPCContext) async throws -> GatewayHealthResponse
     /// Services, their instances and methods, from the gateway's registry.
     func listServices(_ request: ListServicesRequest, context: RPCContext) async throws -> ListServicesResponse
+    /// Latency of every operation, merged over every instance (fans out to the instances).
+    func metrics(_ request: GatewayMetricsRequest, context: RPCContext) async throws -> GatewayMetricsResponse
 }
 
 extension GatewayService {
@@ -69,6 +76,7 @@ extension GatewayService {
         [
             .unary("Health") { (request: GatewayHealthRequest, context: RPCContext) in try await self.health(request, context: context) },
             .unary("ListServices") { (request: ListServicesRequest, context: RPCContext) in try await self.listServices(request, context: context) },
+            .unary("Metrics") { (request: GatewayMetricsRequest, context: RPCContext) in try await self.metrics(request, context: context) },
         ]
     }
 }

@@ -1,4 +1,5 @@
 public import Logging
+public import AtomMetrics
 internal import AtomProto
 
 /// Serves one service through the gateway.
@@ -8,6 +9,8 @@ internal import AtomProto
 /// drained the calls in flight, or at once when its task is cancelled.
 public final class RPCServer: Sendable {
     public let configuration: RPCServerConfiguration
+    /// This instance's latency recorder (RPC methods and domain operations).
+    public let metrics = LatencyRecorder()
     private let reactor: ServerReactor
     private let incoming: AsyncStream<IncomingCall>
 
@@ -21,7 +24,8 @@ public final class RPCServer: Sendable {
         var logger = logger
         logger[metadataKey: "instance"] = "\(configuration.instanceID)"
         reactor = ServerReactor(
-            configuration: configuration, service: service, incoming: continuation, logger: logger, context: context)
+            configuration: configuration, service: service, incoming: continuation, logger: logger, context: context,
+            metrics: metrics)
     }
 
     public func run() async {

@@ -1,4 +1,5 @@
 internal import AtomProto
+internal import AtomMetrics
 internal import Foundation
 internal import HeapModule
 internal import Logging
@@ -30,12 +31,18 @@ final class ServerReactor: @unchecked Sendable {
 
     private struct ActiveCall {
         let control: CallControl
+        /// The operation its latency is recorded under: "rpc.<service>/<method>".
+        let operation: String
+        let receivedAt: ContinuousClock.Instant
         var finalSent = false
         var handlerEnded = false
     }
 
     let configuration: RPCServerConfiguration
     let serviceName: String
+    /// Latency of every RPC method (recorded here, once, for every call) and of the domain
+    /// operations handlers record.
+    let metrics: LatencyRecorder
     private let handlers: [String: RPCMethodHandler]
     private let incoming: AsyncStream<IncomingCall>.Continuation
     private let logger: Logger
@@ -58,9 +65,11 @@ final class ServerReactor: @unchecked Sendable {
 
     init(
         configuration: RPCServerConfiguration, service: any RPCService,
-        incoming: AsyncStream<IncomingCall>.Continuation, logger: Logger, context: ZMQContext
+        incoming: AsyncStream<IncomingCall>.Continuation, logger: Logger, context: ZMQContext,
+        metrics: LatencyRecorder
     ) {
         self.configuration = configuration
+        self.metrics = metrics
         self.serviceName = type(of: service).serviceName
         var handlers: [String: RPCMethodHandler] = [:]
         for handler in service.methodHandlers { handlers[handler.name] = handler }
@@ -264,6 +273,15 @@ final class ServerReactor: @unchecked Sendable {
             sendFinal(id, .success((try? response.serializedBytes()) ?? []))
             return
         }
+        if envelope.service == MetricsCollectName.service && envelope.method == MetricsCollectName.collect {
+            var response = CollectMetricsResponse(instanceId: configuration.instanceID)
+            for (operation, histogram) in metrics.snapshot().sorted(by: { $0.key < $1.key }) {
+                let buckets = HistogramBuckets(histogram).buckets.map { HistogramBucket(valueNs: $0.value, count: $0.count) }
+                response.operations.append(OperationHistogram(operation: operation, buckets: buckets))
+            }
+            sendFinal(id, .success((try? response.serializedBytes()) ?? []))
+            return
+        }
         guard envelope.service == serviceName else {
             sendFinal(id, .failure(RPCError(.unimplemented, "\(label): this instance serves \(serviceName), not \(envelope.service)")))
             return
@@ -277,11 +295,11 @@ final class ServerReactor: @unchecked Sendable {
             return
         }
         let control = CallControl()
-        calls[id] = ActiveCall(control: control)
+        calls[id] = ActiveCall(control: control, operation: "rpc.\(label)", receivedAt: now)
         if let deadline { deadlines.insert(DeadlineEntry(deadline: deadline, id: id)) }
         let context = RPCContext(
             service: envelope.service, method: envelope.method, deadline: deadline,
-            metadata: envelope.metadata, instanceID: configuration.instanceID)
+            metadata: envelope.metadata, instanceID: configuration.instanceID, metrics: metrics)
         incoming.yield(IncomingCall(id: id, handler: handler, payload: envelope.payload, context: context, control: control))
     }
 
@@ -304,6 +322,7 @@ final class ServerReactor: @unchecked Sendable {
             if final {
                 call.finalSent = true
                 call.control.markOver()
+                metrics.record(call.operation, ContinuousClock.now - call.receivedAt)
             }
         }
         if handlerEnded { call.handlerEnded = true }
@@ -327,6 +346,7 @@ final class ServerReactor: @unchecked Sendable {
             sendFinal(id, .failure(error))
             call.finalSent = true
             call.control.markOver()
+            metrics.record(call.operation, ContinuousClock.now - call.receivedAt)
             calls[id] = call
         }
         call.control.stop()
@@ -360,6 +380,12 @@ final class ServerReactor: @unchecked Sendable {
             if case .run(let job) = operation { executor.handOver(job) }
         }
     }
+}
+
+/// Names of the metrics service every instance's runtime answers.
+enum MetricsCollectName {
+    static let service = "atom.v1.Metrics"
+    static let collect = "Collect"
 }
 
 /// Names of the health service every instance's runtime answers.

@@ -6,6 +6,7 @@
 #include "atom/v1/installer.pb-c.h"
 #include "atom/v1/loader.pb-c.h"
 #include "atom/v1/marketplace.pb-c.h"
+#include "atom/v1/metrics.pb-c.h"
 #include "atom/v1/rpc.pb-c.h"
 #include "atom/v1/workflow.pb-c.h"
 #endif

@@ -1516,14 +1516,16 @@ void atom__v1__health__init (Atom__V1__Health_Service *service,
                                      &atom__v1__health__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor atom__v1__gateway__method_descriptors[2] =
+static const ProtobufCMethodDescriptor atom__v1__gateway__method_descriptors[3] =
 {
   { "Health", &atom__v1__gateway_health_request__descriptor, &atom__v1__gateway_health_response__descriptor },
   { "ListServices", &atom__v1__list_services_request__descriptor, &atom__v1__list_services_response__descriptor },
+  { "Metrics", &atom__v1__gateway_metrics_request__descriptor, &atom__v1__gateway_metrics_response__descriptor },
 };
 const unsigned atom__v1__gateway__method_indices_by_name[] = {
   0,        /* Health */
-  1         /* ListServices */
+  1,        /* ListServices */
+  2         /* Metrics */
 };
 const ProtobufCServiceDescriptor atom__v1__gateway__descriptor =
 {
@@ -1532,7 +1534,7 @@ const ProtobufCServiceDescriptor atom__v1__gateway__descriptor =
   "Gateway",
   "Atom__V1__Gateway",
   "atom.v1",
-  2,
+  3,
   atom__v1__gateway__method_descriptors,
   atom__v1__gateway__method_indices_by_name
 };
@@ -1551,6 +1553,14 @@ void atom__v1__gateway__list_services(ProtobufCService *service,
 {
   assert(service->descriptor == &atom__v1__gateway__descriptor);
   service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void atom__v1__gateway__metrics(ProtobufCService *service,
+                                const Atom__V1__GatewayMetricsRequest *input,
+                                Atom__V1__GatewayMetricsResponse_Closure closure,
+                                void *closure_data)
+{
+  assert(service->descriptor == &atom__v1__gateway__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void atom__v1__gateway__init (Atom__V1__Gateway_Service *service,
                               Atom__V1__Gateway_ServiceDestroy destroy)
