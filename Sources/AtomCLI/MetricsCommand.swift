@@ -1,5 +1,6 @@
 internal import ArgumentParser
 internal import AtomAPI
+internal import AtomGateway
 internal import AtomMetrics
 internal import AtomProto
 internal import AtomRPC
@@ -20,6 +21,9 @@ struct MetricsCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Show each instance's figures too.")
     var instances = false
 
+    @Flag(name: .long, help: "Print Prometheus' text exposition format (what the gateway serves on ATOM_METRICS_HTTP_PORT).")
+    var prometheus = false
+
     @Option(name: .long, help: "Save the merged p99 of every operation as baselines to this file.")
     var saveBaselines: String?
 
@@ -35,7 +39,9 @@ struct MetricsCommand: AsyncParsableCommand {
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 try encoder.encode(baselines).write(to: URL(fileURLWithPath: saveBaselines), options: .atomic)
             }
-            if options.json {
+            if prometheus {
+                print(PrometheusText.render(metrics), terminator: "")
+            } else if options.json {
                 try printJSON(MetricsView(metrics))
             } else {
                 print(MetricsView.table(metrics, instances: instances))

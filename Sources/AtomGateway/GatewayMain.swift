@@ -30,7 +30,8 @@ public enum GatewayMain {
                     usage: atom-gateway [--endpoint ENDPOINT]
                       --endpoint   where to listen (default: $ATOM_GATEWAY or \(AtomEnvironment.defaultGateway))
                     environment: ATOM_GATEWAY, ATOM_HEARTBEAT_MS (default 1000), ATOM_LOG_LEVEL (default info),
-                      ATOM_METRICS_BASELINES (a baselines file for regression alerts)
+                      ATOM_METRICS_BASELINES (a baselines file for regression alerts),
+                      ATOM_METRICS_HTTP_PORT, ATOM_METRICS_HTTP_ADDRESS (default 127.0.0.1): Prometheus /metrics
                     """)
                 exit(0)
             default:
@@ -58,7 +59,24 @@ public enum GatewayMain {
         }
         let signals = SignalHandler { _ in gateway.stop() }
         ParentWatch.start { gateway.stop() }
+        // ATOM_METRICS_HTTP_PORT: serve Prometheus text on http://ATOM_METRICS_HTTP_ADDRESS:PORT/metrics.
+        var metricsHTTP: Task<Void, Never>?
+        if let text = ProcessInfo.processInfo.environment["ATOM_METRICS_HTTP_PORT"], !text.isEmpty {
+            guard let port = UInt16(text), port > 0 else { fail("ATOM_METRICS_HTTP_PORT=\(text) is not a port (1-65535)") }
+            let address = ProcessInfo.processInfo.environment["ATOM_METRICS_HTTP_ADDRESS"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
+            let endpoint = gateway.boundEndpoint
+            let logger = Logger(label: "atom-gateway")
+            metricsHTTP = Task {
+                do {
+                    try await MetricsHTTPServer.run(address: address, port: port, gatewayEndpoint: endpoint, logger: logger)
+                } catch is CancellationError {
+                } catch {
+                    logger.error("the metrics HTTP server stopped", metadata: ["error": "\(error)"])
+                }
+            }
+        }
         await gateway.run()
+        metricsHTTP?.cancel()
         withExtendedLifetime(signals) {}
         exit(0)
     }

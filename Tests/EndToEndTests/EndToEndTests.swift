@@ -125,6 +125,47 @@ struct EndToEndTests {
         }
     }
 
+    @Test("the gateway serves Prometheus text that a real Prometheus parser reads")
+    func prometheusExposition() async throws {
+        let stack = try LocalStack(heartbeatMs: 200, binDirectory: TestBinaries.directory)
+        let port = try #require(Int(try LocalStack.freeTCPEndpoint().split(separator: ":").last ?? ""))
+        do {
+            try stack.start("atom-gateway", environment: ["ATOM_METRICS_HTTP_PORT": String(port)])
+            try stack.startEcho(instanceID: "echo-1")
+            try await stack.waitForService(EchoClient.serviceName)
+            let client = try RPCClient(endpoint: stack.endpoint)
+            defer { client.close() }
+            for index in 0..<50 { _ = try await EchoClient(client).echo(EchoRequest(text: "\(index)")) }
+            let script = """
+                import sys, urllib.request
+                from prometheus_client.parser import text_string_to_metric_families
+                text = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode() if sys.argv[1].startswith("http") else open(sys.argv[1]).read()
+                for family in text_string_to_metric_families(text):
+                    for sample in family.samples:
+                        print(family.type, sample.name, sample.labels.get("operation", ""), sample.labels.get("quantile", ""), sample.value)
+                """
+            let scraped = try CLI.runExecutableAt("/usr/bin/python3", ["-c", script, "http://127.0.0.1:\(port)/metrics"])
+            #expect(scraped.status == 0, "\(scraped.output)")
+            #expect(scraped.output.contains("summary atom_operation_latency_seconds_count rpc.atom.v1.Echo/Echo  50.0"), "\(scraped.output)")
+            #expect(scraped.output.contains("summary atom_operation_latency_seconds rpc.atom.v1.Echo/Echo 0.99 "))
+            #expect(scraped.output.contains("gauge atom_metrics_missing_instances   0.0"))
+
+            let printed = try CLI.run(["metrics", "--prometheus", "--gateway", stack.endpoint], environment: [:])
+            #expect(printed.status == 0, "\(printed.output)")
+            let file = NSTemporaryDirectory() + "atom-prom-\(UUID().uuidString).txt"
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            try printed.output.write(toFile: file, atomically: true, encoding: .utf8)
+            let parsed = try CLI.runExecutableAt("/usr/bin/python3", ["-c", script, file])
+            #expect(parsed.status == 0, "\(parsed.output)")
+            #expect(parsed.output.contains("atom_operation_latency_seconds_count rpc.atom.v1.Echo/Echo"))
+        } catch {
+            print(stack.log(of: "atom-gateway"))
+            await stack.stopAll()
+            throw error
+        }
+        await stack.stopAll()
+    }
+
     @Test("a deadline is met through real processes; the service keeps serving")
     func deadline() async throws {
         try await withProcessStack { stack in

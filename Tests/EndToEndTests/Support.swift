@@ -24,8 +24,12 @@ enum CLI {
     }
 
     static func runExecutable(_ name: String, _ arguments: [String], environment: [String: String]) throws -> Outcome {
+        try runExecutableAt(TestBinaries.path(name), arguments, environment: environment)
+    }
+
+    static func runExecutableAt(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestBinaries.path(name))
+        process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         var variables = ProcessInfo.processInfo.environment
         for (key, value) in environment { variables[key] = value }
