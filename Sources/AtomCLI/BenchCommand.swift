@@ -27,6 +27,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds each throughput benchmark runs.")
     var seconds: Double = 3
 
+    @Flag(name: .long, help: "Fewer rounds and shorter runs (1,000 rounds, 1 s).")
+    var quick = false
+
+    @Option(name: .long, help: "A JSON report of an earlier run: results more than 1.5x slower are marked and the exit code is 5.")
+    var compare: String?
+
     func run() async throws {
         try await reportingFailures { try await runSuites() }
     }
@@ -38,6 +44,16 @@ struct BenchCommand: AsyncParsableCommand {
             throw CLIFailure(.usage, "unknown suite \(suite); suites: \(known.joined(separator: ", "))")
         }
         guard rounds > 0, seconds > 0 else { throw CLIFailure(.usage, "--rounds and --seconds must be positive") }
+        let rounds = quick ? min(self.rounds, 1_000) : self.rounds
+        let seconds = quick ? min(self.seconds, 1) : self.seconds
+        var baselineReport: BenchReport?
+        if let compare {
+            do {
+                baselineReport = try BenchReport.read(from: compare)
+            } catch {
+                throw CLIFailure(.usage, "--compare \(compare) is not a benchmark report written by `atom bench --json`: \(error)")
+            }
+        }
         if let gateway, let problem = AtomEnvironment.endpointProblem(gateway) {
             throw CLIFailure(.usage, "--gateway \(gateway) \(problem)")
         }
@@ -49,11 +65,14 @@ struct BenchCommand: AsyncParsableCommand {
                 try await rpc.run(into: &report)
             }
         }
+        if let baselineReport { report.compare(with: baselineReport) }
         print(report.table())
         if let json {
             try report.write(to: json)
             print("wrote \(json)")
         }
-        if report.targets.contains(where: { !$0.pass }) { throw ExitCode(ExitStatus.unhealthy.rawValue) }
+        if report.targets.contains(where: { !$0.pass }) || !(report.regressions ?? []).isEmpty {
+            throw ExitCode(ExitStatus.unhealthy.rawValue)
+        }
     }
 }

@@ -2,7 +2,7 @@ internal import Foundation
 internal import Histogram
 
 /// One benchmark's figures, in microseconds. The JSON schema is the same for every suite
-/// (documented in docs/BENCHMARKS.md).
+/// (documented in docs/benchmarks.md).
 struct BenchResult: Codable {
     let name: String
     let unit: String
@@ -17,9 +17,18 @@ struct BenchResult: Codable {
     /// Throughput benchmarks only.
     let calls_per_s: Double?
     let concurrency: Int?
+    /// The target this result is held to, in words (nil when it has none).
+    var target: String?
+    /// The result it is compared with in the same run, if any.
+    var baseline: String?
+    /// Set by `--compare`: more than 1.5x slower than the same result in the baseline file.
+    var regression: Bool?
 
     /// Summarises a histogram of nanoseconds.
-    init(name: String, histogram: Histogram<UInt64>, callsPerSecond: Double? = nil, concurrency: Int? = nil) {
+    init(
+        name: String, histogram: Histogram<UInt64>, callsPerSecond: Double? = nil, concurrency: Int? = nil,
+        target: String? = nil, baseline: String? = nil
+    ) {
         func us(_ ns: UInt64) -> Double { (Double(ns) / 1000 * 10).rounded() / 10 }
         self.name = name
         unit = "us"
@@ -33,6 +42,8 @@ struct BenchResult: Codable {
         max = us(histogram.max)
         calls_per_s = callsPerSecond.map { $0.rounded() }
         self.concurrency = concurrency
+        self.target = target
+        self.baseline = baseline
     }
 }
 
@@ -55,6 +66,8 @@ struct BenchReport: Codable {
     let host: String
     var results: [BenchResult] = []
     var targets: [BenchTarget] = []
+    /// Results more than 1.5x slower than in the `--compare` file (absent without `--compare`).
+    var regressions: [String]?
 
     init(suites: [String]) {
         schema_version = 1
@@ -98,10 +111,37 @@ struct BenchReport: Codable {
         let rule = String(repeating: "-", count: widths.reduce(0, +) + 2 * (widths.count - 1))
         var lines = [rule, line(headers), rule] + rows.map(line) + [rule]
         if build == "debug" { lines.append("note: debug build; use `make bench` (release) for figures worth comparing") }
+        for regression in regressions ?? [] {
+            lines.append("REGRESSION  \(regression)")
+        }
         for target in targets {
             lines.append("\(target.pass ? "PASS" : "FAIL")  \(target.name): \(target.description) (\(fmt(target.value)) \(target.unit) vs limit \(fmt(target.limit)) \(target.unit))")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// Marks every result more than `threshold` times slower than the same result in `baseline`
+    /// (median latency up, or calls per second down).
+    mutating func compare(with baseline: BenchReport, threshold: Double = 1.5) {
+        regressions = regressions ?? []
+        for index in results.indices {
+            let current = results[index]
+            guard let previous = baseline.result(current.name) else { continue }
+            var slower: String?
+            if let rate = current.calls_per_s, let before = previous.calls_per_s, before > 0 {
+                if rate * threshold < before {
+                    slower = String(format: "%@: %.0f calls/s vs %.0f in the baseline (%.2fx slower)", current.name, rate, before, before / max(rate, 1))
+                }
+            } else if previous.median > 0, current.median > previous.median * threshold {
+                slower = String(format: "%@: median %.1f us vs %.1f us in the baseline (%.2fx slower)", current.name, current.median, previous.median, current.median / previous.median)
+            }
+            results[index].regression = slower != nil
+            if let slower { regressions = (regressions ?? []) + [slower] }
+        }
+    }
+
+    static func read(from path: String) throws -> BenchReport {
+        try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
     }
 
     func write(to path: String) throws {

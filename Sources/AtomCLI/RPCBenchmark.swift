@@ -81,14 +81,16 @@ struct RPCBenchmark {
             _ = try await echo.echo(request)
             _ = unary.record(Self.nanoseconds(ContinuousClock.now - start))
         }
-        report.results.append(BenchResult(name: "rpc_gateway_unary", histogram: unary))
+        report.results.append(BenchResult(
+            name: "rpc_gateway_unary", histogram: unary, target: "median <= 3x rpc_raw_zmq_roundtrip; p99 < 1000 us",
+            baseline: "rpc_raw_zmq_roundtrip"))
 
         for concurrency in [1, 8, 32] {
             progress("rpc_gateway_throughput_\(concurrency): \(concurrency) callers for \(seconds) s")
             let (histogram, callsPerSecond) = try await throughput(echo, request: request, concurrency: concurrency)
             report.results.append(BenchResult(
                 name: "rpc_gateway_throughput_\(concurrency)", histogram: histogram, callsPerSecond: callsPerSecond,
-                concurrency: concurrency))
+                concurrency: concurrency, target: concurrency == 8 ? ">= 20000 calls/s" : nil))
         }
 
         if let raw = report.result("rpc_raw_zmq_roundtrip"), let gateway = report.result("rpc_gateway_unary") {

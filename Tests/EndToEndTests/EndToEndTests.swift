@@ -166,6 +166,53 @@ struct EndToEndTests {
         await stack.stopAll()
     }
 
+    @Test("`atom bench rpc --quick` writes the documented JSON; --compare flags a 1.5x regression")
+    func benchJSON() async throws {
+        let directory = NSTemporaryDirectory() + "atom-bench-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/rpc.json"
+        let run = try CLI.run(["bench", "rpc", "--quick", "--rounds", "300", "--seconds", "0.3", "--json", path], environment: [:])
+        // Exit 0 or 5 (a target missed on a debug build) are both a completed run.
+        #expect(run.status == 0 || run.status == 5, "\(run.output)")
+        #expect(run.output.contains("Name (time in us)"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        #expect(object["schema_version"] as? Int == 1)
+        let results = try #require(object["results"] as? [[String: Any]])
+        let names = results.compactMap { $0["name"] as? String }
+        #expect(names == [
+            "rpc_raw_zmq_roundtrip", "rpc_gateway_local", "rpc_gateway_unary", "rpc_gateway_throughput_1",
+            "rpc_gateway_throughput_8", "rpc_gateway_throughput_32",
+        ])
+        for result in results {
+            for key in ["name", "unit", "rounds", "min", "median", "mean", "stddev", "p95", "p99", "max"] {
+                #expect(result[key] != nil, "\(result["name"] ?? "?") lacks \(key)")
+            }
+            let median = try #require(result["median"] as? Double)
+            #expect(median > 0 && median <= (result["p99"] as? Double ?? 0) && (result["p99"] as? Double ?? 0) <= (result["max"] as? Double ?? 0))
+        }
+        #expect(results.first { $0["name"] as? String == "rpc_gateway_throughput_8" }?["calls_per_s"] as? Double ?? 0 > 0)
+        #expect(results.first { $0["name"] as? String == "rpc_gateway_unary" }?["baseline"] as? String == "rpc_raw_zmq_roundtrip")
+        let targets = try #require(object["targets"] as? [[String: Any]])
+        #expect(targets.count == 3)
+
+        // A baseline ten times faster than anything real: every result regresses.
+        var faster = object
+        faster["results"] = results.map { result -> [String: Any] in
+            var result = result
+            for key in ["min", "median", "mean", "p95", "p99", "max"] { result[key] = (result[key] as? Double ?? 1) / 10 }
+            if let rate = result["calls_per_s"] as? Double { result["calls_per_s"] = rate * 10 }
+            return result
+        }
+        let baselinePath = directory + "/baseline.json"
+        try JSONSerialization.data(withJSONObject: faster).write(to: URL(fileURLWithPath: baselinePath))
+        let compared = try CLI.run(["bench", "rpc", "--quick", "--rounds", "300", "--seconds", "0.3", "--compare", baselinePath], environment: [:])
+        #expect(compared.status == 5, "\(compared.output)")
+        #expect(compared.output.contains("REGRESSION  rpc_gateway_unary: median"))
+        let bad = try CLI.run(["bench", "rpc", "--compare", directory + "/missing.json"], environment: [:])
+        #expect(bad.status == 2)
+    }
+
     @Test("a deadline is met through real processes; the service keeps serving")
     func deadline() async throws {
         try await withProcessStack { stack in
