@@ -13,7 +13,7 @@ public struct AtomCommand: AsyncParsableCommand {
             Environment: ATOM_GATEWAY (default \(AtomEnvironment.defaultGateway)), ATOM_HOME (default ~/.atom).
             """,
         version: AtomVersion.current,
-        subcommands: [UpCommand.self, DownCommand.self, HealthCommand.self, ServicesCommand.self, MetricsCommand.self, BenchCommand.self]
+        subcommands: [UpCommand.self, DownCommand.self, HealthCommand.self, ServicesCommand.self, MetricsCommand.self, BenchCommand.self, KeysCommand.self]
     )
 
     public init() {}
@@ -48,7 +48,16 @@ struct GatewayOptions: ParsableArguments {
 
     func client() throws -> RPCClient {
         let environment = try environment()
-        return try RPCClient(endpoint: environment.gateway, name: "atom-cli")
+        return try RPCClient(endpoint: environment.gateway, name: "atom-cli", security: try security(environment))
+    }
+
+    /// CurveZMQ keys from ATOM_CURVE_SERVER_KEY and ATOM_CURVE_SECRET_KEY, or plaintext.
+    func security(_ environment: AtomEnvironment) throws -> TransportSecurity {
+        do {
+            return try environment.clientSecurity()
+        } catch {
+            throw CLIFailure(.usage, "\(error)")
+        }
     }
 
     var callOptions: CallOptions {

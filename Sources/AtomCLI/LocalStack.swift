@@ -1,4 +1,4 @@
-internal import AtomRPC
+public import AtomRPC
 internal import AtomAPI
 internal import AtomProto
 internal import Foundation
@@ -41,6 +41,8 @@ public final class LocalStack: @unchecked Sendable {
     public let endpoint: String
     public let home: String
     public let heartbeatMs: Int
+    /// How this stack's own clients (`waitForService`) connect.
+    public var security: TransportSecurity = .plaintext
     private let binDirectory: String
     private let lock = NSLock()
     private var processes: [ManagedProcess] = []
@@ -138,7 +140,7 @@ public final class LocalStack: @unchecked Sendable {
 
     /// Waits until `service` has at least `instances` serving instances.
     public func waitForService(_ service: String, instances: Int = 1, timeout: Duration = .seconds(20)) async throws {
-        let client = try RPCClient(endpoint: endpoint, name: "local-stack")
+        let client = try RPCClient(endpoint: endpoint, name: "local-stack", security: security)
         defer { client.close() }
         let deadline = ContinuousClock.now + timeout
         var last = "no answer"

@@ -134,7 +134,9 @@ struct UpCommand: AsyncParsableCommand {
         let deadline = ContinuousClock.now + timeout
         let expected = Set(StackComponent.all.compactMap(\.service))
         var problem = "the gateway at \(environment.gateway) did not answer"
-        guard let client = try? RPCClient(endpoint: environment.gateway, name: "atom-up") else { return problem }
+        guard let security = try? environment.clientSecurity(),
+              let client = try? RPCClient(endpoint: environment.gateway, name: "atom-up", security: security)
+        else { return problem }
         defer { client.close() }
         while ContinuousClock.now < deadline && !Task.isCancelled {
             if let supervisor, !supervisor.isRunning {

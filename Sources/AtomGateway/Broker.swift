@@ -100,6 +100,7 @@ final class Broker: @unchecked Sendable {
     private let wake = WakePipe()
     private let stopRequested = Atomic<Bool>(false)
     private let startedAt = ContinuousClock.now
+    private let zap: ZAPHandler?
 
     // Thread-confined state.
     private var instances: [Identity: Instance] = [:]
@@ -119,6 +120,15 @@ final class Broker: @unchecked Sendable {
         try socket.setMaxMessageSize(RPCLimits.maxFrameBytes)
         try socket.setConnectionHeartbeat(intervalMs: 1_000, timeoutMs: 3_000)
         try socket.setHandshakeInterval(milliseconds: 5_000)
+        if let curve = configuration.curve {
+            // The gateway's own key may connect too (its Prometheus endpoint is a client).
+            var authorized = curve.authorizedKeys
+            authorized[curve.keys.publicKey] = "gateway"
+            zap = try ZAPHandler(authorizedKeys: authorized, logger: logger)
+            try socket.setCurveServer(keys: curve.keys, zapDomain: "atom")
+        } else {
+            zap = nil
+        }
         do {
             try socket.bind(configuration.endpoint)
         } catch {
@@ -161,6 +171,7 @@ final class Broker: @unchecked Sendable {
         }
         for (id, _) in inFlight { answerClient(id, .failure(RPCError(.unavailable, "the gateway is shutting down"))) }
         socket.close()
+        zap?.stop()
         logger.info("gateway stopped")
     }
 

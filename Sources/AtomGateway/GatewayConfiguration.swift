@@ -1,4 +1,5 @@
 public import AtomMetrics
+public import AtomRPC
 
 /// Settings of the gateway process. Every key is documented where it is read (`atom-gateway
 /// --help` and docs/ARCHITECTURE.md).
@@ -18,6 +19,8 @@ public struct GatewayConfiguration: Sendable {
     public var healthTimeout: Duration
     /// Budgets and baselines `atom metrics` judges operations by.
     public var performancePolicy: PerformancePolicy
+    /// CurveZMQ: when set, every link is encrypted and only the listed public keys may connect.
+    public var curve: CurveServerSecurity?
 
     public init(
         endpoint: String = "tcp://127.0.0.1:7700",
@@ -25,8 +28,10 @@ public struct GatewayConfiguration: Sendable {
         maxQueuedPerService: Int = 10_000,
         noInstanceWait: Duration = .seconds(1),
         healthTimeout: Duration = .seconds(1),
-        performancePolicy: PerformancePolicy = PerformancePolicy()
+        performancePolicy: PerformancePolicy = PerformancePolicy(),
+        curve: CurveServerSecurity? = nil
     ) {
+        self.curve = curve
         self.performancePolicy = performancePolicy
         self.endpoint = endpoint
         self.heartbeatInterval = heartbeatInterval

@@ -31,12 +31,19 @@ public enum GatewayMain {
                       --endpoint   where to listen (default: $ATOM_GATEWAY or \(AtomEnvironment.defaultGateway))
                     environment: ATOM_GATEWAY, ATOM_HEARTBEAT_MS (default 1000), ATOM_LOG_LEVEL (default info),
                       ATOM_METRICS_BASELINES (a baselines file for regression alerts),
-                      ATOM_METRICS_HTTP_PORT, ATOM_METRICS_HTTP_ADDRESS (default 127.0.0.1): Prometheus /metrics
+                      ATOM_METRICS_HTTP_PORT, ATOM_METRICS_HTTP_ADDRESS (default 127.0.0.1): Prometheus /metrics,
+                      ATOM_CURVE_SECRET_KEY + ATOM_CURVE_AUTHORIZED_KEYS: CurveZMQ with a list of accepted keys
                     """)
                 exit(0)
             default:
                 fail("unknown argument \(arguments[index]); see --help")
             }
+        }
+        let curve: CurveServerSecurity?
+        do {
+            curve = try environment.gatewaySecurity()
+        } catch {
+            fail("\(error)")
         }
         ServiceMain.bootstrapLogging(level: environment.logLevel)
         // ATOM_METRICS_BASELINES: a baselines file (`atom metrics --save-baselines FILE`).
@@ -52,7 +59,8 @@ public enum GatewayMain {
         do {
             gateway = try Gateway(
                 configuration: GatewayConfiguration(
-                    endpoint: environment.gateway, heartbeatInterval: environment.heartbeatInterval, performancePolicy: policy),
+                    endpoint: environment.gateway, heartbeatInterval: environment.heartbeatInterval, performancePolicy: policy,
+                    curve: curve),
                 logger: Logger(label: "atom-gateway"))
         } catch {
             fail("\(error)")
@@ -68,7 +76,8 @@ public enum GatewayMain {
             let logger = Logger(label: "atom-gateway")
             metricsHTTP = Task {
                 do {
-                    try await MetricsHTTPServer.run(address: address, port: port, gatewayEndpoint: endpoint, logger: logger)
+                    let security: TransportSecurity = curve.map { .curve(serverPublicKey: $0.keys.publicKey, keys: $0.keys) } ?? .plaintext
+                    try await MetricsHTTPServer.run(address: address, port: port, gatewayEndpoint: endpoint, security: security, logger: logger)
                 } catch is CancellationError {
                 } catch {
                     logger.error("the metrics HTTP server stopped", metadata: ["error": "\(error)"])

@@ -9,8 +9,8 @@ internal import Logging
 /// its merged metrics on each scrape.
 enum MetricsHTTPServer {
     /// Runs until cancelled. `gatewayEndpoint` is where this process's gateway listens.
-    static func run(address: String, port: UInt16, gatewayEndpoint: String, logger: Logger) async throws {
-        let client = try RPCClient(endpoint: clientEndpoint(for: gatewayEndpoint), name: "atom-gateway-metrics-http")
+    static func run(address: String, port: UInt16, gatewayEndpoint: String, security: TransportSecurity, logger: Logger) async throws {
+        let client = try RPCClient(endpoint: clientEndpoint(for: gatewayEndpoint), name: "atom-gateway-metrics-http", security: security)
         defer { client.close() }
         let server = HTTPServer(address: try .inet(ip4: address, port: port))
         await server.appendRoute("GET /metrics") { _ in

@@ -32,6 +32,7 @@ final class ClientReactor: @unchecked Sendable {
     private let connectTimeout: Duration
     private let context: ZMQContext
     private let stopped = Atomic<Bool>(false)
+    private let security: TransportSecurity
 
     // Reactor-thread state.
     private var socket: ZMQSocket?
@@ -39,11 +40,15 @@ final class ClientReactor: @unchecked Sendable {
     private var unsent = Deque<(call: OutgoingCall, giveUpAt: ContinuousClock.Instant)>()
     private var deadlines = Heap<DeadlineEntry>()
     private var thread: Thread?
+    private var monitor: HandshakeMonitor?
+    /// Why the gateway refuses this client (a failed CurveZMQ handshake), while it does.
+    private var authFailure: String?
 
-    init(endpoint: String, context: ZMQContext, connectTimeout: Duration) throws {
+    init(endpoint: String, context: ZMQContext, connectTimeout: Duration, security: TransportSecurity) throws {
         self.endpoint = endpoint
         self.context = context
         self.connectTimeout = connectTimeout
+        self.security = security
         let inbox = self.inbox
         executor = ReactorExecutor { job in inbox.submit(.run(job)) }
         let socket = try ZMQSocket(.dealer, context: context)
@@ -52,6 +57,8 @@ final class ClientReactor: @unchecked Sendable {
         try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
         try socket.setMaxMessageSize(RPCLimits.maxFrameBytes)
         try socket.setConnectionHeartbeat(intervalMs: 1_000, timeoutMs: 3_000)
+        try socket.apply(security)
+        monitor = try HandshakeMonitor(watching: socket, context: context)
         try socket.connect(endpoint)
         self.socket = socket
         let thread = Thread { [self] in self.loop() }
@@ -74,7 +81,9 @@ final class ClientReactor: @unchecked Sendable {
     private func loop() {
         guard let socket else { return }
         inbox.bindToCurrentThread()
-        var poller = ZMQPoller([.socket(socket), .fileDescriptor(inbox.wake.readFD)])
+        var sources: [ZMQPoller.Source] = [.socket(socket), .fileDescriptor(inbox.wake.readFD)]
+        if let monitor { sources.append(.socket(monitor.socket)) }
+        var poller = ZMQPoller(sources)
         var running = true
         while running {
             let readable: [Bool]
@@ -84,6 +93,7 @@ final class ClientReactor: @unchecked Sendable {
                 break
             }
             if readable[1] { inbox.wake.drain() }
+            if readable.count > 2 && readable[2] { checkHandshake() }
             receiveAll(socket)
             // Jobs run here may queue more work (a resumed caller sending its next call):
             // keep going while there is some, then poll.
@@ -122,8 +132,27 @@ final class ClientReactor: @unchecked Sendable {
         return max(0, Int(((next - now) / .milliseconds(1)).rounded(.up)))
     }
 
+    private func checkHandshake() {
+        switch monitor?.drain(gateway: endpoint, security: security) {
+        case .succeeded: authFailure = nil
+        case .failed(let message):
+            authFailure = message
+            // Nothing sent or waiting can get through: answer every call now.
+            let error = RPCError.withReason(.unauthenticated, message, reason: "HANDSHAKE_FAILED")
+            for call in inFlight.values { call.sink.deliver(.final(.failure(error))) }
+            for entry in unsent { entry.call.sink.deliver(.final(.failure(error))) }
+            inFlight.removeAll()
+            unsent.removeAll()
+        case nil: break
+        }
+    }
+
     private func start(_ call: OutgoingCall) {
         guard !call.sink.isFinished else { return }
+        if let authFailure {
+            call.sink.deliver(.final(.failure(RPCError.withReason(.unauthenticated, authFailure, reason: "HANDSHAKE_FAILED"))))
+            return
+        }
         if call.deadline <= .now {
             call.sink.deliver(.final(.failure(RPCError(.deadlineExceeded, "\(call.label): the deadline passed before the call was sent"))))
             return

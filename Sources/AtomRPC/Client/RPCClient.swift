@@ -19,12 +19,12 @@ public final class RPCClient: Sendable {
     /// before it completes wait up to `connectTimeout`, then fail with UNAVAILABLE).
     public init(
         endpoint: String, name: String = "atom-client", context: ZMQContext = .shared,
-        connectTimeout: Duration = .seconds(1)
+        connectTimeout: Duration = .seconds(1), security: TransportSecurity = .plaintext
     ) throws {
         self.endpoint = endpoint
         self.name = name
         do {
-            reactor = try ClientReactor(endpoint: endpoint, context: context, connectTimeout: connectTimeout)
+            reactor = try ClientReactor(endpoint: endpoint, context: context, connectTimeout: connectTimeout, security: security)
         } catch {
             throw RPCError(.invalidArgument, "cannot connect to \(endpoint): \(error)")
         }

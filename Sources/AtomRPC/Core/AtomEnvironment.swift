@@ -10,6 +10,9 @@ internal import Foundation
 /// | `ATOM_CAPACITY` | `64` | calls a service instance runs at once |
 /// | `ATOM_HEARTBEAT_MS` | `1000` | heartbeat interval between instances and the gateway (50-60000) |
 /// | `ATOM_LOG_LEVEL` | `info` | trace, debug, info, notice, warning, error, critical |
+/// | `ATOM_CURVE_SECRET_KEY` | unset | this process's CurveZMQ secret key file (mode 0600) |
+/// | `ATOM_CURVE_SERVER_KEY` | unset | clients and services: the gateway's public key file |
+/// | `ATOM_CURVE_AUTHORIZED_KEYS` | unset | the gateway: the public keys it accepts, one per line |
 public struct AtomEnvironment: Sendable {
     public static let defaultGateway = "tcp://127.0.0.1:7700"
 
@@ -19,6 +22,9 @@ public struct AtomEnvironment: Sendable {
     public var capacity: Int
     public var heartbeatInterval: Duration
     public var logLevel: String
+    public var curveSecretKeyFile: String?
+    public var curveServerKeyFile: String?
+    public var curveAuthorizedKeysFile: String?
 
     /// An invalid setting: the process stops at start with this message.
     public struct InvalidSetting: Error, CustomStringConvertible {
@@ -44,9 +50,43 @@ public struct AtomEnvironment: Sendable {
         capacity = try Self.integer(environment, "ATOM_CAPACITY", default: 64, range: 1...100_000)
         heartbeatInterval = .milliseconds(try Self.integer(environment, "ATOM_HEARTBEAT_MS", default: 1_000, range: 50...60_000))
         logLevel = environment["ATOM_LOG_LEVEL"] ?? "info"
+        curveSecretKeyFile = environment["ATOM_CURVE_SECRET_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        curveServerKeyFile = environment["ATOM_CURVE_SERVER_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        curveAuthorizedKeysFile = environment["ATOM_CURVE_AUTHORIZED_KEYS"].flatMap { $0.isEmpty ? nil : $0 }
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         guard levels.contains(logLevel) else {
             throw InvalidSetting(description: "ATOM_LOG_LEVEL=\(logLevel) is not one of \(levels.joined(separator: ", "))")
+        }
+    }
+
+    /// How a client or a service secures its link to the gateway: CurveZMQ when both
+    /// ATOM_CURVE_SERVER_KEY and ATOM_CURVE_SECRET_KEY are set, plaintext when neither is.
+    public func clientSecurity() throws -> TransportSecurity {
+        switch (curveServerKeyFile, curveSecretKeyFile) {
+        case (nil, _):
+            return .plaintext
+        case (.some(let server), nil):
+            throw InvalidSetting(description: "ATOM_CURVE_SERVER_KEY=\(server) needs ATOM_CURVE_SECRET_KEY too (this process's secret key file; `atom keys generate` writes one)")
+        case (.some(let server), .some(let secret)):
+            do {
+                return .curve(serverPublicKey: try CurveKeyFile.readPublicKey(server), keys: try CurveKeyPair.load(secretKeyFile: secret))
+            } catch {
+                throw InvalidSetting(description: "\(error)")
+            }
+        }
+    }
+
+    /// The gateway's CurveZMQ settings: its key pair and the keys it accepts, or nil (plaintext)
+    /// when ATOM_CURVE_AUTHORIZED_KEYS is not set.
+    public func gatewaySecurity() throws -> CurveServerSecurity? {
+        guard let authorized = curveAuthorizedKeysFile else { return nil }
+        guard let secret = curveSecretKeyFile else {
+            throw InvalidSetting(description: "ATOM_CURVE_AUTHORIZED_KEYS=\(authorized) needs ATOM_CURVE_SECRET_KEY too (the gateway's secret key file)")
+        }
+        do {
+            return CurveServerSecurity(keys: try CurveKeyPair.load(secretKeyFile: secret), authorizedKeys: try CurveKeyFile.readAuthorizedKeys(authorized))
+        } catch {
+            throw InvalidSetting(description: "\(error)")
         }
     }
 

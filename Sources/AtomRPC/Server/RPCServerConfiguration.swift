@@ -13,6 +13,8 @@ public struct RPCServerConfiguration: Sendable {
     public var version: String
     /// Where handlers run.
     public var handlerExecution: HandlerExecution
+    /// Plaintext, or CurveZMQ keys for the link to the gateway.
+    public var security: TransportSecurity
 
     /// Where a server runs its handlers.
     public enum HandlerExecution: Sendable {
@@ -30,9 +32,11 @@ public struct RPCServerConfiguration: Sendable {
         heartbeatInterval: Duration = .seconds(1),
         drainTimeout: Duration = .seconds(10),
         version: String = AtomVersion.current,
-        handlerExecution: HandlerExecution = .sharedPool
+        handlerExecution: HandlerExecution = .sharedPool,
+        security: TransportSecurity = .plaintext
     ) {
         self.handlerExecution = handlerExecution
+        self.security = security
         self.gatewayEndpoint = gatewayEndpoint
         self.instanceID = instanceID ?? RPCServerConfiguration.defaultInstanceID()
         self.capacity = capacity

@@ -60,6 +60,8 @@ final class ServerReactor: @unchecked Sendable {
     private var lastHeard = ContinuousClock.now
     private var lastSent = ContinuousClock.now - .seconds(3600)
     private var lastReadySent = ContinuousClock.now - .seconds(3600)
+    private var monitor: HandshakeMonitor?
+    private var lastHandshakeProblem: String?
     private var draining = false
     private var drainDeadline: ContinuousClock.Instant?
 
@@ -103,6 +105,9 @@ final class ServerReactor: @unchecked Sendable {
             try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
             try socket.setMaxMessageSize(RPCLimits.maxFrameBytes)
             try socket.setConnectionHeartbeat(intervalMs: 1_000, timeoutMs: 3_000)
+            try socket.apply(configuration.security)
+            monitor?.socket.close()
+            monitor = try HandshakeMonitor(watching: socket, context: context)
             try socket.connect(configuration.gatewayEndpoint)
             return socket
         } catch {
@@ -118,7 +123,7 @@ final class ServerReactor: @unchecked Sendable {
             return
         }
         inbox.bindToCurrentThread()
-        var poller = ZMQPoller([.socket(socket!), .fileDescriptor(inbox.wake.readFD)])
+        var poller = makePoller(socket!)
         var running = true
         sendReady()
         while running {
@@ -130,6 +135,7 @@ final class ServerReactor: @unchecked Sendable {
                 break
             }
             if readable[1] { inbox.wake.drain() }
+            if readable.count > 2 && readable[2] { checkHandshake() }
             if let socket { receiveAll(socket) }
             // Handlers running on this thread queue their responses (and more jobs) here:
             // keep going while there is work, then poll.
@@ -153,13 +159,32 @@ final class ServerReactor: @unchecked Sendable {
             expireDeadlines()
             keepAlive()
             if let newSocket = reconnectIfGatewaySilent() {
-                poller = ZMQPoller([.socket(newSocket), .fileDescriptor(inbox.wake.readFD)])
+                poller = makePoller(newSocket)
             }
             if draining && (calls.isEmpty || (drainDeadline.map { ContinuousClock.now >= $0 } ?? false)) {
                 running = false
             }
         }
         finish()
+    }
+
+    private func makePoller(_ socket: ZMQSocket) -> ZMQPoller {
+        var sources: [ZMQPoller.Source] = [.socket(socket), .fileDescriptor(inbox.wake.readFD)]
+        if let monitor { sources.append(.socket(monitor.socket)) }
+        return ZMQPoller(sources)
+    }
+
+    /// A refused handshake is logged once per distinct reason; libzmq keeps retrying.
+    private func checkHandshake() {
+        switch monitor?.drain(gateway: configuration.gatewayEndpoint, security: configuration.security) {
+        case .succeeded:
+            lastHandshakeProblem = nil
+        case .failed(let message):
+            if message != lastHandshakeProblem { logger.error("cannot register: \(message)") }
+            lastHandshakeProblem = message
+        case nil:
+            break
+        }
     }
 
     private func pollTimeoutMs() -> Int {
@@ -374,6 +399,7 @@ final class ServerReactor: @unchecked Sendable {
         incoming.finish()
         socket?.close()
         socket = nil
+        monitor?.socket.close()
         // Handler tasks that prefer this thread finish on the shared pool from now on.
         executor.retire()
         for operation in inbox.take() {

@@ -10,8 +10,10 @@ public enum ServiceMain {
         handlerExecution: RPCServerConfiguration.HandlerExecution = .sharedPool
     ) async -> Never {
         let environment: AtomEnvironment
+        let security: TransportSecurity
         do {
             environment = try AtomEnvironment()
+            security = try environment.clientSecurity()
         } catch {
             FileHandle.standardError.write(Data("\(label): \(error)\n".utf8))
             exit(2)
@@ -22,7 +24,7 @@ public enum ServiceMain {
         let configuration = RPCServerConfiguration(
             gatewayEndpoint: environment.gateway, instanceID: environment.instanceID,
             capacity: environment.capacity, heartbeatInterval: environment.heartbeatInterval,
-            handlerExecution: handlerExecution)
+            handlerExecution: handlerExecution, security: security)
         let server = RPCServer(service: service, configuration: configuration, logger: logger)
         let signalLogger = logger
         let signals = SignalHandler { count in

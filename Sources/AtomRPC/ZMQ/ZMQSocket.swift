@@ -2,10 +2,11 @@ internal import CZeroMQ
 
 /// The socket types this project uses.
 public enum ZMQSocketType: Sendable {
-    case dealer, router, req, rep
+    case dealer, router, req, rep, pair
 
     var rawValue: Int32 {
         switch self {
+        case .pair: ZMQ_PAIR
         case .dealer: ZMQ_DEALER
         case .router: ZMQ_ROUTER
         case .req: ZMQ_REQ
@@ -84,6 +85,34 @@ public final class ZMQSocket: @unchecked Sendable {
     }
     public func setHandshakeInterval(milliseconds: Int32) throws { try setOption(ZMQ_HANDSHAKE_IVL, milliseconds) }
     public func setRoutingID(_ id: [UInt8]) throws { try setOption(ZMQ_ROUTING_ID, bytes: id) }
+
+    /// CurveZMQ client role: encrypt, and prove `keys` to a server known by its public key.
+    public func setCurveClient(serverPublicKey: String, keys: CurveKeyPair) throws {
+        try setOption(ZMQ_CURVE_SERVERKEY, bytes: Array(serverPublicKey.utf8))
+        try setOption(ZMQ_CURVE_PUBLICKEY, bytes: Array(keys.publicKey.utf8))
+        try setOption(ZMQ_CURVE_SECRETKEY, bytes: Array(keys.secretKey.utf8))
+    }
+
+    /// CurveZMQ server role; clients are then authenticated by the ZAP handler of `domain`.
+    public func setCurveServer(keys: CurveKeyPair, zapDomain: String) throws {
+        try setOption(ZMQ_CURVE_SERVER, Int32(1))
+        try setOption(ZMQ_CURVE_SECRETKEY, bytes: Array(keys.secretKey.utf8))
+        try setOption(ZMQ_ZAP_DOMAIN, bytes: Array(zapDomain.utf8))
+    }
+
+    /// Applies a client's transport security (nothing for plaintext).
+    public func apply(_ security: TransportSecurity) throws {
+        if case .curve(let serverPublicKey, let keys) = security {
+            try setCurveClient(serverPublicKey: serverPublicKey, keys: keys)
+        }
+    }
+
+    /// Publishes this socket's handshake events on an inproc PAIR endpoint.
+    func monitorHandshakes(_ endpoint: String) throws {
+        let events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+        guard zmq_socket_monitor(handle, endpoint, events) == 0 else { throw ZMQError.last("zmq_socket_monitor") }
+    }
 
     // MARK: Endpoints
 
