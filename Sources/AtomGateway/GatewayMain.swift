@@ -10,8 +10,10 @@ internal import Logging
 public enum GatewayMain {
     public static func run(arguments: [String] = CommandLine.arguments) async -> Never {
         var environment: AtomEnvironment
+        let settings: AtomSettings.Resolved
         do {
-            environment = try AtomEnvironment()
+            settings = try AtomSettings.resolve()
+            environment = try AtomEnvironment(settings.values)
         } catch {
             fail("\(error)")
         }
@@ -48,7 +50,7 @@ public enum GatewayMain {
         ServiceMain.bootstrapLogging(level: environment.logLevel)
         // ATOM_METRICS_BASELINES: a baselines file (`atom metrics --save-baselines FILE`).
         var policy = PerformancePolicy()
-        if let path = ProcessInfo.processInfo.environment["ATOM_METRICS_BASELINES"], !path.isEmpty {
+        if let path = settings.value("ATOM_METRICS_BASELINES") {
             do {
                 policy.baselines = try PerformancePolicy.loadBaselines(from: path)
             } catch {
@@ -69,9 +71,9 @@ public enum GatewayMain {
         ParentWatch.start { gateway.stop() }
         // ATOM_METRICS_HTTP_PORT: serve Prometheus text on http://ATOM_METRICS_HTTP_ADDRESS:PORT/metrics.
         var metricsHTTP: Task<Void, Never>?
-        if let text = ProcessInfo.processInfo.environment["ATOM_METRICS_HTTP_PORT"], !text.isEmpty {
+        if let text = settings.value("ATOM_METRICS_HTTP_PORT") {
             guard let port = UInt16(text), port > 0 else { fail("ATOM_METRICS_HTTP_PORT=\(text) is not a port (1-65535)") }
-            let address = ProcessInfo.processInfo.environment["ATOM_METRICS_HTTP_ADDRESS"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
+            let address = settings.value("ATOM_METRICS_HTTP_ADDRESS") ?? "127.0.0.1"
             let endpoint = gateway.boundEndpoint
             let logger = Logger(label: "atom-gateway")
             metricsHTTP = Task {

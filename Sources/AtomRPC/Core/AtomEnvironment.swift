@@ -31,9 +31,9 @@ public struct AtomEnvironment: Sendable {
         public let description: String
     }
 
-    /// Reads the process environment.
+    /// Reads the process environment and the config file (see `AtomSettings`).
     public init() throws {
-        try self.init(ProcessInfo.processInfo.environment)
+        try self.init(AtomSettings.resolve().values)
     }
 
     public init(_ environment: [String: String]) throws {

@@ -1,0 +1,177 @@
+internal import Foundation
+
+/// Every setting a process of the stack reads, where its value comes from, and how it is
+/// checked. Values come from, in order of precedence: the environment, the config file, the
+/// default. The config file is `ATOM_CONFIG`, or else `$ATOM_HOME/config.env` when it exists:
+/// `KEY=value` lines, `#` comments. An unknown key or an invalid value stops the process at
+/// start with a message naming the key, the value and where it came from.
+public enum AtomSettings {
+    public enum Kind: Sendable {
+        case text
+        case endpoint
+        case integer(ClosedRange<Int>)
+        case boolean
+        case file
+        case logLevel
+    }
+
+    public struct Spec: Sendable {
+        public let name: String
+        /// nil: unset unless given.
+        public let defaultValue: String?
+        public let kind: Kind
+        public let usedBy: String
+        public let description: String
+    }
+
+    public static let specs: [Spec] = [
+        Spec(name: "ATOM_GATEWAY", defaultValue: AtomEnvironment.defaultGateway, kind: .endpoint, usedBy: "all",
+             description: "where the gateway listens and where clients and services connect"),
+        Spec(name: "ATOM_HOME", defaultValue: "~/.atom", kind: .text, usedBy: "all", description: "state: logs, pid file, databases, environments"),
+        Spec(name: "ATOM_CONFIG", defaultValue: nil, kind: .file, usedBy: "all", description: "this config file (default $ATOM_HOME/config.env if present)"),
+        Spec(name: "ATOM_INSTANCE_ID", defaultValue: nil, kind: .text, usedBy: "services", description: "an instance's id (default <host>-<pid>-<random>)"),
+        Spec(name: "ATOM_CAPACITY", defaultValue: "64", kind: .integer(1...100_000), usedBy: "services", description: "calls one instance runs at once"),
+        Spec(name: "ATOM_HEARTBEAT_MS", defaultValue: "1000", kind: .integer(50...60_000), usedBy: "all", description: "liveness interval; silent for 3 means dead"),
+        Spec(name: "ATOM_LOG_LEVEL", defaultValue: "info", kind: .logLevel, usedBy: "all", description: "trace, debug, info, notice, warning, error, critical"),
+        Spec(name: "ATOM_CURVE_SECRET_KEY", defaultValue: nil, kind: .file, usedBy: "all", description: "this process's CurveZMQ secret key file (mode 0600)"),
+        Spec(name: "ATOM_CURVE_SERVER_KEY", defaultValue: nil, kind: .file, usedBy: "clients, services", description: "the gateway's CurveZMQ public key file"),
+        Spec(name: "ATOM_CURVE_AUTHORIZED_KEYS", defaultValue: nil, kind: .file, usedBy: "gateway", description: "public keys the gateway accepts, one per line"),
+        Spec(name: "ATOM_METRICS_HTTP_PORT", defaultValue: nil, kind: .integer(1...65_535), usedBy: "gateway", description: "serve Prometheus text on this port"),
+        Spec(name: "ATOM_METRICS_HTTP_ADDRESS", defaultValue: "127.0.0.1", kind: .text, usedBy: "gateway", description: "the address of the Prometheus endpoint"),
+        Spec(name: "ATOM_METRICS_BASELINES", defaultValue: nil, kind: .file, usedBy: "gateway", description: "baselines file for regression alerts"),
+        // The seed's production settings.
+        Spec(name: "SKILL_HOT_RELOAD_ENABLED", defaultValue: "false", kind: .boolean, usedBy: "loader", description: "reload skills when their files change"),
+        Spec(name: "WORKFLOW_TIMEOUT_SECONDS", defaultValue: "600", kind: .integer(1...86_400), usedBy: "workflow", description: "a workflow run's time limit"),
+        Spec(name: "MAX_CONCURRENT_INSTALLATIONS", defaultValue: "3", kind: .integer(1...64), usedBy: "installer", description: "environment builds at once"),
+        Spec(name: "ENV_CACHE_ENABLED", defaultValue: "true", kind: .boolean, usedBy: "installer", description: "reuse built environments (the seed's DOCKER_IMAGE_CACHE_ENABLED)"),
+        Spec(name: "MARKETPLACE_CACHE_TTL", defaultValue: "300", kind: .integer(0...86_400), usedBy: "marketplace", description: "seconds search results stay cached"),
+        Spec(name: "WORKFLOW_CACHE_TTL", defaultValue: "60", kind: .integer(0...86_400), usedBy: "workflow", description: "seconds step results stay cached"),
+    ]
+
+    public enum Source: Sendable, Hashable, CustomStringConvertible {
+        case defaultValue
+        case file(String)
+        case environment
+
+        public var description: String {
+            switch self {
+            case .defaultValue: "default"
+            case .file(let path): "file \(path)"
+            case .environment: "environment"
+            }
+        }
+    }
+
+    /// The effective settings of this process.
+    public struct Resolved: Sendable {
+        /// Every known setting that has a value, plus every other variable of the environment.
+        public let values: [String: String]
+        public let sources: [String: Source]
+        public let configFile: String?
+
+        public func value(_ name: String) -> String? { values[name] }
+
+        public func bool(_ name: String) -> Bool { ["1", "true", "yes", "on"].contains(values[name]?.lowercased() ?? "") }
+
+        public func int(_ name: String) -> Int? { values[name].flatMap(Int.init) }
+    }
+
+    /// Resolves the settings from `environment` and the config file, validating every value.
+    public static func resolve() throws -> Resolved {
+        try resolve(ProcessInfo.processInfo.environment)
+    }
+
+    public static func resolve(_ environment: [String: String]) throws -> Resolved {
+        // An empty known variable counts as unset.
+        var values = environment.filter { !($0.value.isEmpty && isKnown($0.key)) }
+        var sources: [String: Source] = [:]
+        for name in environment.keys where specs.contains(where: { $0.name == name }) && !(environment[name] ?? "").isEmpty {
+            sources[name] = .environment
+        }
+        let home = expandHome(environment["ATOM_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "~/.atom", environment)
+        var configFile: String?
+        if let explicit = environment["ATOM_CONFIG"], !explicit.isEmpty {
+            guard FileManager.default.fileExists(atPath: explicit) else {
+                throw AtomEnvironment.InvalidSetting(description: "ATOM_CONFIG=\(explicit): no such file")
+            }
+            configFile = explicit
+        } else if FileManager.default.fileExists(atPath: "\(home)/config.env") {
+            configFile = "\(home)/config.env"
+        }
+        if let configFile {
+            for (name, value) in try readConfigFile(configFile) where sources[name] == nil {
+                values[name] = value
+                sources[name] = .file(configFile)
+            }
+        }
+        for spec in specs where values[spec.name] == nil || values[spec.name]?.isEmpty == true {
+            if let value = spec.defaultValue {
+                values[spec.name] = spec.name == "ATOM_HOME" ? home : value
+                sources[spec.name] = .defaultValue
+            } else {
+                values[spec.name] = nil
+            }
+        }
+        if values["ATOM_HOME"] != nil { values["ATOM_HOME"] = expandHome(values["ATOM_HOME"]!, environment) }
+        for spec in specs {
+            guard let value = values[spec.name] else { continue }
+            if let problem = check(spec, value) {
+                throw AtomEnvironment.InvalidSetting(description: "\(spec.name)=\(value) (from \(sources[spec.name] ?? .environment)) \(problem)")
+            }
+        }
+        return Resolved(values: values, sources: sources, configFile: configFile)
+    }
+
+    static func isKnown(_ name: String) -> Bool { specs.contains { $0.name == name } }
+
+    static func expandHome(_ path: String, _ environment: [String: String]) -> String {
+        guard path.hasPrefix("~") else { return path }
+        return (environment["HOME"] ?? NSHomeDirectory()) + path.dropFirst()
+    }
+
+    static func check(_ spec: Spec, _ value: String) -> String? {
+        switch spec.kind {
+        case .text, .file:
+            return value.isEmpty ? "is empty" : nil
+        case .endpoint:
+            return AtomEnvironment.endpointProblem(value)
+        case .integer(let range):
+            guard let number = Int(value), range.contains(number) else {
+                return "is invalid; expected an integer in \(range.lowerBound)...\(range.upperBound)"
+            }
+            return nil
+        case .boolean:
+            let accepted = ["true", "false", "1", "0", "yes", "no", "on", "off"]
+            return accepted.contains(value.lowercased()) ? nil : "is invalid; expected true or false"
+        case .logLevel:
+            let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+            return levels.contains(value) ? nil : "is not one of \(levels.joined(separator: ", "))"
+        }
+    }
+
+    /// `KEY=value` lines; `#` comments; values may be wrapped in double quotes.
+    static func readConfigFile(_ path: String) throws -> [(String, String)] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw AtomEnvironment.InvalidSetting(description: "cannot read the config file \(path)")
+        }
+        var entries: [(String, String)] = []
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let equals = line.firstIndex(of: "=") else {
+                throw AtomEnvironment.InvalidSetting(description: "\(path) line \(index + 1): expected KEY=value, got \"\(line)\"")
+            }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2 && value.hasPrefix("\"") && value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            guard specs.contains(where: { $0.name == key }) else {
+                throw AtomEnvironment.InvalidSetting(description: "\(path) line \(index + 1): unknown setting \(key); `atom config` lists them")
+            }
+            guard key != "ATOM_CONFIG", key != "ATOM_HOME" else {
+                throw AtomEnvironment.InvalidSetting(description: "\(path) line \(index + 1): \(key) can only be set in the environment (it locates this file)")
+            }
+            entries.append((key, value))
+        }
+        return entries
+    }
+}
