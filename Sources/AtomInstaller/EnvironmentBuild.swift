@@ -158,6 +158,10 @@ extension EnvironmentStore {
     func build(id: String, request: ValidatedInstall, resolution: Resolution, runtime: Runtime, reuse: Bool, progress: @escaping InstallProgress) async throws -> BuiltEnvironment {
         // Another request may have finished the same environment while this one waited for a slot.
         if reuse && isReady(id) { return BuiltEnvironment(id: id, built: false) }
+        buildsStarted += 1
+        activeBuilds += 1
+        peakConcurrentBuilds = max(peakConcurrentBuilds, activeBuilds)
+        defer { activeBuilds -= 1 }
         let temporary = "\(configuration.envsDirectory)/.tmp-\(id.prefix(16))-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
         do {

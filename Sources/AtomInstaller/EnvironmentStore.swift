@@ -21,6 +21,11 @@ public actor EnvironmentStore {
     var runtimes: [Ecosystem: Runtime] = [:]
     var resolutions: [String: Resolution] = [:]
     var inFlight: [String: Task<BuiltEnvironment, any Error>] = [:]
+    /// Builds that ran (not served from the cache or joined): for tests and `atom envs`.
+    public internal(set) var buildsStarted = 0
+    var activeBuilds = 0
+    /// The most builds that ran at once.
+    public internal(set) var peakConcurrentBuilds = 0
 
     /// The interpreter and platform an environment is built for: part of its key.
     struct Runtime: Sendable, Hashable {
