@@ -116,7 +116,7 @@ extension EnvironmentStore {
         try (request.requirements.map(\.text).joined(separator: "\n") + "\n").write(toFile: "\(work)/requirements.in", atomically: true, encoding: .utf8)
         let arguments = [
             "pip", "compile", "\(work)/requirements.in", "--generate-hashes", "--no-header", "--no-annotate", "--quiet",
-            "--python", configuration.python, "-o", "\(work)/requirements.lock",
+            "--python", try await runtime(for: .python).executable, "-o", "\(work)/requirements.lock",
         ] + uvIndexArguments(request.options, wheelsOnly: policy.wheelsOnly)
         let outcome = try await Subprocess.run(uv, arguments, environment: uvEnvironment, directory: work, timeout: configuration.timeout)
         if !outcome.succeeded {
@@ -219,7 +219,7 @@ extension EnvironmentStore {
         let venv = "\(directory)/venv"
         await progress(.installing, "creating the virtual environment", 0.25)
         let created = try await Subprocess.run(
-            uv, ["venv", venv, "--python", configuration.python, "--relocatable", "--quiet"],
+            uv, ["venv", venv, "--python", try await runtime(for: .python).executable, "--relocatable", "--quiet"],
             environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
         guard created.succeeded else { throw InstallFailure("uv venv failed: \(created.tail)") }
         try resolution.lockText.write(toFile: "\(directory)/requirements.lock", atomically: true, encoding: .utf8)
@@ -235,24 +235,38 @@ extension EnvironmentStore {
             throw InstallFailure("uv pip sync failed\(installed.timedOut ? " (timed out)" : ""): \(installed.tail)")
         }
         await progress(.verifying, "checking every locked package is installed", 0.8)
-        let listed = try await Subprocess.run(
-            uv, ["pip", "list", "--format", "json", "--python", "\(venv)/bin/python"],
-            environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
-        guard listed.succeeded, let data = listed.stdout.data(using: .utf8),
-              let entries = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]]
-        else { throw InstallFailure("cannot list the installed packages: \(listed.tail)") }
-        var present: [String: String] = [:]
-        for entry in entries {
-            if let name = entry["name"] as? String, let version = entry["version"] as? String {
-                present[PythonRequirement.normalize(name)] = version
-            }
-        }
+        let present = try Self.installedDistributions(venv: venv)
         for package in resolution.locked {
             guard let version = present[package.name] else { throw InstallFailure("verification failed: \(package.name) is not installed") }
             guard PythonVersion(version) == PythonVersion(package.version) else {
                 throw InstallFailure("verification failed: \(package.name) is \(version), the lock says \(package.version)")
             }
         }
+    }
+}
+
+extension EnvironmentStore {
+    /// Name -> version of every distribution in the venv's site-packages, read from the
+    /// `*.dist-info/METADATA` files installers write (what `uv pip list` reads, without a process).
+    static func installedDistributions(venv: String) throws -> [String: String] {
+        let fm = FileManager.default
+        let lib = "\(venv)/lib"
+        var result: [String: String] = [:]
+        for python in (try? fm.contentsOfDirectory(atPath: lib)) ?? [] {
+            let site = "\(lib)/\(python)/site-packages"
+            for entry in (try? fm.contentsOfDirectory(atPath: site)) ?? [] where entry.hasSuffix(".dist-info") {
+                guard let data = fm.contents(atPath: "\(site)/\(entry)/METADATA") else { continue }
+                var name: String?, version: String?
+                for line in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false) {
+                    if line.isEmpty { break }
+                    if line.hasPrefix("Name:") { name = line.dropFirst(5).trimmingCharacters(in: .whitespaces) }
+                    if line.hasPrefix("Version:") { version = line.dropFirst(8).trimmingCharacters(in: .whitespaces) }
+                }
+                if let name, let version { result[PythonRequirement.normalize(name)] = version }
+            }
+        }
+        guard !result.isEmpty || fm.fileExists(atPath: lib) else { throw InstallFailure("verification failed: \(lib) does not exist") }
+        return result
     }
 }
 

@@ -21,6 +21,18 @@ public actor EnvironmentStore {
     var runtimes: [Ecosystem: Runtime] = [:]
     var resolutions: [String: Resolution] = [:]
     var inFlight: [String: Task<BuiltEnvironment, any Error>] = [:]
+    /// Request fingerprint -> the environment it was served last: a repeated request is a
+    /// dictionary lookup and one stat of the ready marker, no hashing and no subprocess.
+    var hits: [String: Hit] = [:]
+    /// Skill -> the binding last written, so a repeated install does not rewrite the file.
+    var bindings: [String: String] = [:]
+
+    struct Hit: Sendable {
+        let id: String
+        let locked: [LockedPackage]
+        let warnings: [String]
+        let at: ContinuousClock.Instant
+    }
     /// Builds that ran (not served from the cache or joined): for tests and `atom envs`.
     public internal(set) var buildsStarted = 0
     var activeBuilds = 0
@@ -31,6 +43,9 @@ public actor EnvironmentStore {
     struct Runtime: Sendable, Hashable {
         let version: String
         let platform: String
+        /// The interpreter's real path (`sys.executable`): handing uv a resolved path skips
+        /// wrapper scripts such as pyenv shims on every call.
+        var executable: String = ""
     }
 
     /// A lock: what the resolver decided for a requirement set.
@@ -115,6 +130,22 @@ public actor EnvironmentStore {
             return result
         }
 
+        let reuse = configuration.cacheEnabled && !request.options.force
+        let fingerprint = request.fingerprint
+        if reuse, let hit = hits[fingerprint] {
+            if ContinuousClock.now - hit.at <= configuration.resolutionTTL && isReady(hit.id) {
+                try? bind(request, to: hit.id)
+                result.success = true
+                result.cached = true
+                result.environmentId = hit.id
+                result.locked = hit.locked
+                result.warnings = hit.warnings
+                finish(&result)
+                return result
+            }
+            hits[fingerprint] = nil
+        }
+
         var policy = configuration.policy
         if request.options.wheelsOnly { policy.wheelsOnly = true }
         let decision = policy.evaluate(request.requirements, ecosystem: request.ecosystem)
@@ -154,8 +185,8 @@ public actor EnvironmentStore {
         let runtime = try await runtime(for: request.ecosystem)
         let id = Self.environmentID(ecosystem: request.ecosystem, locked: resolution.locked, runtime: runtime)
         result.environmentId = id
-        let reuse = configuration.cacheEnabled && !request.options.force
         if reuse && isReady(id) {
+            hits[fingerprint] = Hit(id: id, locked: result.locked, warnings: result.warnings, at: .now)
             try? bind(request, to: id)
             result.success = true
             result.cached = true
@@ -187,6 +218,7 @@ public actor EnvironmentStore {
             let built = try await build.value
             if inFlight[id] == build { inFlight[id] = nil }
             try? bind(request, to: id)
+            if configuration.cacheEnabled { hits[fingerprint] = Hit(id: id, locked: result.locked, warnings: result.warnings, at: .now) }
             result.success = true
             result.cached = !built.built
             finish(&result)
@@ -219,6 +251,8 @@ public actor EnvironmentStore {
     /// Records which environment a skill uses, and the limits the loader applies.
     func bind(_ request: ValidatedInstall, to id: String) throws {
         guard !request.skillID.isEmpty else { return }
+        let signature = "\(id) \(request.limits.memoryBytes) \(request.limits.cpus) \(request.canonicalRequirements)"
+        if bindings[request.skillID] == signature { return }
         let binding: [String: Any] = [
             "skill_id": request.skillID, "environment_id": id, "package_type": request.ecosystem.rawValue,
             "requirements": request.requirements.map(\.text), "memory_limit_bytes": request.limits.memoryBytes,
@@ -226,6 +260,7 @@ public actor EnvironmentStore {
         ]
         let data = try JSONSerialization.data(withJSONObject: binding, options: [.sortedKeys, .prettyPrinted])
         try data.write(to: URL(fileURLWithPath: "\(configuration.skillsDirectory)/\(request.skillID).json"), options: .atomic)
+        bindings[request.skillID] = signature
     }
 
     func record(_ request: ValidatedInstall, decision: String, detail: String) {
@@ -263,12 +298,12 @@ public actor EnvironmentStore {
                 throw RPCError(.failedPrecondition, "the python interpreter \(configuration.python) is not on PATH")
             }
             let outcome = try await Subprocess.run(
-                python, ["-c", "import sys, sysconfig; print('%d.%d.%d' % sys.version_info[:3]); print(sysconfig.get_platform())"])
+                python, ["-c", "import sys, sysconfig; print('%d.%d.%d' % sys.version_info[:3]); print(sysconfig.get_platform()); print(sys.executable)"])
             let lines = outcome.stdout.split(separator: "\n").map(String.init)
-            guard outcome.succeeded, lines.count >= 2 else {
+            guard outcome.succeeded, lines.count >= 3 else {
                 throw RPCError(.failedPrecondition, "cannot ask \(python) for its version: \(outcome.tail)")
             }
-            found = Runtime(version: "cpython-" + lines[0], platform: lines[1])
+            found = Runtime(version: "cpython-" + lines[0], platform: lines[1], executable: lines[2])
         case .npm:
             guard let node = Subprocess.which("node") else { throw RPCError(.failedPrecondition, "node is not on PATH") }
             let outcome = try await Subprocess.run(node, ["-p", "process.version + ' ' + process.platform + '-' + process.arch"])

@@ -13,6 +13,16 @@ public struct ValidatedInstall: Sendable {
 
     /// The requirement set in canonical form, sorted and deduplicated: the resolution key's core.
     public var canonicalRequirements: [String] { Array(Set(requirements.map(\.canonical))).sorted() }
+
+    /// What decides the environment besides the index's state: ecosystem, requirement set and
+    /// the options that change resolution. Equal fingerprints are served the same environment.
+    public var fingerprint: String {
+        [
+            ecosystem.rawValue, canonicalRequirements.joined(separator: "\n"), options.indexUrl,
+            options.extraIndexUrls.joined(separator: " "), options.findLinks.joined(separator: " "), "\(options.offline)",
+            "\(options.wheelsOnly)",
+        ].joined(separator: "\u{1}")
+    }
 }
 
 public enum RequestValidation {
