@@ -48,20 +48,20 @@ public struct InstallerServiceImpl: InstallerService {
                 results[index] = InstallResult(success: false, error: RPCError.from(error).message, skillId: item.skillId)
             }
         }
-        let outcomes = await withTaskGroup(of: (Int, InstallResult).self) { group in
-            for indices in groups.values {
-                let first = indices[0]
-                guard let valid = validated[first] else { continue }
+        let jobs = groups.values.compactMap { indices in validated[indices[0]].map { BatchJob(index: indices[0], install: $0) } }
+        let outcomes = await withTaskGroup(of: BatchJob.Outcome.self, returning: [Int: InstallResult].self) { group in
+            for job in jobs {
                 group.addTask {
                     do {
-                        return (first, try await store.install(valid) { _, _, _ in })
+                        return BatchJob.Outcome(index: job.index, result: try await store.install(job.install) { _, _, _ in })
                     } catch {
-                        return (first, InstallResult(success: false, error: RPCError.from(error).description, skillId: valid.skillID))
+                        let failed = InstallResult(success: false, error: RPCError.from(error).description, skillId: job.install.skillID)
+                        return BatchJob.Outcome(index: job.index, result: failed)
                     }
                 }
             }
             var collected: [Int: InstallResult] = [:]
-            for await (index, result) in group { collected[index] = result }
+            for await outcome in group { collected[outcome.index] = outcome.result }
             return collected
         }
         for indices in groups.values {
@@ -116,6 +116,17 @@ public struct InstallerServiceImpl: InstallerService {
 
     public func listEnvironments(_ request: ListEnvironmentsRequest, context: RPCContext) async throws -> ListEnvironmentsResponse {
         ListEnvironmentsResponse(environments: await store.list())
+    }
+}
+
+/// One deduplicated batch item: the first index of its group and the validated request.
+struct BatchJob: Sendable {
+    let index: Int
+    let install: ValidatedInstall
+
+    struct Outcome: Sendable {
+        let index: Int
+        let result: InstallResult
     }
 }
 
