@@ -155,18 +155,38 @@ extension EnvironmentStore {
 
     // MARK: - Build
 
-    func build(id: String, request: ValidatedInstall, resolution: Resolution, runtime: Runtime, reuse: Bool, progress: @escaping InstallProgress) async throws -> BuiltEnvironment {
+    /// Creates `envs/.tmp-<uuid>/venv`; nil when uv fails (the build then tries itself and reports).
+    func prepareVenv(runtime: Runtime) async -> String? {
+        guard let uv = try? uvPath() else { return nil }
+        let directory = "\(configuration.envsDirectory)/.tmp-\(UUID().uuidString)"
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let created = try await Subprocess.run(
+                uv, ["venv", "\(directory)/venv", "--python", runtime.executable, "--relocatable", "--quiet"],
+                environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
+            if created.succeeded { return directory }
+        } catch {}
+        try? FileManager.default.removeItem(atPath: directory)
+        return nil
+    }
+
+    func build(
+        id: String, request: ValidatedInstall, resolution: Resolution, runtime: Runtime, reuse: Bool, prepared: PreparedVenv? = nil,
+        progress: @escaping InstallProgress
+    ) async throws -> BuiltEnvironment {
         // Another request may have finished the same environment while this one waited for a slot.
         if reuse && isReady(id) { return BuiltEnvironment(id: id, built: false) }
         buildsStarted += 1
         activeBuilds += 1
         peakConcurrentBuilds = max(peakConcurrentBuilds, activeBuilds)
         defer { activeBuilds -= 1 }
-        let temporary = "\(configuration.envsDirectory)/.tmp-\(id.prefix(16))-\(UUID().uuidString)"
+        var adopted: String?
+        if request.ecosystem == .python, let task = prepared?.task { adopted = await task.value }
+        let temporary = adopted ?? "\(configuration.envsDirectory)/.tmp-\(id.prefix(16))-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
         do {
             switch request.ecosystem {
-            case .python: try await buildPython(at: temporary, request: request, resolution: resolution, progress: progress)
+            case .python: try await buildPython(at: temporary, venvExists: adopted != nil, request: request, resolution: resolution, progress: progress)
             case .npm: try await buildNpm(at: temporary, request: request, resolution: resolution, progress: progress)
             }
             let metadata = Metadata(
@@ -214,14 +234,16 @@ extension EnvironmentStore {
         return true
     }
 
-    func buildPython(at directory: String, request: ValidatedInstall, resolution: Resolution, progress: InstallProgress) async throws {
+    func buildPython(at directory: String, venvExists: Bool, request: ValidatedInstall, resolution: Resolution, progress: InstallProgress) async throws {
         let uv = try uvPath()
         let venv = "\(directory)/venv"
         await progress(.installing, "creating the virtual environment", 0.25)
-        let created = try await Subprocess.run(
-            uv, ["venv", venv, "--python", try await runtime(for: .python).executable, "--relocatable", "--quiet"],
-            environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
-        guard created.succeeded else { throw InstallFailure("uv venv failed: \(created.tail)") }
+        if !venvExists {
+            let created = try await Subprocess.run(
+                uv, ["venv", venv, "--python", try await runtime(for: .python).executable, "--relocatable", "--quiet"],
+                environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
+            guard created.succeeded else { throw InstallFailure("uv venv failed: \(created.tail)") }
+        }
         try resolution.lockText.write(toFile: "\(directory)/requirements.lock", atomically: true, encoding: .utf8)
         let wheelsOnly = configuration.policy.wheelsOnly || request.options.wheelsOnly
         await progress(.downloading, "fetching \(resolution.locked.count) package(s) into the shared cache and linking them", 0.4)

@@ -114,6 +114,18 @@ public actor EnvironmentStore {
     /// errors) come back as a result with `success == false`; an unreachable index throws
     /// UNAVAILABLE.
     public func install(_ request: ValidatedInstall, progress: @escaping InstallProgress) async throws -> InstallResult {
+        let prepared = PreparedVenv()
+        do {
+            let result = try await install(request, prepared: prepared, progress: progress)
+            await prepared.discard()
+            return result
+        } catch {
+            await prepared.discard()
+            throw error
+        }
+    }
+
+    private func install(_ request: ValidatedInstall, prepared: PreparedVenv, progress: @escaping InstallProgress) async throws -> InstallResult {
         let start = ContinuousClock.now
         var result = InstallResult(skillId: request.skillID)
         result.packageType = request.ecosystem == .python ? .python : .npm
@@ -164,6 +176,15 @@ public actor EnvironmentStore {
             result.conflicts = conflicts.map { DependencyConflict(package: $0.package, requirements: $0.requirements, reason: $0.reason) }
             return fail("conflicting requirements: " + conflicts.map(\.description).joined(separator: "; "), &result)
         }
+        if request.ecosystem == .python {
+            // A resolver run takes a few hundred milliseconds: create the virtual environment
+            // a build would need meanwhile (discarded if nothing is built).
+            let runtime = try await runtime(for: .python)
+            if !(reuse && cachedResolution(resolutionKey(request, policy: policy, runtime: runtime)) != nil) {
+                let store = self
+                prepared.task = Task { await store.prepareVenv(runtime: runtime) }
+            }
+        }
         let resolution: Resolution
         switch try await resolve(request, policy: policy) {
         case .success(let resolved, _): resolution = resolved
@@ -204,7 +225,8 @@ public actor EnvironmentStore {
             build = Task {
                 try await store.slots.acquire()
                 do {
-                    let built = try await store.build(id: id, request: request, resolution: resolution, runtime: runtime, reuse: reuse, progress: progress)
+                    let built = try await store.build(
+                        id: id, request: request, resolution: resolution, runtime: runtime, reuse: reuse, prepared: prepared, progress: progress)
                     await store.slots.release()
                     return built
                 } catch {
@@ -348,6 +370,18 @@ public actor EnvironmentStore {
             }
         }
         return total
+    }
+}
+
+/// A virtual environment created while the resolver runs; `build` adopts it by renaming it,
+/// otherwise `discard` removes it.
+final class PreparedVenv: @unchecked Sendable {
+    // Only touched from the store's actor and after the task it starts has finished.
+    var task: Task<String?, Never>?
+
+    func discard() async {
+        guard let task, let directory = await task.value else { return }
+        if FileManager.default.fileExists(atPath: directory) { try? FileManager.default.removeItem(atPath: directory) }
     }
 }
 

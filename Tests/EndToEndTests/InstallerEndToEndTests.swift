@@ -163,4 +163,60 @@ struct InstallerEndToEndTests {
             #expect(batch.status == 0 && batch.output.contains("2 total, 2 succeeded, 0 failed"), "\(batch.output)")
         }
     }
+    @Test("killing the installer mid-build leaves no environment that looks valid; the next one builds it")
+    func killMidBuild() async throws {
+        let scratch = try ScratchDirectory("installer-kill")
+        defer { scratch.remove() }
+        let wheelhouse = scratch.path + "/wheels"
+        try InstallerFixtures.makeWheelhouse(at: wheelhouse)
+        // Real uv, slowed before it installs so the kill lands mid-build.
+        let uv = try #require(ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":")
+            .map { "\($0)/uv" }.first { FileManager.default.isExecutableFile(atPath: $0) })
+        let slowUV = scratch.path + "/slow-uv"
+        try "#!/bin/sh\nif [ \"$1\" = pip ] && [ \"$2\" = sync ]; then sleep 2; fi\nexec \(uv) \"$@\"\n"
+            .write(toFile: slowUV, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: slowUV)
+
+        try await withProcessStack(echoInstances: 0) { stack in
+            let victim = try stack.startInstaller(instanceID: "installer-1", environment: ["ATOM_INSTALLER_UV": slowUV])
+            try await stack.waitForService("atom.v1.Installer")
+            let client = try RPCClient(endpoint: stack.endpoint)
+            defer { client.close() }
+            let installer = InstallerClient(client)
+            let request = InstallRequest(skillId: "crash", packages: ["beta==1.0"], options: offline(wheelhouse))
+            var sawDownloading = false
+            do {
+                for try await event in installer.installDependencies(request, options: CallOptions(timeout: .seconds(60))) {
+                    if event.phase == .downloading && !sawDownloading {
+                        sawDownloading = true
+                        try await Task.sleep(for: .milliseconds(300))
+                        victim.kill()
+                    }
+                    #expect(event.phase != .done, "the build must not finish: \(event)")
+                }
+                Issue.record("the stream should fail when the installer dies")
+            } catch let error as RPCError {
+                #expect(error.code == .unavailable, "\(error)")
+            }
+            #expect(sawDownloading)
+            #expect(await victim.waitForExit(timeout: .seconds(5)))
+            let envs = "\(stack.home)/envs"
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: envs)) ?? []
+            #expect(!entries.contains { FileManager.default.fileExists(atPath: "\(envs)/\($0)/.atom-ready") }, "\(entries)")
+
+            try stack.startInstaller(instanceID: "installer-2")
+            try await stack.waitForService("atom.v1.Installer")
+            var final: InstallResult?
+            for try await event in installer.installDependencies(request, options: CallOptions(timeout: .seconds(60))) where event.phase == .done {
+                final = event.result
+            }
+            let result = try #require(final)
+            #expect(result.success && !result.cached, "\(result.error)")
+            let listed = try await installer.listEnvironments(ListEnvironmentsRequest())
+            #expect(listed.environments.map(\.environmentId) == [result.environmentId])
+            // The killed build's uv lives on as an orphan for a moment; let it end before the
+            // stack removes its home.
+            try await Task.sleep(for: .seconds(2))
+        }
+    }
 }
