@@ -10,6 +10,20 @@ struct InstallBenchmark {
     let rounds: Int
     let package: String
 
+    /// python3's real path (`sys.executable`), read once.
+    static let python: String = {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import sys; print(sys.executable)"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        guard (try? process.run()) != nil else { return "python3" }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let path = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return path.isEmpty ? "python3" : path
+    }()
+
     static let batchSets = [["requests==2.28.0"], ["requests==2.31.0"], ["urllib3==1.26.18", "idna==3.4"]]
 
     func run(into report: inout BenchReport) async throws {
@@ -48,29 +62,27 @@ struct InstallBenchmark {
             return result
         }
 
-        progress("install_fresh_cold: \(rounds) installs of \(package), uv cache emptied before each")
-        var cold = BenchReport.histogram()
+        // The installer and bare uv alternate round by round, so drift in the network or in the
+        // machine's load hits both alike.
+        progress("install_fresh_cold + baseline_uv_cold: \(rounds) rounds of \(package), empty caches, alternating")
+        var cold = BenchReport.histogram(), uvCold = BenchReport.histogram()
         for round in 0..<rounds {
             try? FileManager.default.removeItem(atPath: uvCache)
             try await time(&cold) { _ = try await install([package], skill: "bench-cold-\(round)", force: true) }
+            try await time(&uvCold) { try await bareUV(cache: "\(stack.home)/bench-uv-cold-\(UUID().uuidString)") }
         }
         report.results.append(BenchResult(name: "install_fresh_cold", histogram: cold))
-
-        progress("baseline_uv_cold: \(rounds) x uv venv + uv pip install \(package), empty cache")
-        var uvCold = BenchReport.histogram()
-        for _ in 0..<rounds { try await time(&uvCold) { try await bareUV(cache: "\(stack.home)/bench-uv-cold-\(UUID().uuidString)") } }
         report.results.append(BenchResult(name: "baseline_uv_cold", histogram: uvCold))
-
-        progress("install_fresh_warm_cache: \(rounds) fresh environments, warm cache")
-        var warm = BenchReport.histogram()
-        for round in 0..<rounds { try await time(&warm) { _ = try await install([package], skill: "bench-warm-\(round)", force: true) } }
-        report.results.append(BenchResult(name: "install_fresh_warm_cache", histogram: warm))
 
         let uvWarmCache = "\(stack.home)/bench-uv-warm"
         try await bareUV(cache: uvWarmCache)
-        progress("baseline_uv_warm: \(rounds) x uv venv + uv pip install \(package), warm cache")
-        var uvWarm = BenchReport.histogram()
-        for _ in 0..<rounds { try await time(&uvWarm) { try await bareUV(cache: uvWarmCache) } }
+        progress("install_fresh_warm_cache + baseline_uv_warm: \(rounds) rounds, warm caches, alternating")
+        var warm = BenchReport.histogram(), uvWarm = BenchReport.histogram()
+        for round in 0..<rounds {
+            try await time(&warm) { _ = try await install([package], skill: "bench-warm-\(round)", force: true) }
+            try await time(&uvWarm) { try await bareUV(cache: uvWarmCache) }
+        }
+        report.results.append(BenchResult(name: "install_fresh_warm_cache", histogram: warm))
         report.results.append(BenchResult(name: "baseline_uv_warm", histogram: uvWarm))
 
         let hits = 200
@@ -156,7 +168,8 @@ struct InstallBenchmark {
         let venv = "\(cache)-venv-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: venv) }
         let environment = ["UV_CACHE_DIR": cache, "UV_LINK_MODE": "hardlink", "UV_NO_CONFIG": "1", "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""]
-        try await command("uv", ["venv", venv, "--python", "python3", "--quiet"], environment: environment)
+        // The same resolved interpreter the installer uses (not a wrapper such as a pyenv shim).
+        try await command("uv", ["venv", venv, "--python", Self.python, "--quiet"], environment: environment)
         try await command("uv", ["pip", "install", package, "--python", "\(venv)/bin/python", "--quiet"], environment: environment)
     }
 
