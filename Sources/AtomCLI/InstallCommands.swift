@@ -238,7 +238,7 @@ struct ResolveCommand: AsyncParsableCommand {
 /// `atom envs`: the environment store.
 struct EnvsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "envs", abstract: "Manage skill environments.", subcommands: [EnvsListCommand.self], defaultSubcommand: EnvsListCommand.self)
+        commandName: "envs", abstract: "Manage skill environments.", subcommands: [EnvsListCommand.self, EnvsGCCommand.self], defaultSubcommand: EnvsListCommand.self)
 }
 
 struct EnvsListCommand: AsyncParsableCommand {
@@ -271,5 +271,68 @@ struct EnvsListCommand: AsyncParsableCommand {
     struct EnvView: Encodable {
         let environment_id: String, type: String, runtime: String, platform: String, requirements: [String], locked: [String]
         let created_unix_ms: UInt64, size_bytes: UInt64
+    }
+}
+
+struct EnvsGCCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc", abstract: "Remove environments unused for a period, or the least recently used above a size.",
+        discussion: "An environment built or served in the last minute is never removed.")
+
+    @OptionGroup var options: GatewayOptions
+
+    @Option(name: .long, help: "Remove environments unused for this long: seconds, or 30m, 12h, 7d.")
+    var unusedFor: String?
+
+    @Option(name: .long, help: "Then remove the least recently used while the store is larger: bytes, or 500m, 20g.")
+    var maxSize: String?
+
+    @Flag(name: .long, help: "Show what would be removed; remove nothing.")
+    var dryRun = false
+
+    func run() async throws {
+        try await reportingFailures {
+            var request = CollectGarbageRequest(dryRun: dryRun)
+            if let unusedFor { request.unusedForSeconds = try Self.seconds(unusedFor) }
+            if let maxSize {
+                let trimmed = maxSize.lowercased()
+                let units: [(String, Double)] = [("k", 1_024), ("m", 1_048_576), ("g", 1_073_741_824), ("t", 1_099_511_627_776)]
+                let unit = units.first { trimmed.hasSuffix($0.0) }
+                guard let value = Double(unit.map { _ in String(trimmed.dropLast()) } ?? trimmed), value > 0 else {
+                    throw CLIFailure(.usage, "--max-size \(maxSize) is not a size like 500m or 20g")
+                }
+                request.maxBytes = UInt64(value * (unit?.1 ?? 1))
+            }
+            guard request.unusedForSeconds > 0 || request.maxBytes > 0 else {
+                throw CLIFailure(.usage, "give --unused-for or --max-size")
+            }
+            let client = try options.client()
+            defer { client.close() }
+            let response = try await InstallerClient(client).collectGarbage(request, options: options.callOptions)
+            if options.json {
+                try printJSON(GCView(removed: response.removed, freed_bytes: response.freedBytes, kept: response.kept, dry_run: dryRun))
+                return
+            }
+            for id in response.removed { print("\(dryRun ? "would remove" : "removed") \(id.prefix(16))") }
+            print(String(format: "%@%.1f MB freed, %d environment(s) kept", dryRun ? "dry run: " : "", Double(response.freedBytes) / 1_048_576, response.kept))
+        }
+    }
+
+    static func seconds(_ text: String) throws -> UInt64 {
+        let units: [Character: UInt64] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
+        var body = text
+        var multiplier: UInt64 = 1
+        if let last = text.last, let unit = units[last] {
+            multiplier = unit
+            body.removeLast()
+        }
+        guard let value = UInt64(body), value > 0, value <= 36_500 * 86_400 / multiplier else {
+            throw CLIFailure(.usage, "--unused-for \(text) is not a duration like 3600, 30m, 12h or 7d")
+        }
+        return value * multiplier
+    }
+
+    struct GCView: Encodable {
+        let removed: [String], freed_bytes: UInt64, kept: UInt32, dry_run: Bool
     }
 }

@@ -26,6 +26,9 @@ public actor EnvironmentStore {
     var hits: [String: Hit] = [:]
     /// Skill -> the binding last written, so a repeated install does not rewrite the file.
     var bindings: [String: String] = [:]
+    /// When each environment was last served, and last touched on disk (see `noteUse`).
+    var lastServed: [String: ContinuousClock.Instant] = [:]
+    var lastTouched: [String: ContinuousClock.Instant] = [:]
 
     struct Hit: Sendable {
         let id: String
@@ -146,6 +149,7 @@ public actor EnvironmentStore {
         let fingerprint = request.fingerprint
         if reuse, let hit = hits[fingerprint] {
             if ContinuousClock.now - hit.at <= configuration.resolutionTTL && isReady(hit.id) {
+                noteUse(hit.id)
                 try? bind(request, to: hit.id)
                 result.success = true
                 result.cached = true
@@ -208,6 +212,7 @@ public actor EnvironmentStore {
         result.environmentId = id
         if reuse && isReady(id) {
             hits[fingerprint] = Hit(id: id, locked: result.locked, warnings: result.warnings, at: .now)
+            noteUse(id)
             try? bind(request, to: id)
             result.success = true
             result.cached = true
@@ -239,6 +244,8 @@ public actor EnvironmentStore {
         do {
             let built = try await build.value
             if inFlight[id] == build { inFlight[id] = nil }
+            noteUse(id)
+            if built.built { enforceSizeCap() }
             try? bind(request, to: id)
             if configuration.cacheEnabled { hits[fingerprint] = Hit(id: id, locked: result.locked, warnings: result.warnings, at: .now) }
             result.success = true

@@ -7,6 +7,7 @@ internal import Foundation
 /// | `ATOM_HOME` | `~/.atom` | environments live in `$ATOM_HOME/envs`, uv's cache in `$ATOM_HOME/cache/uv` |
 /// | `MAX_CONCURRENT_INSTALLATIONS` | `3` | different environments built at once (1-64) |
 /// | `ENV_CACHE_ENABLED` | `true` | `false`: every install builds a fresh environment |
+/// | `ENV_CACHE_MAX_BYTES` | unset | after each build, evict least recently used environments (not in use) while the store is larger |
 /// | `ATOM_INSTALLER_PYTHON` | `python3` | the interpreter environments are created with |
 /// | `ATOM_INSTALLER_UV` | `uv` | the uv executable |
 /// | `ATOM_INSTALLER_NPM` | `npm` | the npm executable |
@@ -21,6 +22,8 @@ public struct InstallerConfiguration: Sendable {
     public var home: String
     public var maxConcurrentInstallations: Int
     public var cacheEnabled: Bool
+    /// nil: no size cap.
+    public var maxBytes: UInt64?
     public var python: String
     public var uv: String
     public var npm: String
@@ -47,6 +50,12 @@ public struct InstallerConfiguration: Sendable {
         self.home = home
         maxConcurrentInstallations = try Self.integer(environment, "MAX_CONCURRENT_INSTALLATIONS", default: 3, range: 1...64)
         cacheEnabled = try Self.boolean(environment, "ENV_CACHE_ENABLED", default: true)
+        if let text = environment["ENV_CACHE_MAX_BYTES"], !text.isEmpty {
+            guard case .success(let bytes) = ResourceLimits.parseMemory(text) else {
+                throw Invalid(description: "ENV_CACHE_MAX_BYTES=\(text) is invalid; use bytes or a size like 20g")
+            }
+            maxBytes = bytes
+        }
         python = environment["ATOM_INSTALLER_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "python3"
         uv = environment["ATOM_INSTALLER_UV"].flatMap { $0.isEmpty ? nil : $0 } ?? "uv"
         npm = environment["ATOM_INSTALLER_NPM"].flatMap { $0.isEmpty ? nil : $0 } ?? "npm"

@@ -114,6 +114,18 @@ public struct InstallerServiceImpl: InstallerService {
         }
     }
 
+    public func collectGarbage(_ request: CollectGarbageRequest, context: RPCContext) async throws -> CollectGarbageResponse {
+        guard request.unusedForSeconds <= 100 * 365 * 86_400 else {
+            throw RPCError(.invalidArgument, "unused_for_seconds \(request.unusedForSeconds) is more than 100 years")
+        }
+        guard request.unusedForSeconds > 0 || request.maxBytes > 0 else {
+            throw RPCError(.invalidArgument, "give unused_for_seconds or max_bytes (or both)")
+        }
+        return await store.collectGarbage(
+            unusedFor: request.unusedForSeconds > 0 ? .seconds(Int64(request.unusedForSeconds)) : nil,
+            maxBytes: request.maxBytes > 0 ? request.maxBytes : nil, dryRun: request.dryRun)
+    }
+
     public func listEnvironments(_ request: ListEnvironmentsRequest, context: RPCContext) async throws -> ListEnvironmentsResponse {
         ListEnvironmentsResponse(environments: await store.list())
     }

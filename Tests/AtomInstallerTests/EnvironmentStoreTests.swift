@@ -248,4 +248,40 @@ struct EnvironmentStoreTests {
         #expect(!none.success && none.error.contains("tiny-lib"))
         #expect(fixture.leftovers().isEmpty)
     }
+    @Test("gc removes environments unused for a period, then LRU over a size cap; never one in use")
+    func garbageCollection() async throws {
+        let fixture = try Fixture()
+        defer { fixture.scratch.remove() }
+        let old = try await fixture.install(["alpha==1.0"])
+        let older = try await fixture.install(["alpha==1.1"])
+        let recent = try await fixture.install(["delta"])
+        #expect(old.success && older.success && recent.success)
+        func age(_ id: String, days: Double) throws {
+            try FileManager.default.setAttributes(
+                [.modificationDate: Date(timeIntervalSinceNow: -days * 86_400)], ofItemAtPath: "\(fixture.envs)/\(id)/.atom-ready")
+        }
+        try age(old.environmentId, days: 10)
+        try age(older.environmentId, days: 20)
+        try age(recent.environmentId, days: 1)
+        // All three were served a moment ago by this store: in use, nothing goes.
+        let busy = await fixture.store.collectGarbage(unusedFor: .seconds(86_400 * 5), maxBytes: 1, dryRun: false)
+        #expect(busy.removed.isEmpty && busy.kept == 3)
+
+        // A restarted store knows only the markers' times.
+        let store = try EnvironmentStore(configuration: try InstallerConfiguration(home: fixture.scratch.path + "/home", environment: [:]))
+        let dry = await store.collectGarbage(unusedFor: .seconds(86_400 * 5), maxBytes: nil, dryRun: true)
+        #expect(dry.removed == [older.environmentId, old.environmentId])
+        #expect(FileManager.default.fileExists(atPath: "\(fixture.envs)/\(old.environmentId)/.atom-ready"))
+        let aged = await store.collectGarbage(unusedFor: .seconds(86_400 * 5), maxBytes: nil, dryRun: false)
+        #expect(aged.removed == [older.environmentId, old.environmentId] && aged.kept == 1 && aged.freedBytes > 0)
+        #expect(!FileManager.default.fileExists(atPath: "\(fixture.envs)/\(old.environmentId)"))
+        #expect(fixture.leftovers().isEmpty)
+        // A removed environment is rebuilt on the next request, not served from a stale hit.
+        let again = try await store.install(try fixture.request(["alpha==1.0"])) { _, _, _ in }
+        #expect(again.success && !again.cached)
+        // Over a cap of 1 byte, the least recently used that is not in use goes.
+        let capped = await store.collectGarbage(unusedFor: nil, maxBytes: 1, dryRun: false)
+        #expect(capped.removed == [recent.environmentId])
+        #expect(FileManager.default.fileExists(atPath: "\(fixture.envs)/\(again.environmentId)/.atom-ready"))
+    }
 }

@@ -44,6 +44,8 @@ public enum ProtoRegistry {
             ListEnvironmentsRequest.self,
             EnvironmentInfo.self,
             ListEnvironmentsResponse.self,
+            CollectGarbageRequest.self,
+            CollectGarbageResponse.self,
             SkillInfo.self,
             LoadSkillRequest.self,
             LoadSkillResponse.self,

@@ -433,6 +433,53 @@ public struct ListEnvironmentsResponse: ProtoMessage {
     }
 }
 
+/// Removes environments unused for a period, then the least recently used ones while the store
+/// is over a size cap. An environment being built or served in the last minute is never removed.
+public struct CollectGarbageRequest: ProtoMessage {
+    public static let protoName = "atom.v1.CollectGarbageRequest"
+
+    /// 0: no age rule.
+    public var unusedForSeconds: UInt64 = 0
+
+    /// 0: no size cap (the service's ENV_CACHE_MAX_BYTES still applies after builds).
+    public var maxBytes: UInt64 = 0
+
+    /// Report what would be removed, remove nothing.
+    public var dryRun: Bool = false
+
+    public init() {}
+
+    public init(
+        unusedForSeconds: UInt64 = 0,
+        maxBytes: UInt64 = 0,
+        dryRun: Bool = false,
+    ) {
+        self.unusedForSeconds = unusedForSeconds
+        self.maxBytes = maxBytes
+        self.dryRun = dryRun
+    }
+}
+
+public struct CollectGarbageResponse: ProtoMessage {
+    public static let protoName = "atom.v1.CollectGarbageResponse"
+
+    public var removed: [String] = []
+    public var freedBytes: UInt64 = 0
+    public var kept: UInt32 = 0
+
+    public init() {}
+
+    public init(
+        removed: [String] = [],
+        freedBytes: UInt64 = 0,
+        kept: UInt32 = 0,
+    ) {
+        self.removed = removed
+        self.freedBytes = freedBytes
+        self.kept = kept
+    }
+}
+
 extension InstallOptions {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
         guard let message = atom__v1__install_options__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
@@ -1058,5 +1105,84 @@ extension ListEnvironmentsResponse {
             }
             c.environments = list
         }
+    }
+}
+
+extension CollectGarbageRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__collect_garbage_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__collect_garbage_request__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__CollectGarbageRequest()
+            try fill(&message, arena: arena)
+            let size = atom__v1__collect_garbage_request__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__collect_garbage_request__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__CollectGarbageRequest>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.unusedForSeconds = c.unused_for_seconds
+        self.maxBytes = c.max_bytes
+        self.dryRun = c.dry_run != 0
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__CollectGarbageRequest, arena: ProtoArena) throws {
+        atom__v1__collect_garbage_request__init(&c)
+        c.unused_for_seconds = self.unusedForSeconds
+        c.max_bytes = self.maxBytes
+        c.dry_run = self.dryRun ? 1 : 0
+    }
+}
+
+extension CollectGarbageResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__collect_garbage_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__collect_garbage_response__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__CollectGarbageResponse()
+            try fill(&message, arena: arena)
+            let size = atom__v1__collect_garbage_response__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__collect_garbage_response__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__CollectGarbageResponse>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.removed = try ProtoDecode.strings(c.removed, count: c.n_removed, field: "atom.v1.CollectGarbageResponse.removed")
+        self.freedBytes = c.freed_bytes
+        self.kept = c.kept
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__CollectGarbageResponse, arena: ProtoArena) throws {
+        atom__v1__collect_garbage_response__init(&c)
+        c.n_removed = self.removed.count
+        c.removed = try arena.strings(self.removed, field: "atom.v1.CollectGarbageResponse.removed")
+        c.freed_bytes = self.freedBytes
+        c.kept = self.kept
     }
 }

@@ -592,6 +592,96 @@ void   atom__v1__list_environments_response__free_unpacked
   assert(message->base.descriptor == &atom__v1__list_environments_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   atom__v1__collect_garbage_request__init
+                     (Atom__V1__CollectGarbageRequest         *message)
+{
+  static const Atom__V1__CollectGarbageRequest init_value = ATOM__V1__COLLECT_GARBAGE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t atom__v1__collect_garbage_request__get_packed_size
+                     (const Atom__V1__CollectGarbageRequest *message)
+{
+  assert(message->base.descriptor == &atom__v1__collect_garbage_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__collect_garbage_request__pack
+                     (const Atom__V1__CollectGarbageRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__collect_garbage_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__collect_garbage_request__pack_to_buffer
+                     (const Atom__V1__CollectGarbageRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__collect_garbage_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__CollectGarbageRequest *
+       atom__v1__collect_garbage_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__CollectGarbageRequest *)
+     protobuf_c_message_unpack (&atom__v1__collect_garbage_request__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__collect_garbage_request__free_unpacked
+                     (Atom__V1__CollectGarbageRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__collect_garbage_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   atom__v1__collect_garbage_response__init
+                     (Atom__V1__CollectGarbageResponse         *message)
+{
+  static const Atom__V1__CollectGarbageResponse init_value = ATOM__V1__COLLECT_GARBAGE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t atom__v1__collect_garbage_response__get_packed_size
+                     (const Atom__V1__CollectGarbageResponse *message)
+{
+  assert(message->base.descriptor == &atom__v1__collect_garbage_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__collect_garbage_response__pack
+                     (const Atom__V1__CollectGarbageResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__collect_garbage_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__collect_garbage_response__pack_to_buffer
+                     (const Atom__V1__CollectGarbageResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__collect_garbage_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__CollectGarbageResponse *
+       atom__v1__collect_garbage_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__CollectGarbageResponse *)
+     protobuf_c_message_unpack (&atom__v1__collect_garbage_response__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__collect_garbage_response__free_unpacked
+                     (Atom__V1__CollectGarbageResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__collect_garbage_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor atom__v1__install_options__field_descriptors[8] =
 {
   {
@@ -1664,6 +1754,134 @@ const ProtobufCMessageDescriptor atom__v1__list_environments_response__descripto
   (ProtobufCMessageInit) atom__v1__list_environments_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor atom__v1__collect_garbage_request__field_descriptors[3] =
+{
+  {
+    "unused_for_seconds",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__CollectGarbageRequest, unused_for_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_bytes",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__CollectGarbageRequest, max_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dry_run",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__CollectGarbageRequest, dry_run),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__collect_garbage_request__field_indices_by_name[] = {
+  2,   /* field[2] = dry_run */
+  1,   /* field[1] = max_bytes */
+  0,   /* field[0] = unused_for_seconds */
+};
+static const ProtobufCIntRange atom__v1__collect_garbage_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor atom__v1__collect_garbage_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.CollectGarbageRequest",
+  "CollectGarbageRequest",
+  "Atom__V1__CollectGarbageRequest",
+  "atom.v1",
+  sizeof(Atom__V1__CollectGarbageRequest),
+  3,
+  atom__v1__collect_garbage_request__field_descriptors,
+  atom__v1__collect_garbage_request__field_indices_by_name,
+  1,  atom__v1__collect_garbage_request__number_ranges,
+  (ProtobufCMessageInit) atom__v1__collect_garbage_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor atom__v1__collect_garbage_response__field_descriptors[3] =
+{
+  {
+    "removed",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Atom__V1__CollectGarbageResponse, n_removed),
+    offsetof(Atom__V1__CollectGarbageResponse, removed),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "freed_bytes",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__CollectGarbageResponse, freed_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kept",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__CollectGarbageResponse, kept),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__collect_garbage_response__field_indices_by_name[] = {
+  1,   /* field[1] = freed_bytes */
+  2,   /* field[2] = kept */
+  0,   /* field[0] = removed */
+};
+static const ProtobufCIntRange atom__v1__collect_garbage_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor atom__v1__collect_garbage_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.CollectGarbageResponse",
+  "CollectGarbageResponse",
+  "Atom__V1__CollectGarbageResponse",
+  "atom.v1",
+  sizeof(Atom__V1__CollectGarbageResponse),
+  3,
+  atom__v1__collect_garbage_response__field_descriptors,
+  atom__v1__collect_garbage_response__field_indices_by_name,
+  1,  atom__v1__collect_garbage_response__number_ranges,
+  (ProtobufCMessageInit) atom__v1__collect_garbage_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue atom__v1__package_type__enum_values_by_number[3] =
 {
   { "PACKAGE_TYPE_UNSPECIFIED", "ATOM__V1__PACKAGE_TYPE__PACKAGE_TYPE_UNSPECIFIED", 0 },
@@ -1730,15 +1948,17 @@ const ProtobufCEnumDescriptor atom__v1__install_phase__descriptor =
   atom__v1__install_phase__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor atom__v1__installer__method_descriptors[4] =
+static const ProtobufCMethodDescriptor atom__v1__installer__method_descriptors[5] =
 {
   { "InstallDependencies", &atom__v1__install_request__descriptor, &atom__v1__install_event__descriptor },
   { "BatchInstall", &atom__v1__batch_install_request__descriptor, &atom__v1__batch_install_response__descriptor },
   { "ResolveDependencies", &atom__v1__resolve_request__descriptor, &atom__v1__resolve_response__descriptor },
   { "ListEnvironments", &atom__v1__list_environments_request__descriptor, &atom__v1__list_environments_response__descriptor },
+  { "CollectGarbage", &atom__v1__collect_garbage_request__descriptor, &atom__v1__collect_garbage_response__descriptor },
 };
 const unsigned atom__v1__installer__method_indices_by_name[] = {
   1,        /* BatchInstall */
+  4,        /* CollectGarbage */
   0,        /* InstallDependencies */
   3,        /* ListEnvironments */
   2         /* ResolveDependencies */
@@ -1750,7 +1970,7 @@ const ProtobufCServiceDescriptor atom__v1__installer__descriptor =
   "Installer",
   "Atom__V1__Installer",
   "atom.v1",
-  4,
+  5,
   atom__v1__installer__method_descriptors,
   atom__v1__installer__method_indices_by_name
 };
@@ -1785,6 +2005,14 @@ void atom__v1__installer__list_environments(ProtobufCService *service,
 {
   assert(service->descriptor == &atom__v1__installer__descriptor);
   service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void atom__v1__installer__collect_garbage(ProtobufCService *service,
+                                          const Atom__V1__CollectGarbageRequest *input,
+                                          Atom__V1__CollectGarbageResponse_Closure closure,
+                                          void *closure_data)
+{
+  assert(service->descriptor == &atom__v1__installer__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void atom__v1__installer__init (Atom__V1__Installer_Service *service,
                                 Atom__V1__Installer_ServiceDestroy destroy)

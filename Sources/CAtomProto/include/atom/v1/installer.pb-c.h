@@ -28,6 +28,8 @@ typedef struct Atom__V1__ResolveResponse Atom__V1__ResolveResponse;
 typedef struct Atom__V1__ListEnvironmentsRequest Atom__V1__ListEnvironmentsRequest;
 typedef struct Atom__V1__EnvironmentInfo Atom__V1__EnvironmentInfo;
 typedef struct Atom__V1__ListEnvironmentsResponse Atom__V1__ListEnvironmentsResponse;
+typedef struct Atom__V1__CollectGarbageRequest Atom__V1__CollectGarbageRequest;
+typedef struct Atom__V1__CollectGarbageResponse Atom__V1__CollectGarbageResponse;
 
 
 /* --- enums --- */
@@ -283,6 +285,44 @@ struct  Atom__V1__ListEnvironmentsResponse
     , 0,NULL }
 
 
+/*
+ * Removes environments unused for a period, then the least recently used ones while the store
+ * is over a size cap. An environment being built or served in the last minute is never removed.
+ */
+struct  Atom__V1__CollectGarbageRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 0: no age rule.
+   */
+  uint64_t unused_for_seconds;
+  /*
+   * 0: no size cap (the service's ENV_CACHE_MAX_BYTES still applies after builds).
+   */
+  uint64_t max_bytes;
+  /*
+   * Report what would be removed, remove nothing.
+   */
+  protobuf_c_boolean dry_run;
+};
+#define ATOM__V1__COLLECT_GARBAGE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__collect_garbage_request__descriptor) \
+    , 0, 0, 0 }
+
+
+struct  Atom__V1__CollectGarbageResponse
+{
+  ProtobufCMessage base;
+  size_t n_removed;
+  char **removed;
+  uint64_t freed_bytes;
+  uint32_t kept;
+};
+#define ATOM__V1__COLLECT_GARBAGE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__collect_garbage_response__descriptor) \
+    , 0,NULL, 0, 0 }
+
+
 /* Atom__V1__InstallOptions methods */
 void   atom__v1__install_options__init
                      (Atom__V1__InstallOptions         *message);
@@ -530,6 +570,44 @@ Atom__V1__ListEnvironmentsResponse *
 void   atom__v1__list_environments_response__free_unpacked
                      (Atom__V1__ListEnvironmentsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Atom__V1__CollectGarbageRequest methods */
+void   atom__v1__collect_garbage_request__init
+                     (Atom__V1__CollectGarbageRequest         *message);
+size_t atom__v1__collect_garbage_request__get_packed_size
+                     (const Atom__V1__CollectGarbageRequest   *message);
+size_t atom__v1__collect_garbage_request__pack
+                     (const Atom__V1__CollectGarbageRequest   *message,
+                      uint8_t             *out);
+size_t atom__v1__collect_garbage_request__pack_to_buffer
+                     (const Atom__V1__CollectGarbageRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__CollectGarbageRequest *
+       atom__v1__collect_garbage_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__collect_garbage_request__free_unpacked
+                     (Atom__V1__CollectGarbageRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Atom__V1__CollectGarbageResponse methods */
+void   atom__v1__collect_garbage_response__init
+                     (Atom__V1__CollectGarbageResponse         *message);
+size_t atom__v1__collect_garbage_response__get_packed_size
+                     (const Atom__V1__CollectGarbageResponse   *message);
+size_t atom__v1__collect_garbage_response__pack
+                     (const Atom__V1__CollectGarbageResponse   *message,
+                      uint8_t             *out);
+size_t atom__v1__collect_garbage_response__pack_to_buffer
+                     (const Atom__V1__CollectGarbageResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__CollectGarbageResponse *
+       atom__v1__collect_garbage_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__collect_garbage_response__free_unpacked
+                     (Atom__V1__CollectGarbageResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Atom__V1__InstallOptions_Closure)
@@ -571,6 +649,12 @@ typedef void (*Atom__V1__EnvironmentInfo_Closure)
 typedef void (*Atom__V1__ListEnvironmentsResponse_Closure)
                  (const Atom__V1__ListEnvironmentsResponse *message,
                   void *closure_data);
+typedef void (*Atom__V1__CollectGarbageRequest_Closure)
+                 (const Atom__V1__CollectGarbageRequest *message,
+                  void *closure_data);
+typedef void (*Atom__V1__CollectGarbageResponse_Closure)
+                 (const Atom__V1__CollectGarbageResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -594,6 +678,10 @@ struct Atom__V1__Installer_Service
                             const Atom__V1__ListEnvironmentsRequest *input,
                             Atom__V1__ListEnvironmentsResponse_Closure closure,
                             void *closure_data);
+  void (*collect_garbage)(Atom__V1__Installer_Service *service,
+                          const Atom__V1__CollectGarbageRequest *input,
+                          Atom__V1__CollectGarbageResponse_Closure closure,
+                          void *closure_data);
 };
 typedef void (*Atom__V1__Installer_ServiceDestroy)(Atom__V1__Installer_Service *);
 void atom__v1__installer__init (Atom__V1__Installer_Service *service,
@@ -605,7 +693,8 @@ void atom__v1__installer__init (Atom__V1__Installer_Service *service,
       function_prefix__ ## install_dependencies,\
       function_prefix__ ## batch_install,\
       function_prefix__ ## resolve_dependencies,\
-      function_prefix__ ## list_environments  }
+      function_prefix__ ## list_environments,\
+      function_prefix__ ## collect_garbage  }
 void atom__v1__installer__install_dependencies(ProtobufCService *service,
                                                const Atom__V1__InstallRequest *input,
                                                Atom__V1__InstallEvent_Closure closure,
@@ -622,6 +711,10 @@ void atom__v1__installer__list_environments(ProtobufCService *service,
                                             const Atom__V1__ListEnvironmentsRequest *input,
                                             Atom__V1__ListEnvironmentsResponse_Closure closure,
                                             void *closure_data);
+void atom__v1__installer__collect_garbage(ProtobufCService *service,
+                                          const Atom__V1__CollectGarbageRequest *input,
+                                          Atom__V1__CollectGarbageResponse_Closure closure,
+                                          void *closure_data);
 
 /* --- descriptors --- */
 
@@ -640,6 +733,8 @@ extern const ProtobufCMessageDescriptor atom__v1__resolve_response__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__list_environments_request__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__environment_info__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__list_environments_response__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__collect_garbage_request__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__collect_garbage_response__descriptor;
 extern const ProtobufCServiceDescriptor atom__v1__installer__descriptor;
 
 PROTOBUF_C__END_DECLS
