@@ -88,6 +88,20 @@ struct InstallerEndToEndTests {
             await expectInvalid(installer, InstallRequest(packages: [String(repeating: "a", count: 5_000)]), mentions: ["packages[0]", "at most 1000"])
             await expectInvalid(installer, InstallRequest(packages: ["delta"], options: InstallOptions(memoryLimit: "512x")), mentions: ["memory_limit", "512x"])
             await expectInvalid(installer, InstallRequest(packages: ["lodash@^"], packageType: .npm), mentions: ["packages[0]", "position 8"])
+            for batch in [BatchInstallRequest(), BatchInstallRequest(installations: Array(repeating: InstallRequest(packages: ["delta"]), count: 101))] {
+                do {
+                    _ = try await installer.batchInstall(batch)
+                    Issue.record("a batch of \(batch.installations.count) items must be INVALID_ARGUMENT")
+                } catch let error as RPCError {
+                    #expect(error.code == .invalidArgument && error.message.contains("installations"), "\(error)")
+                }
+            }
+            do {
+                _ = try await installer.resolveDependencies(ResolveRequest(packages: ["ok", "bad=="], directOnly: true))
+                Issue.record("a malformed requirement must be INVALID_ARGUMENT")
+            } catch let error as RPCError {
+                #expect(error.code == .invalidArgument && error.message.contains("packages[1]"), "\(error)")
+            }
             // Bad input never leaves anything behind.
             let envs = try await installer.listEnvironments(ListEnvironmentsRequest())
             #expect(envs.environments.isEmpty)
