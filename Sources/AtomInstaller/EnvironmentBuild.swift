@@ -103,7 +103,7 @@ extension EnvironmentStore {
         let markers = [
             "Failed to fetch", "error sending request", "dns error", "Connection refused", "Could not connect",
             "failed to lookup address", "Network is unreachable", "operation timed out", "ENOTFOUND", "EAI_AGAIN",
-            "ECONNREFUSED", "ETIMEDOUT", "ENETUNREACH", "Temporary failure in name resolution",
+            "ECONNREFUSED", "ETIMEDOUT", "ENETUNREACH", "Temporary failure in name resolution", "npm error network",
         ]
         return markers.contains { text.contains($0) }
     }

@@ -17,9 +17,12 @@ struct ProcessOutcome: Sendable {
     }
 }
 
-/// Runs a program without blocking the cooperative pool: `Process` reports its end through
-/// `terminationHandler` into a continuation, and its output goes to files (no pipe can fill
+/// Runs a program without blocking the cooperative pool: `posix_spawn`, then a thread of its
+/// own blocks in `waitpid` and resumes the awaiting task. Output goes to files (no pipe can fill
 /// up and stall the child, and no thread blocks reading it).
+///
+/// Not Foundation's `Process`: under many concurrent launches in one process its termination
+/// notification was seen to go missing here (a test run hung with no child left alive).
 enum Subprocess {
     struct LaunchFailure: Error, CustomStringConvertible {
         let description: String
@@ -29,54 +32,101 @@ enum Subprocess {
         _ executable: String, _ arguments: [String], environment: [String: String] = [:],
         directory: String? = nil, timeout: Duration = .seconds(600)
     ) async throws -> ProcessOutcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
         var variables = ProcessInfo.processInfo.environment
         for (key, value) in environment { variables[key] = value }
-        process.environment = variables
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let base = NSTemporaryDirectory() + "atom-installer-\(UUID().uuidString)"
         let outPath = base + ".out", errPath = base + ".err"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
         defer {
-            try? FileManager.default.removeItem(atPath: outPath)
-            try? FileManager.default.removeItem(atPath: errPath)
+            unlink(outPath)
+            unlink(errPath)
         }
-        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        let timedOut = TimeoutFlag()
-        let status: Int32 = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
-                process.terminationHandler = { finished in continuation.resume(returning: finished.terminationStatus) }
-                do {
-                    try process.run()
-                } catch {
-                    process.terminationHandler = nil
-                    continuation.resume(throwing: LaunchFailure(description: "cannot start \(executable): \(error.localizedDescription)"))
-                    return
+        let child = try spawn(executable, arguments, environment: variables, directory: directory, stdout: outPath, stderr: errPath)
+        let status: Int32 = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+                let waiter = Thread {
+                    var status: Int32 = 0
+                    while waitpid(child.pid, &status, 0) == -1 && errno == EINTR {}
+                    child.markExited()
+                    continuation.resume(returning: status)
                 }
-                let pid = process.processIdentifier
+                waiter.name = "atom-subprocess-wait"
+                waiter.start()
                 // The hard limit: SIGKILL when the child runs too long.
                 DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout / .milliseconds(1)))) {
-                    if process.isRunning {
-                        timedOut.set()
-                        kill(pid, SIGKILL)
-                    }
+                    if child.killIfRunning() { child.timedOut.set() }
                 }
             }
         } onCancel: {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            _ = child.killIfRunning()
         }
-        try? out.close()
-        try? err.close()
         let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
         let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        return ProcessOutcome(status: status, stdout: stdout, stderr: stderr, timedOut: timedOut.value)
+        // Exit code, or 128 + signal like a shell.
+        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return ProcessOutcome(status: code, stdout: stdout, stderr: stderr, timedOut: child.timedOut.value)
+    }
+
+    /// A running child: its pid, and whether it was reaped (so a late kill never hits a reused pid).
+    final class Child: @unchecked Sendable {
+        let pid: pid_t
+        let timedOut = TimeoutFlag()
+        private let lock = NSLock()
+        private var exited = false
+
+        init(pid: pid_t) { self.pid = pid }
+
+        func markExited() { lock.withLock { exited = true } }
+
+        func killIfRunning() -> Bool {
+            lock.withLock {
+                guard !exited else { return false }
+                kill(pid, SIGKILL)
+                return true
+            }
+        }
+    }
+
+    static func spawn(_ executable: String, _ arguments: [String], environment: [String: String], directory: String?, stdout: String, stderr: String) throws -> Child {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Services ignore SIGINT/SIGTERM for their own handling; children get the defaults back.
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGINT)
+        sigaddset(&defaults, SIGTERM)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attributes, &mask)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        // glibc's posix_spawn_file_actions_addchdir_np is not visible from Swift: a working
+        // directory goes through `sh -c 'cd "$0" && exec "$@"'` (no quoting of arguments involved).
+        var program = executable
+        var command = [executable] + arguments
+        if let directory {
+            program = "/bin/sh"
+            command = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory, executable] + arguments
+        }
+        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, program, &actions, &attributes, argv, envp)
+        guard result == 0 else {
+            throw LaunchFailure(description: "cannot start \(executable): \(String(cString: strerror(result)))")
+        }
+        return Child(pid: pid)
     }
 
     /// The absolute path of `name` on PATH.
@@ -90,7 +140,7 @@ enum Subprocess {
     }
 }
 
-private final class TimeoutFlag: @unchecked Sendable {
+final class TimeoutFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var fired = false
     func set() { lock.withLock { fired = true } }
