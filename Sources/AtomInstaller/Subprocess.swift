@@ -45,9 +45,11 @@ enum Subprocess {
             await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
                 let waiter = Thread {
                     var status: Int32 = 0
-                    while waitpid(child.pid, &status, 0) == -1 && errno == EINTR {}
+                    var result = waitpid(child.pid, &status, 0)
+                    while result == -1 && errno == EINTR { result = waitpid(child.pid, &status, 0) }
                     child.markExited()
-                    continuation.resume(returning: status)
+                    // Someone else reaped the child (ECHILD): its outcome is unknown, so never success.
+                    continuation.resume(returning: result == child.pid ? status : Int32(255 << 8))
                 }
                 waiter.name = "atom-subprocess-wait"
                 waiter.start()
