@@ -1,5 +1,5 @@
 public import AtomProto
-public import AtomRPC
+internal import AtomRPC
 internal import Foundation
 public import Logging
 

@@ -72,8 +72,10 @@ public struct PythonSpecifier: Sendable, Hashable, CustomStringConvertible {
             return .all
         }
         switch op {
-        case .arbitrary, .equal where !isPrefix:
-            if version.local.isEmpty && op == .equal {
+        case .arbitrary:
+            return VersionSet([.exactly(version)])
+        case .equal where !isPrefix:
+            if version.local.isEmpty {
                 // `==1.0` also matches `1.0+local`: everything from 1.0 up to the next post/dev step.
                 var ceiling = version
                 ceiling.local = [.number(Int.max)]
