@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "atom", targets: ["atom"]),
         .executable(name: "atom-gateway", targets: ["atom-gateway"]),
         .executable(name: "atom-echo", targets: ["atom-echo"]),
+        .executable(name: "atom-installer", targets: ["atom-installer"]),
         .executable(name: "atom-protogen", targets: ["atom-protogen"]),
         .library(name: "AtomRPC", targets: ["AtomRPC"]),
         .library(name: "AtomAPI", targets: ["AtomAPI"]),
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // C behind small system-library and generated-code targets.
@@ -85,6 +87,16 @@ let package = Package(
             dependencies: ["AtomRPC", "AtomAPI", "AtomProto"],
             swiftSettings: swiftSettings
         ),
+        // The installer: requirement parsing, conflict detection, content-addressed environments.
+        .target(
+            name: "AtomInstaller",
+            dependencies: [
+                "AtomRPC", "AtomAPI", "AtomProto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `atom` commands as a library.
         .target(
             name: "AtomCLI",
@@ -112,6 +124,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "atom-installer",
+            dependencies: ["AtomInstaller", "AtomRPC"],
+            path: "services/installer/Sources",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "atom-protogen",
             dependencies: ["CProtoDescriptor", "CProtobufC"],
             swiftSettings: swiftSettings
@@ -133,6 +151,11 @@ let package = Package(
         .testTarget(
             name: "AtomRPCTests",
             dependencies: ["AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "AtomGateway", "AtomEcho", "CZeroMQ"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AtomInstallerTests",
+            dependencies: ["AtomInstaller", "AtomRPC", "AtomAPI", "AtomProto", "AtomTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -13,7 +13,10 @@ public struct AtomCommand: AsyncParsableCommand {
             Environment: ATOM_GATEWAY (default \(AtomEnvironment.defaultGateway)), ATOM_HOME (default ~/.atom).
             """,
         version: AtomVersion.current,
-        subcommands: [UpCommand.self, DownCommand.self, HealthCommand.self, ServicesCommand.self, MetricsCommand.self, BenchCommand.self, KeysCommand.self, ConfigCommand.self, PingCommand.self]
+        subcommands: [
+            UpCommand.self, DownCommand.self, HealthCommand.self, ServicesCommand.self, InstallCommand.self, ResolveCommand.self,
+            EnvsCommand.self, MetricsCommand.self, PingCommand.self, ConfigCommand.self, KeysCommand.self, BenchCommand.self,
+        ]
     )
 
     public init() {}

@@ -8,11 +8,12 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Run benchmark suites and compare them with their targets.",
         discussion: """
-            Suites: rpc. Without --gateway, starts a temporary stack of its own and stops it after. \
+            Suites: rpc, install. Without --gateway, starts a temporary stack of its own and stops it after. \
+            `install` needs the package index (PyPI) and always runs its own stack; it is run only when named. \
             Build with `swift build -c release` (or `make bench`) for figures worth comparing.
             """)
 
-    @Argument(help: "Suites to run (default: all).")
+    @Argument(help: "Suites to run (default: rpc).")
     var suites: [String] = []
 
     @Option(name: .long, help: "Benchmark a running stack at this gateway endpoint instead of a temporary one.")
@@ -33,17 +34,25 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A JSON report of an earlier run: results more than 1.5x slower are marked and the exit code is 5.")
     var compare: String?
 
+    @Option(name: .long, help: "Rounds of each install benchmark (each is a real install).")
+    var installRounds: Int = 3
+
+    @Option(name: .long, help: "The package the install benchmark installs.")
+    var installPackage: String = "requests==2.28.0"
+
     func run() async throws {
         try await reportingFailures { try await runSuites() }
     }
 
     private func runSuites() async throws {
-        let known = ["rpc"]
-        let selected = suites.isEmpty ? known : suites
+        let known = ["rpc", "install"]
+        let selected = suites.isEmpty ? ["rpc"] : suites
         for suite in selected where !known.contains(suite) {
             throw CLIFailure(.usage, "unknown suite \(suite); suites: \(known.joined(separator: ", "))")
         }
-        guard rounds > 0, seconds > 0 else { throw CLIFailure(.usage, "--rounds and --seconds must be positive") }
+        guard rounds > 0, seconds > 0, installRounds > 0 else {
+            throw CLIFailure(.usage, "--rounds, --seconds and --install-rounds must be positive")
+        }
         let rounds = quick ? min(self.rounds, 1_000) : self.rounds
         let seconds = quick ? min(self.seconds, 1) : self.seconds
         var baselineReport: BenchReport?
@@ -60,6 +69,8 @@ struct BenchCommand: AsyncParsableCommand {
         var report = BenchReport(suites: selected)
         for suite in selected {
             switch suite {
+            case "install":
+                try await InstallBenchmark(rounds: installRounds, package: installPackage).run(into: &report)
             default:
                 let rpc = RPCBenchmark(gateway: gateway, rounds: rounds, seconds: seconds)
                 try await rpc.run(into: &report)

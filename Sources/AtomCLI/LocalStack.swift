@@ -14,24 +14,24 @@ public final class ManagedProcess: @unchecked Sendable {
     }
 
     public var pid: Int32 { process.processIdentifier }
-    public var isRunning: Bool { process.isRunning }
+    public var isRunning: Bool { ChildLiveness.isRunning(process) }
 
     /// SIGTERM: a graceful stop.
-    public func terminate() { if process.isRunning { Foundation.kill(pid, SIGTERM) } }
+    public func terminate() { if isRunning { Foundation.kill(pid, SIGTERM) } }
     /// SIGKILL: a crash, as far as everyone else can tell.
-    public func kill() { if process.isRunning { Foundation.kill(pid, SIGKILL) } }
+    public func kill() { if isRunning { Foundation.kill(pid, SIGKILL) } }
     /// SIGSTOP / SIGCONT: a frozen process (alive, but silent).
-    public func freeze() { if process.isRunning { Foundation.kill(pid, SIGSTOP) } }
-    public func thaw() { if process.isRunning { Foundation.kill(pid, SIGCONT) } }
+    public func freeze() { if isRunning { Foundation.kill(pid, SIGSTOP) } }
+    public func thaw() { if isRunning { Foundation.kill(pid, SIGCONT) } }
 
     /// Waits for the process to exit; true if it did within `timeout`.
     @discardableResult
     public func waitForExit(timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline {
+        while isRunning && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        return !process.isRunning
+        return !isRunning
     }
 }
 

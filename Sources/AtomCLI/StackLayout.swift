@@ -11,6 +11,7 @@ struct StackComponent: Sendable {
     static let all: [StackComponent] = [
         StackComponent(name: "gateway", executable: "atom-gateway", service: nil),
         StackComponent(name: "echo", executable: "atom-echo", service: "atom.v1.Echo"),
+        StackComponent(name: "installer", executable: "atom-installer", service: "atom.v1.Installer"),
     ]
 }
 

@@ -51,21 +51,21 @@ final class Supervisor: Sendable {
             state.stopping = true
             return Array(state.running.values)
         }
-        for child in children where child.process.isRunning { Foundation.kill(child.process.processIdentifier, SIGTERM) }
+        for child in children where ChildLiveness.isRunning(child.process) { Foundation.kill(child.process.processIdentifier, SIGTERM) }
         let deadline = ContinuousClock.now + grace
         Thread.detachNewThread {
             while ContinuousClock.now < deadline {
-                if children.allSatisfy({ !$0.process.isRunning }) { return }
+                if children.allSatisfy({ !ChildLiveness.isRunning($0.process) }) { return }
                 usleep(50_000)
             }
-            for child in children where child.process.isRunning { Foundation.kill(child.process.processIdentifier, SIGKILL) }
+            for child in children where ChildLiveness.isRunning(child.process) { Foundation.kill(child.process.processIdentifier, SIGKILL) }
         }
     }
 
     /// Kills every child at once (a second Ctrl-C).
     func killAll() {
         let children = state.withLock { Array($0.running.values) }
-        for child in children where child.process.isRunning { Foundation.kill(child.process.processIdentifier, SIGKILL) }
+        for child in children where ChildLiveness.isRunning(child.process) { Foundation.kill(child.process.processIdentifier, SIGKILL) }
     }
 
     private var isStopping: Bool { state.withLock { $0.stopping } }
@@ -77,24 +77,25 @@ final class Supervisor: Sendable {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: path)
             process.environment = environment
-            let status: Int32? = await withCheckedContinuation { continuation in
-                process.terminationHandler = { process in continuation.resume(returning: process.terminationStatus) }
-                do {
-                    try process.run()
-                } catch {
-                    log("\(component.name): cannot start \(path): \(error)")
-                    process.terminationHandler = nil
-                    continuation.resume(returning: nil)
-                    return
-                }
-                let accepted = state.withLock { state -> Bool in
-                    guard !state.stopping else { return false }
-                    state.running[component.name] = Child(process: process)
-                    return true
-                }
-                if !accepted { Foundation.kill(process.processIdentifier, SIGTERM) }
-                log("\(component.name): started (pid \(process.processIdentifier))")
+            do {
+                try process.run()
+            } catch {
+                log("\(component.name): cannot start \(path): \(error)")
+                stop()
+                return
             }
+            let accepted = state.withLock { state -> Bool in
+                guard !state.stopping else { return false }
+                state.running[component.name] = Child(process: process)
+                return true
+            }
+            if !accepted { Foundation.kill(process.processIdentifier, SIGTERM) }
+            log("\(component.name): started (pid \(process.processIdentifier))")
+            // Polled rather than awaited through terminationHandler (see ChildLiveness).
+            while ChildLiveness.isRunning(process) {
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            let status: Int32? = ChildLiveness.status(process)
             state.withLock { _ = $0.running.removeValue(forKey: component.name) }
             if isStopping {
                 log("\(component.name): stopped")

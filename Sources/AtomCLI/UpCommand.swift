@@ -116,7 +116,7 @@ struct UpCommand: AsyncParsableCommand {
         }
         let problem = await waitUntilHealthy(environment, timeout: .seconds(readyTimeout), supervisor: process)
         if let problem {
-            if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+            if ChildLiveness.isRunning(process) { kill(process.processIdentifier, SIGTERM) }
             let tail = (try? String(contentsOfFile: files.supervisorLog, encoding: .utf8))?
                 .split(separator: "\n").suffix(15).joined(separator: "\n") ?? ""
             fail(CLIFailure(.unhealthy, "the stack did not become healthy: \(problem)\nlast lines of \(files.supervisorLog):\n\(tail)"))
@@ -139,8 +139,8 @@ struct UpCommand: AsyncParsableCommand {
         else { return problem }
         defer { client.close() }
         while ContinuousClock.now < deadline && !Task.isCancelled {
-            if let supervisor, !supervisor.isRunning {
-                return "the supervisor exited with status \(supervisor.terminationStatus)"
+            if let supervisor, !ChildLiveness.isRunning(supervisor) {
+                return "the supervisor exited with status \(ChildLiveness.status(supervisor))"
             }
             do {
                 let health = try await GatewayClient(client).health(GatewayHealthRequest(), options: CallOptions(timeout: .seconds(2)))

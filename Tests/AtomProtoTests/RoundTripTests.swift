@@ -13,7 +13,7 @@ private func roundTrip<M: ProtoMessage>(_ message: M, sourceLocation: SourceLoca
 /// The messages without fields: their only value is the default.
 private let fieldlessMessages: Set<String> = [
     "atom.v1.ListServicesRequest", "atom.v1.ListSkillsRequest", "atom.v1.ClearCacheRequest", "atom.v1.CategoriesRequest",
-    "atom.v1.CollectMetricsRequest", "atom.v1.GatewayMetricsRequest",
+    "atom.v1.CollectMetricsRequest", "atom.v1.GatewayMetricsRequest", "atom.v1.ListEnvironmentsRequest",
 ]
 
 private func checkSample<M: ProtoMessage>(_ message: M) throws {
@@ -31,7 +31,7 @@ private func checkSample<M: ProtoMessage>(_ message: M) throws {
         let registered = ProtoRegistry.messageTypes.map { $0.protoName }
         #expect(sampled == registered)
         #expect(Set(registered).count == registered.count)
-        #expect(registered.count == 85)
+        #expect(registered.count == 90)
         #expect(registered.contains("atom.v1.WorkflowPlan.Level"))
         #expect(ProtoRegistry.messageType(named: "atom.v1.EchoRequest") == EchoRequest.self)
     }

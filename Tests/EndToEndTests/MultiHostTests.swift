@@ -1,3 +1,4 @@
+import AtomCLI
 import AtomTesting
 import Foundation
 import Testing
@@ -88,8 +89,9 @@ final class NetworkLab: @unchecked Sendable {
     }
 
     func tearDown() {
-        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        for process in processes { process.waitUntilExit() }
+        for process in processes where ChildLiveness.isRunning(process) { kill(process.processIdentifier, SIGKILL) }
+        let deadline = Date().addingTimeInterval(5)
+        while processes.contains(where: ChildLiveness.isRunning) && Date() < deadline { usleep(20_000) }
         for namespace in namespaces.reversed() { _ = try? NetworkLab.run("/usr/sbin/ip", ["netns", "del", namespace]) }
     }
 }
@@ -139,8 +141,8 @@ struct MultiHostTests {
         kill(echoes[0].processIdentifier, SIGKILL)
         try await Task.sleep(for: .milliseconds(1_000))
         try lab.cutOff("h2")
-        for _ in 0..<300 where ping.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(!ping.isRunning, "the pinging client must finish: no call may hang")
+        for _ in 0..<300 where ChildLiveness.isRunning(ping) { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!ChildLiveness.isRunning(ping), "the pinging client must finish: no call may hang")
         let output = (try? String(contentsOfFile: pingLog, encoding: .utf8)) ?? ""
 
         let json = try #require(output.firstIndex(of: "[").map { output[$0...] }, "\(output)")

@@ -42,15 +42,15 @@ enum CLI {
         try process.run()
         // Never hang a test on a child that does not exit: 60 s, then SIGKILL.
         let deadline = ContinuousClock.now + .seconds(60)
-        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        while ChildLiveness.isRunning(process) && ContinuousClock.now < deadline { usleep(10_000) }
+        if ChildLiveness.isRunning(process) { kill(process.processIdentifier, SIGKILL) }
+        let deadlineAfterKill = ContinuousClock.now + .seconds(5)
+        while ChildLiveness.isRunning(process) && ContinuousClock.now < deadlineAfterKill { usleep(10_000) }
+        let status = ChildLiveness.status(process)
         try handle.close()
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         try? FileManager.default.removeItem(at: output)
-        return Outcome(status: process.terminationStatus, output: text)
+        return Outcome(status: status, output: text)
     }
 }
 

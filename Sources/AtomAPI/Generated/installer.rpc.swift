@@ -20,6 +20,14 @@ public struct InstallerClient: Sendable {
     public func resolveDependencies(_ request: ResolveRequest, options: CallOptions = CallOptions()) async throws -> ResolveResponse {
         try await rpc.unary(service: Self.serviceName, method: "ResolveDependencies", request: request, responseType: ResolveResponse.self, options: options)
     }
+
+    public func listEnvironments(_ request: ListEnvironmentsRequest, options: CallOptions = CallOptions()) async throws -> ListEnvironmentsResponse {
+        try await rpc.unary(service: Self.serviceName, method: "ListEnvironments", request: request, responseType: ListEnvironmentsResponse.self, options: options)
+    }
+
+    public func collectGarbage(_ request: CollectGarbageRequest, options: CallOptions = CallOptions()) async throws -> CollectGarbageResponse {
+        try await rpc.unary(service: Self.serviceName, method: "CollectGarbage", request: request, responseType: CollectGarbageResponse.self, options: options)
+    }
 }
 
 /// Implement to serve atom.v1.Installer.
@@ -27,6 +35,8 @@ public protocol InstallerService: RPCService {
     func installDependencies(_ request: InstallRequest, writer: RPCStreamWriter<InstallEvent>, context: RPCContext) async throws
     func batchInstall(_ request: BatchInstallRequest, context: RPCContext) async throws -> BatchInstallResponse
     func resolveDependencies(_ request: ResolveRequest, context: RPCContext) async throws -> ResolveResponse
+    func listEnvironments(_ request: ListEnvironmentsRequest, context: RPCContext) async throws -> ListEnvironmentsResponse
+    func collectGarbage(_ request: CollectGarbageRequest, context: RPCContext) async throws -> CollectGarbageResponse
 }
 
 extension InstallerService {
@@ -39,6 +49,8 @@ extension InstallerService {
             },
             .unary("BatchInstall") { (request: BatchInstallRequest, context: RPCContext) in try await self.batchInstall(request, context: context) },
             .unary("ResolveDependencies") { (request: ResolveRequest, context: RPCContext) in try await self.resolveDependencies(request, context: context) },
+            .unary("ListEnvironments") { (request: ListEnvironmentsRequest, context: RPCContext) in try await self.listEnvironments(request, context: context) },
+            .unary("CollectGarbage") { (request: CollectGarbageRequest, context: RPCContext) in try await self.collectGarbage(request, context: context) },
         ]
     }
 }

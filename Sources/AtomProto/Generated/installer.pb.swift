@@ -111,6 +111,9 @@ public struct InstallOptions: ProtoMessage {
     /// Build a fresh environment even when one is cached.
     public var force: Bool = false
 
+    /// Refuse source distributions: install wheels only (python).
+    public var wheelsOnly: Bool = false
+
     public init() {}
 
     public init(
@@ -121,6 +124,7 @@ public struct InstallOptions: ProtoMessage {
         findLinks: [String] = [],
         offline: Bool = false,
         force: Bool = false,
+        wheelsOnly: Bool = false,
     ) {
         self.memoryLimit = memoryLimit
         self.cpuLimit = cpuLimit
@@ -129,6 +133,7 @@ public struct InstallOptions: ProtoMessage {
         self.findLinks = findLinks
         self.offline = offline
         self.force = force
+        self.wheelsOnly = wheelsOnly
     }
 }
 
@@ -191,6 +196,14 @@ public struct InstallResult: ProtoMessage {
     public var error: String = ""
     public var skillId: String = ""
 
+    /// Direct or resolver-reported conflicts when the requirements cannot all hold.
+    public var conflicts: [DependencyConflict] = []
+
+    /// The resource limits stored with the skill's binding, normalised (bytes, CPUs); 0 = none.
+    public var memoryLimitBytes: UInt64 = 0
+    public var cpuLimit: Double = 0
+    public var packageType: PackageType = .unspecified
+
     public init() {}
 
     public init(
@@ -202,6 +215,10 @@ public struct InstallResult: ProtoMessage {
         warnings: [String] = [],
         error: String = "",
         skillId: String = "",
+        conflicts: [DependencyConflict] = [],
+        memoryLimitBytes: UInt64 = 0,
+        cpuLimit: Double = 0,
+        packageType: PackageType = .unspecified,
     ) {
         self.success = success
         self.environmentId = environmentId
@@ -211,6 +228,10 @@ public struct InstallResult: ProtoMessage {
         self.warnings = warnings
         self.error = error
         self.skillId = skillId
+        self.conflicts = conflicts
+        self.memoryLimitBytes = memoryLimitBytes
+        self.cpuLimit = cpuLimit
+        self.packageType = packageType
     }
 }
 
@@ -286,14 +307,24 @@ public struct ResolveRequest: ProtoMessage {
     public var packages: [String] = []
     public var packageType: PackageType = .unspecified
 
+    /// Index, find-links and offline settings for the resolver.
+    public var options: InstallOptions? = nil
+
+    /// Only the network-free direct check in Swift; no resolver run.
+    public var directOnly: Bool = false
+
     public init() {}
 
     public init(
         packages: [String] = [],
         packageType: PackageType = .unspecified,
+        options: InstallOptions? = nil,
+        directOnly: Bool = false,
     ) {
         self.packages = packages
         self.packageType = packageType
+        self.options = options
+        self.directOnly = directOnly
     }
 }
 
@@ -326,16 +357,126 @@ public struct ResolveResponse: ProtoMessage {
     public var locked: [LockedPackage] = []
     public var conflicts: [DependencyConflict] = []
 
+    /// True when the lock came from the resolution cache.
+    public var cached: Bool = false
+    public var warnings: [String] = []
+
     public init() {}
 
     public init(
         ok: Bool = false,
         locked: [LockedPackage] = [],
         conflicts: [DependencyConflict] = [],
+        cached: Bool = false,
+        warnings: [String] = [],
     ) {
         self.ok = ok
         self.locked = locked
         self.conflicts = conflicts
+        self.cached = cached
+        self.warnings = warnings
+    }
+}
+
+public struct ListEnvironmentsRequest: ProtoMessage {
+    public static let protoName = "atom.v1.ListEnvironmentsRequest"
+
+    public init() {}
+}
+
+public struct EnvironmentInfo: ProtoMessage {
+    public static let protoName = "atom.v1.EnvironmentInfo"
+
+    public var environmentId: String = ""
+    public var packageType: PackageType = .unspecified
+    public var requirements: [String] = []
+    public var locked: [LockedPackage] = []
+    public var runtime: String = ""
+    public var platform: String = ""
+    public var createdUnixMs: UInt64 = 0
+    public var sizeBytes: UInt64 = 0
+
+    public init() {}
+
+    public init(
+        environmentId: String = "",
+        packageType: PackageType = .unspecified,
+        requirements: [String] = [],
+        locked: [LockedPackage] = [],
+        runtime: String = "",
+        platform: String = "",
+        createdUnixMs: UInt64 = 0,
+        sizeBytes: UInt64 = 0,
+    ) {
+        self.environmentId = environmentId
+        self.packageType = packageType
+        self.requirements = requirements
+        self.locked = locked
+        self.runtime = runtime
+        self.platform = platform
+        self.createdUnixMs = createdUnixMs
+        self.sizeBytes = sizeBytes
+    }
+}
+
+public struct ListEnvironmentsResponse: ProtoMessage {
+    public static let protoName = "atom.v1.ListEnvironmentsResponse"
+
+    public var environments: [EnvironmentInfo] = []
+
+    public init() {}
+
+    public init(
+        environments: [EnvironmentInfo] = [],
+    ) {
+        self.environments = environments
+    }
+}
+
+/// Removes environments unused for a period, then the least recently used ones while the store
+/// is over a size cap. An environment being built or served in the last minute is never removed.
+public struct CollectGarbageRequest: ProtoMessage {
+    public static let protoName = "atom.v1.CollectGarbageRequest"
+
+    /// 0: no age rule.
+    public var unusedForSeconds: UInt64 = 0
+
+    /// 0: no size cap (the service's ENV_CACHE_MAX_BYTES still applies after builds).
+    public var maxBytes: UInt64 = 0
+
+    /// Report what would be removed, remove nothing.
+    public var dryRun: Bool = false
+
+    public init() {}
+
+    public init(
+        unusedForSeconds: UInt64 = 0,
+        maxBytes: UInt64 = 0,
+        dryRun: Bool = false,
+    ) {
+        self.unusedForSeconds = unusedForSeconds
+        self.maxBytes = maxBytes
+        self.dryRun = dryRun
+    }
+}
+
+public struct CollectGarbageResponse: ProtoMessage {
+    public static let protoName = "atom.v1.CollectGarbageResponse"
+
+    public var removed: [String] = []
+    public var freedBytes: UInt64 = 0
+    public var kept: UInt32 = 0
+
+    public init() {}
+
+    public init(
+        removed: [String] = [],
+        freedBytes: UInt64 = 0,
+        kept: UInt32 = 0,
+    ) {
+        self.removed = removed
+        self.freedBytes = freedBytes
+        self.kept = kept
     }
 }
 
@@ -371,6 +512,7 @@ extension InstallOptions {
         self.findLinks = try ProtoDecode.strings(c.find_links, count: c.n_find_links, field: "atom.v1.InstallOptions.find_links")
         self.offline = c.offline != 0
         self.force = c.force != 0
+        self.wheelsOnly = c.wheels_only != 0
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -385,6 +527,7 @@ extension InstallOptions {
         c.find_links = try arena.strings(self.findLinks, field: "atom.v1.InstallOptions.find_links")
         c.offline = self.offline ? 1 : 0
         c.force = self.force ? 1 : 0
+        c.wheels_only = self.wheelsOnly ? 1 : 0
     }
 }
 
@@ -506,6 +649,10 @@ extension InstallResult {
         self.warnings = try ProtoDecode.strings(c.warnings, count: c.n_warnings, field: "atom.v1.InstallResult.warnings")
         self.error = try ProtoDecode.string(c.error, field: "atom.v1.InstallResult.error")
         self.skillId = try ProtoDecode.string(c.skill_id, field: "atom.v1.InstallResult.skill_id")
+        self.conflicts = try ProtoDecode.array(c.conflicts, count: c.n_conflicts).compactMap { $0 }.map { try DependencyConflict(cMessage: $0) }
+        self.memoryLimitBytes = c.memory_limit_bytes
+        self.cpuLimit = c.cpu_limit
+        self.packageType = PackageType(rawValue: Int32(truncatingIfNeeded: c.package_type.rawValue))
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -528,6 +675,18 @@ extension InstallResult {
         c.warnings = try arena.strings(self.warnings, field: "atom.v1.InstallResult.warnings")
         if !self.error.isEmpty { c.error = try arena.string(self.error, field: "atom.v1.InstallResult.error") }
         if !self.skillId.isEmpty { c.skill_id = try arena.string(self.skillId, field: "atom.v1.InstallResult.skill_id") }
+        c.n_conflicts = self.conflicts.count
+        if let list = arena.allocateArray(UnsafeMutablePointer<Atom__V1__DependencyConflict>?.self, count: self.conflicts.count) {
+            for (index, value) in self.conflicts.enumerated() {
+                let nested = arena.allocate(Atom__V1__DependencyConflict.self)
+                try value.fill(&nested.pointee, arena: arena)
+                list[index] = nested
+            }
+            c.conflicts = list
+        }
+        c.memory_limit_bytes = self.memoryLimitBytes
+        c.cpu_limit = self.cpuLimit
+        c.package_type = Atom__V1__PackageType(rawValue: .init(truncatingIfNeeded: self.packageType.rawValue))
     }
 }
 
@@ -697,6 +856,8 @@ extension ResolveRequest {
         let c = cMessage.pointee
         self.packages = try ProtoDecode.strings(c.packages, count: c.n_packages, field: "atom.v1.ResolveRequest.packages")
         self.packageType = PackageType(rawValue: Int32(truncatingIfNeeded: c.package_type.rawValue))
+        if let nested = c.options { self.options = try InstallOptions(cMessage: nested) }
+        self.directOnly = c.direct_only != 0
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -705,6 +866,12 @@ extension ResolveRequest {
         c.n_packages = self.packages.count
         c.packages = try arena.strings(self.packages, field: "atom.v1.ResolveRequest.packages")
         c.package_type = Atom__V1__PackageType(rawValue: .init(truncatingIfNeeded: self.packageType.rawValue))
+        if let value = self.options {
+            let nested = arena.allocate(Atom__V1__InstallOptions.self)
+            try value.fill(&nested.pointee, arena: arena)
+            c.options = nested
+        }
+        c.direct_only = self.directOnly ? 1 : 0
     }
 }
 
@@ -776,6 +943,8 @@ extension ResolveResponse {
         self.ok = c.ok != 0
         self.locked = try ProtoDecode.array(c.locked, count: c.n_locked).compactMap { $0 }.map { try LockedPackage(cMessage: $0) }
         self.conflicts = try ProtoDecode.array(c.conflicts, count: c.n_conflicts).compactMap { $0 }.map { try DependencyConflict(cMessage: $0) }
+        self.cached = c.cached != 0
+        self.warnings = try ProtoDecode.strings(c.warnings, count: c.n_warnings, field: "atom.v1.ResolveResponse.warnings")
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -800,5 +969,220 @@ extension ResolveResponse {
             }
             c.conflicts = list
         }
+        c.cached = self.cached ? 1 : 0
+        c.n_warnings = self.warnings.count
+        c.warnings = try arena.strings(self.warnings, field: "atom.v1.ResolveResponse.warnings")
+    }
+}
+
+extension ListEnvironmentsRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__list_environments_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__list_environments_request__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__ListEnvironmentsRequest()
+            try fill(&message, arena: arena)
+            let size = atom__v1__list_environments_request__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__list_environments_request__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__ListEnvironmentsRequest>) throws {
+        self.init()
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__ListEnvironmentsRequest, arena: ProtoArena) throws {
+        atom__v1__list_environments_request__init(&c)
+    }
+}
+
+extension EnvironmentInfo {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__environment_info__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__environment_info__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__EnvironmentInfo()
+            try fill(&message, arena: arena)
+            let size = atom__v1__environment_info__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__environment_info__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__EnvironmentInfo>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.environmentId = try ProtoDecode.string(c.environment_id, field: "atom.v1.EnvironmentInfo.environment_id")
+        self.packageType = PackageType(rawValue: Int32(truncatingIfNeeded: c.package_type.rawValue))
+        self.requirements = try ProtoDecode.strings(c.requirements, count: c.n_requirements, field: "atom.v1.EnvironmentInfo.requirements")
+        self.locked = try ProtoDecode.array(c.locked, count: c.n_locked).compactMap { $0 }.map { try LockedPackage(cMessage: $0) }
+        self.runtime = try ProtoDecode.string(c.runtime, field: "atom.v1.EnvironmentInfo.runtime")
+        self.platform = try ProtoDecode.string(c.platform, field: "atom.v1.EnvironmentInfo.platform")
+        self.createdUnixMs = c.created_unix_ms
+        self.sizeBytes = c.size_bytes
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__EnvironmentInfo, arena: ProtoArena) throws {
+        atom__v1__environment_info__init(&c)
+        if !self.environmentId.isEmpty { c.environment_id = try arena.string(self.environmentId, field: "atom.v1.EnvironmentInfo.environment_id") }
+        c.package_type = Atom__V1__PackageType(rawValue: .init(truncatingIfNeeded: self.packageType.rawValue))
+        c.n_requirements = self.requirements.count
+        c.requirements = try arena.strings(self.requirements, field: "atom.v1.EnvironmentInfo.requirements")
+        c.n_locked = self.locked.count
+        if let list = arena.allocateArray(UnsafeMutablePointer<Atom__V1__LockedPackage>?.self, count: self.locked.count) {
+            for (index, value) in self.locked.enumerated() {
+                let nested = arena.allocate(Atom__V1__LockedPackage.self)
+                try value.fill(&nested.pointee, arena: arena)
+                list[index] = nested
+            }
+            c.locked = list
+        }
+        if !self.runtime.isEmpty { c.runtime = try arena.string(self.runtime, field: "atom.v1.EnvironmentInfo.runtime") }
+        if !self.platform.isEmpty { c.platform = try arena.string(self.platform, field: "atom.v1.EnvironmentInfo.platform") }
+        c.created_unix_ms = self.createdUnixMs
+        c.size_bytes = self.sizeBytes
+    }
+}
+
+extension ListEnvironmentsResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__list_environments_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__list_environments_response__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__ListEnvironmentsResponse()
+            try fill(&message, arena: arena)
+            let size = atom__v1__list_environments_response__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__list_environments_response__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__ListEnvironmentsResponse>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.environments = try ProtoDecode.array(c.environments, count: c.n_environments).compactMap { $0 }.map { try EnvironmentInfo(cMessage: $0) }
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__ListEnvironmentsResponse, arena: ProtoArena) throws {
+        atom__v1__list_environments_response__init(&c)
+        c.n_environments = self.environments.count
+        if let list = arena.allocateArray(UnsafeMutablePointer<Atom__V1__EnvironmentInfo>?.self, count: self.environments.count) {
+            for (index, value) in self.environments.enumerated() {
+                let nested = arena.allocate(Atom__V1__EnvironmentInfo.self)
+                try value.fill(&nested.pointee, arena: arena)
+                list[index] = nested
+            }
+            c.environments = list
+        }
+    }
+}
+
+extension CollectGarbageRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__collect_garbage_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__collect_garbage_request__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__CollectGarbageRequest()
+            try fill(&message, arena: arena)
+            let size = atom__v1__collect_garbage_request__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__collect_garbage_request__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__CollectGarbageRequest>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.unusedForSeconds = c.unused_for_seconds
+        self.maxBytes = c.max_bytes
+        self.dryRun = c.dry_run != 0
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__CollectGarbageRequest, arena: ProtoArena) throws {
+        atom__v1__collect_garbage_request__init(&c)
+        c.unused_for_seconds = self.unusedForSeconds
+        c.max_bytes = self.maxBytes
+        c.dry_run = self.dryRun ? 1 : 0
+    }
+}
+
+extension CollectGarbageResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__collect_garbage_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__collect_garbage_response__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__CollectGarbageResponse()
+            try fill(&message, arena: arena)
+            let size = atom__v1__collect_garbage_response__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__collect_garbage_response__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__CollectGarbageResponse>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.removed = try ProtoDecode.strings(c.removed, count: c.n_removed, field: "atom.v1.CollectGarbageResponse.removed")
+        self.freedBytes = c.freed_bytes
+        self.kept = c.kept
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__CollectGarbageResponse, arena: ProtoArena) throws {
+        atom__v1__collect_garbage_response__init(&c)
+        c.n_removed = self.removed.count
+        c.removed = try arena.strings(self.removed, field: "atom.v1.CollectGarbageResponse.removed")
+        c.freed_bytes = self.freedBytes
+        c.kept = self.kept
     }
 }

@@ -457,7 +457,232 @@ void   atom__v1__resolve_response__free_unpacked
   assert(message->base.descriptor == &atom__v1__resolve_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor atom__v1__install_options__field_descriptors[7] =
+void   atom__v1__list_environments_request__init
+                     (Atom__V1__ListEnvironmentsRequest         *message)
+{
+  static const Atom__V1__ListEnvironmentsRequest init_value = ATOM__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t atom__v1__list_environments_request__get_packed_size
+                     (const Atom__V1__ListEnvironmentsRequest *message)
+{
+  assert(message->base.descriptor == &atom__v1__list_environments_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__list_environments_request__pack
+                     (const Atom__V1__ListEnvironmentsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__list_environments_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__list_environments_request__pack_to_buffer
+                     (const Atom__V1__ListEnvironmentsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__list_environments_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__ListEnvironmentsRequest *
+       atom__v1__list_environments_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__ListEnvironmentsRequest *)
+     protobuf_c_message_unpack (&atom__v1__list_environments_request__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__list_environments_request__free_unpacked
+                     (Atom__V1__ListEnvironmentsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__list_environments_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   atom__v1__environment_info__init
+                     (Atom__V1__EnvironmentInfo         *message)
+{
+  static const Atom__V1__EnvironmentInfo init_value = ATOM__V1__ENVIRONMENT_INFO__INIT;
+  *message = init_value;
+}
+size_t atom__v1__environment_info__get_packed_size
+                     (const Atom__V1__EnvironmentInfo *message)
+{
+  assert(message->base.descriptor == &atom__v1__environment_info__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__environment_info__pack
+                     (const Atom__V1__EnvironmentInfo *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__environment_info__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__environment_info__pack_to_buffer
+                     (const Atom__V1__EnvironmentInfo *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__environment_info__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__EnvironmentInfo *
+       atom__v1__environment_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__EnvironmentInfo *)
+     protobuf_c_message_unpack (&atom__v1__environment_info__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__environment_info__free_unpacked
+                     (Atom__V1__EnvironmentInfo *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__environment_info__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   atom__v1__list_environments_response__init
+                     (Atom__V1__ListEnvironmentsResponse         *message)
+{
+  static const Atom__V1__ListEnvironmentsResponse init_value = ATOM__V1__LIST_ENVIRONMENTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t atom__v1__list_environments_response__get_packed_size
+                     (const Atom__V1__ListEnvironmentsResponse *message)
+{
+  assert(message->base.descriptor == &atom__v1__list_environments_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__list_environments_response__pack
+                     (const Atom__V1__ListEnvironmentsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__list_environments_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__list_environments_response__pack_to_buffer
+                     (const Atom__V1__ListEnvironmentsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__list_environments_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__ListEnvironmentsResponse *
+       atom__v1__list_environments_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__ListEnvironmentsResponse *)
+     protobuf_c_message_unpack (&atom__v1__list_environments_response__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__list_environments_response__free_unpacked
+                     (Atom__V1__ListEnvironmentsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__list_environments_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   atom__v1__collect_garbage_request__init
+                     (Atom__V1__CollectGarbageRequest         *message)
+{
+  static const Atom__V1__CollectGarbageRequest init_value = ATOM__V1__COLLECT_GARBAGE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t atom__v1__collect_garbage_request__get_packed_size
+                     (const Atom__V1__CollectGarbageRequest *message)
+{
+  assert(message->base.descriptor == &atom__v1__collect_garbage_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__collect_garbage_request__pack
+                     (const Atom__V1__CollectGarbageRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__collect_garbage_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__collect_garbage_request__pack_to_buffer
+                     (const Atom__V1__CollectGarbageRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__collect_garbage_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__CollectGarbageRequest *
+       atom__v1__collect_garbage_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__CollectGarbageRequest *)
+     protobuf_c_message_unpack (&atom__v1__collect_garbage_request__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__collect_garbage_request__free_unpacked
+                     (Atom__V1__CollectGarbageRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__collect_garbage_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   atom__v1__collect_garbage_response__init
+                     (Atom__V1__CollectGarbageResponse         *message)
+{
+  static const Atom__V1__CollectGarbageResponse init_value = ATOM__V1__COLLECT_GARBAGE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t atom__v1__collect_garbage_response__get_packed_size
+                     (const Atom__V1__CollectGarbageResponse *message)
+{
+  assert(message->base.descriptor == &atom__v1__collect_garbage_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__collect_garbage_response__pack
+                     (const Atom__V1__CollectGarbageResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__collect_garbage_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__collect_garbage_response__pack_to_buffer
+                     (const Atom__V1__CollectGarbageResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__collect_garbage_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__CollectGarbageResponse *
+       atom__v1__collect_garbage_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__CollectGarbageResponse *)
+     protobuf_c_message_unpack (&atom__v1__collect_garbage_response__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__collect_garbage_response__free_unpacked
+                     (Atom__V1__CollectGarbageResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__collect_garbage_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor atom__v1__install_options__field_descriptors[8] =
 {
   {
     "memory_limit",
@@ -543,6 +768,18 @@ static const ProtobufCFieldDescriptor atom__v1__install_options__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "wheels_only",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__InstallOptions, wheels_only),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__install_options__field_indices_by_name[] = {
   1,   /* field[1] = cpu_limit */
@@ -552,11 +789,12 @@ static const unsigned atom__v1__install_options__field_indices_by_name[] = {
   2,   /* field[2] = index_url */
   0,   /* field[0] = memory_limit */
   5,   /* field[5] = offline */
+  7,   /* field[7] = wheels_only */
 };
 static const ProtobufCIntRange atom__v1__install_options__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor atom__v1__install_options__descriptor =
 {
@@ -566,7 +804,7 @@ const ProtobufCMessageDescriptor atom__v1__install_options__descriptor =
   "Atom__V1__InstallOptions",
   "atom.v1",
   sizeof(Atom__V1__InstallOptions),
-  7,
+  8,
   atom__v1__install_options__field_descriptors,
   atom__v1__install_options__field_indices_by_name,
   1,  atom__v1__install_options__number_ranges,
@@ -714,7 +952,7 @@ const ProtobufCMessageDescriptor atom__v1__locked_package__descriptor =
   (ProtobufCMessageInit) atom__v1__locked_package__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__install_result__field_descriptors[8] =
+static const ProtobufCFieldDescriptor atom__v1__install_result__field_descriptors[12] =
 {
   {
     "success",
@@ -812,13 +1050,65 @@ static const ProtobufCFieldDescriptor atom__v1__install_result__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "conflicts",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Atom__V1__InstallResult, n_conflicts),
+    offsetof(Atom__V1__InstallResult, conflicts),
+    &atom__v1__dependency_conflict__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "memory_limit_bytes",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__InstallResult, memory_limit_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cpu_limit",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__InstallResult, cpu_limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "package_type",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__InstallResult, package_type),
+    &atom__v1__package_type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__install_result__field_indices_by_name[] = {
   2,   /* field[2] = cached */
+  8,   /* field[8] = conflicts */
+  10,   /* field[10] = cpu_limit */
   4,   /* field[4] = duration_ms */
   1,   /* field[1] = environment_id */
   6,   /* field[6] = error */
   3,   /* field[3] = locked */
+  9,   /* field[9] = memory_limit_bytes */
+  11,   /* field[11] = package_type */
   7,   /* field[7] = skill_id */
   0,   /* field[0] = success */
   5,   /* field[5] = warnings */
@@ -826,7 +1116,7 @@ static const unsigned atom__v1__install_result__field_indices_by_name[] = {
 static const ProtobufCIntRange atom__v1__install_result__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor atom__v1__install_result__descriptor =
 {
@@ -836,7 +1126,7 @@ const ProtobufCMessageDescriptor atom__v1__install_result__descriptor =
   "Atom__V1__InstallResult",
   "atom.v1",
   sizeof(Atom__V1__InstallResult),
-  8,
+  12,
   atom__v1__install_result__field_descriptors,
   atom__v1__install_result__field_indices_by_name,
   1,  atom__v1__install_result__number_ranges,
@@ -1048,7 +1338,7 @@ const ProtobufCMessageDescriptor atom__v1__batch_install_response__descriptor =
   (ProtobufCMessageInit) atom__v1__batch_install_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__resolve_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor atom__v1__resolve_request__field_descriptors[4] =
 {
   {
     "packages",
@@ -1074,15 +1364,41 @@ static const ProtobufCFieldDescriptor atom__v1__resolve_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "options",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ResolveRequest, options),
+    &atom__v1__install_options__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "direct_only",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ResolveRequest, direct_only),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__resolve_request__field_indices_by_name[] = {
+  3,   /* field[3] = direct_only */
+  2,   /* field[2] = options */
   1,   /* field[1] = package_type */
   0,   /* field[0] = packages */
 };
 static const ProtobufCIntRange atom__v1__resolve_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor atom__v1__resolve_request__descriptor =
 {
@@ -1092,7 +1408,7 @@ const ProtobufCMessageDescriptor atom__v1__resolve_request__descriptor =
   "Atom__V1__ResolveRequest",
   "atom.v1",
   sizeof(Atom__V1__ResolveRequest),
-  2,
+  4,
   atom__v1__resolve_request__field_descriptors,
   atom__v1__resolve_request__field_indices_by_name,
   1,  atom__v1__resolve_request__number_ranges,
@@ -1163,7 +1479,7 @@ const ProtobufCMessageDescriptor atom__v1__dependency_conflict__descriptor =
   (ProtobufCMessageInit) atom__v1__dependency_conflict__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__resolve_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor atom__v1__resolve_response__field_descriptors[5] =
 {
   {
     "ok",
@@ -1201,16 +1517,42 @@ static const ProtobufCFieldDescriptor atom__v1__resolve_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cached",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ResolveResponse, cached),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "warnings",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Atom__V1__ResolveResponse, n_warnings),
+    offsetof(Atom__V1__ResolveResponse, warnings),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__resolve_response__field_indices_by_name[] = {
+  3,   /* field[3] = cached */
   2,   /* field[2] = conflicts */
   1,   /* field[1] = locked */
   0,   /* field[0] = ok */
+  4,   /* field[4] = warnings */
 };
 static const ProtobufCIntRange atom__v1__resolve_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor atom__v1__resolve_response__descriptor =
 {
@@ -1220,11 +1562,324 @@ const ProtobufCMessageDescriptor atom__v1__resolve_response__descriptor =
   "Atom__V1__ResolveResponse",
   "atom.v1",
   sizeof(Atom__V1__ResolveResponse),
-  3,
+  5,
   atom__v1__resolve_response__field_descriptors,
   atom__v1__resolve_response__field_indices_by_name,
   1,  atom__v1__resolve_response__number_ranges,
   (ProtobufCMessageInit) atom__v1__resolve_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define atom__v1__list_environments_request__field_descriptors NULL
+#define atom__v1__list_environments_request__field_indices_by_name NULL
+#define atom__v1__list_environments_request__number_ranges NULL
+const ProtobufCMessageDescriptor atom__v1__list_environments_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.ListEnvironmentsRequest",
+  "ListEnvironmentsRequest",
+  "Atom__V1__ListEnvironmentsRequest",
+  "atom.v1",
+  sizeof(Atom__V1__ListEnvironmentsRequest),
+  0,
+  atom__v1__list_environments_request__field_descriptors,
+  atom__v1__list_environments_request__field_indices_by_name,
+  0,  atom__v1__list_environments_request__number_ranges,
+  (ProtobufCMessageInit) atom__v1__list_environments_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor atom__v1__environment_info__field_descriptors[8] =
+{
+  {
+    "environment_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__EnvironmentInfo, environment_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "package_type",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__EnvironmentInfo, package_type),
+    &atom__v1__package_type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "requirements",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Atom__V1__EnvironmentInfo, n_requirements),
+    offsetof(Atom__V1__EnvironmentInfo, requirements),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "locked",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Atom__V1__EnvironmentInfo, n_locked),
+    offsetof(Atom__V1__EnvironmentInfo, locked),
+    &atom__v1__locked_package__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "runtime",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__EnvironmentInfo, runtime),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "platform",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__EnvironmentInfo, platform),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_unix_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__EnvironmentInfo, created_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "size_bytes",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__EnvironmentInfo, size_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__environment_info__field_indices_by_name[] = {
+  6,   /* field[6] = created_unix_ms */
+  0,   /* field[0] = environment_id */
+  3,   /* field[3] = locked */
+  1,   /* field[1] = package_type */
+  5,   /* field[5] = platform */
+  2,   /* field[2] = requirements */
+  4,   /* field[4] = runtime */
+  7,   /* field[7] = size_bytes */
+};
+static const ProtobufCIntRange atom__v1__environment_info__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor atom__v1__environment_info__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.EnvironmentInfo",
+  "EnvironmentInfo",
+  "Atom__V1__EnvironmentInfo",
+  "atom.v1",
+  sizeof(Atom__V1__EnvironmentInfo),
+  8,
+  atom__v1__environment_info__field_descriptors,
+  atom__v1__environment_info__field_indices_by_name,
+  1,  atom__v1__environment_info__number_ranges,
+  (ProtobufCMessageInit) atom__v1__environment_info__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor atom__v1__list_environments_response__field_descriptors[1] =
+{
+  {
+    "environments",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Atom__V1__ListEnvironmentsResponse, n_environments),
+    offsetof(Atom__V1__ListEnvironmentsResponse, environments),
+    &atom__v1__environment_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__list_environments_response__field_indices_by_name[] = {
+  0,   /* field[0] = environments */
+};
+static const ProtobufCIntRange atom__v1__list_environments_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor atom__v1__list_environments_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.ListEnvironmentsResponse",
+  "ListEnvironmentsResponse",
+  "Atom__V1__ListEnvironmentsResponse",
+  "atom.v1",
+  sizeof(Atom__V1__ListEnvironmentsResponse),
+  1,
+  atom__v1__list_environments_response__field_descriptors,
+  atom__v1__list_environments_response__field_indices_by_name,
+  1,  atom__v1__list_environments_response__number_ranges,
+  (ProtobufCMessageInit) atom__v1__list_environments_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor atom__v1__collect_garbage_request__field_descriptors[3] =
+{
+  {
+    "unused_for_seconds",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__CollectGarbageRequest, unused_for_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_bytes",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__CollectGarbageRequest, max_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dry_run",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__CollectGarbageRequest, dry_run),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__collect_garbage_request__field_indices_by_name[] = {
+  2,   /* field[2] = dry_run */
+  1,   /* field[1] = max_bytes */
+  0,   /* field[0] = unused_for_seconds */
+};
+static const ProtobufCIntRange atom__v1__collect_garbage_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor atom__v1__collect_garbage_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.CollectGarbageRequest",
+  "CollectGarbageRequest",
+  "Atom__V1__CollectGarbageRequest",
+  "atom.v1",
+  sizeof(Atom__V1__CollectGarbageRequest),
+  3,
+  atom__v1__collect_garbage_request__field_descriptors,
+  atom__v1__collect_garbage_request__field_indices_by_name,
+  1,  atom__v1__collect_garbage_request__number_ranges,
+  (ProtobufCMessageInit) atom__v1__collect_garbage_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor atom__v1__collect_garbage_response__field_descriptors[3] =
+{
+  {
+    "removed",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Atom__V1__CollectGarbageResponse, n_removed),
+    offsetof(Atom__V1__CollectGarbageResponse, removed),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "freed_bytes",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__CollectGarbageResponse, freed_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kept",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__CollectGarbageResponse, kept),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__collect_garbage_response__field_indices_by_name[] = {
+  1,   /* field[1] = freed_bytes */
+  2,   /* field[2] = kept */
+  0,   /* field[0] = removed */
+};
+static const ProtobufCIntRange atom__v1__collect_garbage_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor atom__v1__collect_garbage_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.CollectGarbageResponse",
+  "CollectGarbageResponse",
+  "Atom__V1__CollectGarbageResponse",
+  "atom.v1",
+  sizeof(Atom__V1__CollectGarbageResponse),
+  3,
+  atom__v1__collect_garbage_response__field_descriptors,
+  atom__v1__collect_garbage_response__field_indices_by_name,
+  1,  atom__v1__collect_garbage_response__number_ranges,
+  (ProtobufCMessageInit) atom__v1__collect_garbage_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue atom__v1__package_type__enum_values_by_number[3] =
@@ -1293,15 +1948,19 @@ const ProtobufCEnumDescriptor atom__v1__install_phase__descriptor =
   atom__v1__install_phase__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor atom__v1__installer__method_descriptors[3] =
+static const ProtobufCMethodDescriptor atom__v1__installer__method_descriptors[5] =
 {
   { "InstallDependencies", &atom__v1__install_request__descriptor, &atom__v1__install_event__descriptor },
   { "BatchInstall", &atom__v1__batch_install_request__descriptor, &atom__v1__batch_install_response__descriptor },
   { "ResolveDependencies", &atom__v1__resolve_request__descriptor, &atom__v1__resolve_response__descriptor },
+  { "ListEnvironments", &atom__v1__list_environments_request__descriptor, &atom__v1__list_environments_response__descriptor },
+  { "CollectGarbage", &atom__v1__collect_garbage_request__descriptor, &atom__v1__collect_garbage_response__descriptor },
 };
 const unsigned atom__v1__installer__method_indices_by_name[] = {
   1,        /* BatchInstall */
+  4,        /* CollectGarbage */
   0,        /* InstallDependencies */
+  3,        /* ListEnvironments */
   2         /* ResolveDependencies */
 };
 const ProtobufCServiceDescriptor atom__v1__installer__descriptor =
@@ -1311,7 +1970,7 @@ const ProtobufCServiceDescriptor atom__v1__installer__descriptor =
   "Installer",
   "Atom__V1__Installer",
   "atom.v1",
-  3,
+  5,
   atom__v1__installer__method_descriptors,
   atom__v1__installer__method_indices_by_name
 };
@@ -1338,6 +1997,22 @@ void atom__v1__installer__resolve_dependencies(ProtobufCService *service,
 {
   assert(service->descriptor == &atom__v1__installer__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void atom__v1__installer__list_environments(ProtobufCService *service,
+                                            const Atom__V1__ListEnvironmentsRequest *input,
+                                            Atom__V1__ListEnvironmentsResponse_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &atom__v1__installer__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void atom__v1__installer__collect_garbage(ProtobufCService *service,
+                                          const Atom__V1__CollectGarbageRequest *input,
+                                          Atom__V1__CollectGarbageResponse_Closure closure,
+                                          void *closure_data)
+{
+  assert(service->descriptor == &atom__v1__installer__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void atom__v1__installer__init (Atom__V1__Installer_Service *service,
                                 Atom__V1__Installer_ServiceDestroy destroy)

@@ -25,6 +25,11 @@ typedef struct Atom__V1__BatchInstallResponse Atom__V1__BatchInstallResponse;
 typedef struct Atom__V1__ResolveRequest Atom__V1__ResolveRequest;
 typedef struct Atom__V1__DependencyConflict Atom__V1__DependencyConflict;
 typedef struct Atom__V1__ResolveResponse Atom__V1__ResolveResponse;
+typedef struct Atom__V1__ListEnvironmentsRequest Atom__V1__ListEnvironmentsRequest;
+typedef struct Atom__V1__EnvironmentInfo Atom__V1__EnvironmentInfo;
+typedef struct Atom__V1__ListEnvironmentsResponse Atom__V1__ListEnvironmentsResponse;
+typedef struct Atom__V1__CollectGarbageRequest Atom__V1__CollectGarbageRequest;
+typedef struct Atom__V1__CollectGarbageResponse Atom__V1__CollectGarbageResponse;
 
 
 /* --- enums --- */
@@ -68,10 +73,14 @@ struct  Atom__V1__InstallOptions
    * Build a fresh environment even when one is cached.
    */
   protobuf_c_boolean force;
+  /*
+   * Refuse source distributions: install wheels only (python).
+   */
+  protobuf_c_boolean wheels_only;
 };
 #define ATOM__V1__INSTALL_OPTIONS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__install_options__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, 0, 0 }
 
 
 struct  Atom__V1__InstallRequest
@@ -119,10 +128,21 @@ struct  Atom__V1__InstallResult
   char **warnings;
   char *error;
   char *skill_id;
+  /*
+   * Direct or resolver-reported conflicts when the requirements cannot all hold.
+   */
+  size_t n_conflicts;
+  Atom__V1__DependencyConflict **conflicts;
+  /*
+   * The resource limits stored with the skill's binding, normalised (bytes, CPUs); 0 = none.
+   */
+  uint64_t memory_limit_bytes;
+  double cpu_limit;
+  Atom__V1__PackageType package_type;
 };
 #define ATOM__V1__INSTALL_RESULT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__install_result__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, 0,NULL, 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, 0, 0,NULL, 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, ATOM__V1__PACKAGE_TYPE__PACKAGE_TYPE_UNSPECIFIED }
 
 
 /*
@@ -176,10 +196,18 @@ struct  Atom__V1__ResolveRequest
   size_t n_packages;
   char **packages;
   Atom__V1__PackageType package_type;
+  /*
+   * Index, find-links and offline settings for the resolver.
+   */
+  Atom__V1__InstallOptions *options;
+  /*
+   * Only the network-free direct check in Swift; no resolver run.
+   */
+  protobuf_c_boolean direct_only;
 };
 #define ATOM__V1__RESOLVE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__resolve_request__descriptor) \
-    , 0,NULL, ATOM__V1__PACKAGE_TYPE__PACKAGE_TYPE_UNSPECIFIED }
+    , 0,NULL, ATOM__V1__PACKAGE_TYPE__PACKAGE_TYPE_UNSPECIFIED, NULL, 0 }
 
 
 struct  Atom__V1__DependencyConflict
@@ -206,10 +234,93 @@ struct  Atom__V1__ResolveResponse
   Atom__V1__LockedPackage **locked;
   size_t n_conflicts;
   Atom__V1__DependencyConflict **conflicts;
+  /*
+   * True when the lock came from the resolution cache.
+   */
+  protobuf_c_boolean cached;
+  size_t n_warnings;
+  char **warnings;
 };
 #define ATOM__V1__RESOLVE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__resolve_response__descriptor) \
-    , 0, 0,NULL, 0,NULL }
+    , 0, 0,NULL, 0,NULL, 0, 0,NULL }
+
+
+struct  Atom__V1__ListEnvironmentsRequest
+{
+  ProtobufCMessage base;
+};
+#define ATOM__V1__LIST_ENVIRONMENTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__list_environments_request__descriptor) \
+     }
+
+
+struct  Atom__V1__EnvironmentInfo
+{
+  ProtobufCMessage base;
+  char *environment_id;
+  Atom__V1__PackageType package_type;
+  size_t n_requirements;
+  char **requirements;
+  size_t n_locked;
+  Atom__V1__LockedPackage **locked;
+  char *runtime;
+  char *platform;
+  uint64_t created_unix_ms;
+  uint64_t size_bytes;
+};
+#define ATOM__V1__ENVIRONMENT_INFO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__environment_info__descriptor) \
+    , (char *)protobuf_c_empty_string, ATOM__V1__PACKAGE_TYPE__PACKAGE_TYPE_UNSPECIFIED, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Atom__V1__ListEnvironmentsResponse
+{
+  ProtobufCMessage base;
+  size_t n_environments;
+  Atom__V1__EnvironmentInfo **environments;
+};
+#define ATOM__V1__LIST_ENVIRONMENTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__list_environments_response__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * Removes environments unused for a period, then the least recently used ones while the store
+ * is over a size cap. An environment being built or served in the last minute is never removed.
+ */
+struct  Atom__V1__CollectGarbageRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 0: no age rule.
+   */
+  uint64_t unused_for_seconds;
+  /*
+   * 0: no size cap (the service's ENV_CACHE_MAX_BYTES still applies after builds).
+   */
+  uint64_t max_bytes;
+  /*
+   * Report what would be removed, remove nothing.
+   */
+  protobuf_c_boolean dry_run;
+};
+#define ATOM__V1__COLLECT_GARBAGE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__collect_garbage_request__descriptor) \
+    , 0, 0, 0 }
+
+
+struct  Atom__V1__CollectGarbageResponse
+{
+  ProtobufCMessage base;
+  size_t n_removed;
+  char **removed;
+  uint64_t freed_bytes;
+  uint32_t kept;
+};
+#define ATOM__V1__COLLECT_GARBAGE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__collect_garbage_response__descriptor) \
+    , 0,NULL, 0, 0 }
 
 
 /* Atom__V1__InstallOptions methods */
@@ -402,6 +513,101 @@ Atom__V1__ResolveResponse *
 void   atom__v1__resolve_response__free_unpacked
                      (Atom__V1__ResolveResponse *message,
                       ProtobufCAllocator *allocator);
+/* Atom__V1__ListEnvironmentsRequest methods */
+void   atom__v1__list_environments_request__init
+                     (Atom__V1__ListEnvironmentsRequest         *message);
+size_t atom__v1__list_environments_request__get_packed_size
+                     (const Atom__V1__ListEnvironmentsRequest   *message);
+size_t atom__v1__list_environments_request__pack
+                     (const Atom__V1__ListEnvironmentsRequest   *message,
+                      uint8_t             *out);
+size_t atom__v1__list_environments_request__pack_to_buffer
+                     (const Atom__V1__ListEnvironmentsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__ListEnvironmentsRequest *
+       atom__v1__list_environments_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__list_environments_request__free_unpacked
+                     (Atom__V1__ListEnvironmentsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Atom__V1__EnvironmentInfo methods */
+void   atom__v1__environment_info__init
+                     (Atom__V1__EnvironmentInfo         *message);
+size_t atom__v1__environment_info__get_packed_size
+                     (const Atom__V1__EnvironmentInfo   *message);
+size_t atom__v1__environment_info__pack
+                     (const Atom__V1__EnvironmentInfo   *message,
+                      uint8_t             *out);
+size_t atom__v1__environment_info__pack_to_buffer
+                     (const Atom__V1__EnvironmentInfo   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__EnvironmentInfo *
+       atom__v1__environment_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__environment_info__free_unpacked
+                     (Atom__V1__EnvironmentInfo *message,
+                      ProtobufCAllocator *allocator);
+/* Atom__V1__ListEnvironmentsResponse methods */
+void   atom__v1__list_environments_response__init
+                     (Atom__V1__ListEnvironmentsResponse         *message);
+size_t atom__v1__list_environments_response__get_packed_size
+                     (const Atom__V1__ListEnvironmentsResponse   *message);
+size_t atom__v1__list_environments_response__pack
+                     (const Atom__V1__ListEnvironmentsResponse   *message,
+                      uint8_t             *out);
+size_t atom__v1__list_environments_response__pack_to_buffer
+                     (const Atom__V1__ListEnvironmentsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__ListEnvironmentsResponse *
+       atom__v1__list_environments_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__list_environments_response__free_unpacked
+                     (Atom__V1__ListEnvironmentsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Atom__V1__CollectGarbageRequest methods */
+void   atom__v1__collect_garbage_request__init
+                     (Atom__V1__CollectGarbageRequest         *message);
+size_t atom__v1__collect_garbage_request__get_packed_size
+                     (const Atom__V1__CollectGarbageRequest   *message);
+size_t atom__v1__collect_garbage_request__pack
+                     (const Atom__V1__CollectGarbageRequest   *message,
+                      uint8_t             *out);
+size_t atom__v1__collect_garbage_request__pack_to_buffer
+                     (const Atom__V1__CollectGarbageRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__CollectGarbageRequest *
+       atom__v1__collect_garbage_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__collect_garbage_request__free_unpacked
+                     (Atom__V1__CollectGarbageRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Atom__V1__CollectGarbageResponse methods */
+void   atom__v1__collect_garbage_response__init
+                     (Atom__V1__CollectGarbageResponse         *message);
+size_t atom__v1__collect_garbage_response__get_packed_size
+                     (const Atom__V1__CollectGarbageResponse   *message);
+size_t atom__v1__collect_garbage_response__pack
+                     (const Atom__V1__CollectGarbageResponse   *message,
+                      uint8_t             *out);
+size_t atom__v1__collect_garbage_response__pack_to_buffer
+                     (const Atom__V1__CollectGarbageResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__CollectGarbageResponse *
+       atom__v1__collect_garbage_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__collect_garbage_response__free_unpacked
+                     (Atom__V1__CollectGarbageResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Atom__V1__InstallOptions_Closure)
@@ -434,6 +640,21 @@ typedef void (*Atom__V1__DependencyConflict_Closure)
 typedef void (*Atom__V1__ResolveResponse_Closure)
                  (const Atom__V1__ResolveResponse *message,
                   void *closure_data);
+typedef void (*Atom__V1__ListEnvironmentsRequest_Closure)
+                 (const Atom__V1__ListEnvironmentsRequest *message,
+                  void *closure_data);
+typedef void (*Atom__V1__EnvironmentInfo_Closure)
+                 (const Atom__V1__EnvironmentInfo *message,
+                  void *closure_data);
+typedef void (*Atom__V1__ListEnvironmentsResponse_Closure)
+                 (const Atom__V1__ListEnvironmentsResponse *message,
+                  void *closure_data);
+typedef void (*Atom__V1__CollectGarbageRequest_Closure)
+                 (const Atom__V1__CollectGarbageRequest *message,
+                  void *closure_data);
+typedef void (*Atom__V1__CollectGarbageResponse_Closure)
+                 (const Atom__V1__CollectGarbageResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -453,6 +674,14 @@ struct Atom__V1__Installer_Service
                                const Atom__V1__ResolveRequest *input,
                                Atom__V1__ResolveResponse_Closure closure,
                                void *closure_data);
+  void (*list_environments)(Atom__V1__Installer_Service *service,
+                            const Atom__V1__ListEnvironmentsRequest *input,
+                            Atom__V1__ListEnvironmentsResponse_Closure closure,
+                            void *closure_data);
+  void (*collect_garbage)(Atom__V1__Installer_Service *service,
+                          const Atom__V1__CollectGarbageRequest *input,
+                          Atom__V1__CollectGarbageResponse_Closure closure,
+                          void *closure_data);
 };
 typedef void (*Atom__V1__Installer_ServiceDestroy)(Atom__V1__Installer_Service *);
 void atom__v1__installer__init (Atom__V1__Installer_Service *service,
@@ -463,7 +692,9 @@ void atom__v1__installer__init (Atom__V1__Installer_Service *service,
     { ATOM__V1__INSTALLER__BASE_INIT,\
       function_prefix__ ## install_dependencies,\
       function_prefix__ ## batch_install,\
-      function_prefix__ ## resolve_dependencies  }
+      function_prefix__ ## resolve_dependencies,\
+      function_prefix__ ## list_environments,\
+      function_prefix__ ## collect_garbage  }
 void atom__v1__installer__install_dependencies(ProtobufCService *service,
                                                const Atom__V1__InstallRequest *input,
                                                Atom__V1__InstallEvent_Closure closure,
@@ -476,6 +707,14 @@ void atom__v1__installer__resolve_dependencies(ProtobufCService *service,
                                                const Atom__V1__ResolveRequest *input,
                                                Atom__V1__ResolveResponse_Closure closure,
                                                void *closure_data);
+void atom__v1__installer__list_environments(ProtobufCService *service,
+                                            const Atom__V1__ListEnvironmentsRequest *input,
+                                            Atom__V1__ListEnvironmentsResponse_Closure closure,
+                                            void *closure_data);
+void atom__v1__installer__collect_garbage(ProtobufCService *service,
+                                          const Atom__V1__CollectGarbageRequest *input,
+                                          Atom__V1__CollectGarbageResponse_Closure closure,
+                                          void *closure_data);
 
 /* --- descriptors --- */
 
@@ -491,6 +730,11 @@ extern const ProtobufCMessageDescriptor atom__v1__batch_install_response__descri
 extern const ProtobufCMessageDescriptor atom__v1__resolve_request__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__dependency_conflict__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__resolve_response__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__list_environments_request__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__environment_info__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__list_environments_response__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__collect_garbage_request__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__collect_garbage_response__descriptor;
 extern const ProtobufCServiceDescriptor atom__v1__installer__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -1,0 +1,36 @@
+public import Foundation
+
+/// Whether a child process has exited, without trusting Foundation's `Process` alone: under
+/// concurrent launches it was seen to miss a child's exit (its `isRunning` stayed true and
+/// `terminationHandler` never ran), which would hang a supervisor or a test. The kernel's view
+/// decides: a pid that no longer exists, or a zombie, has exited.
+public enum ChildLiveness {
+    public static func hasExited(_ pid: Int32) -> Bool {
+        if kill(pid, 0) == -1 && errno == ESRCH { return true }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+        return state == "Z" || state == "X"
+    }
+
+    /// Whether `process` is still running, by Foundation's account and the kernel's.
+    public static func isRunning(_ process: Process) -> Bool {
+        process.isRunning && !hasExited(process.processIdentifier)
+    }
+
+    /// The exit status of an exited `process`: Foundation's when it saw the exit; otherwise
+    /// reaped here (a zombie Foundation missed), or -1 when unknown.
+    public static func status(_ process: Process) -> Int32 {
+        // Give Foundation a moment to reap the child itself: reaping it here too early would
+        // take the exit away from Foundation's own bookkeeping.
+        for _ in 0..<20 where process.isRunning { usleep(10_000) }
+        if !process.isRunning { return process.terminationStatus }
+        var status: Int32 = 0
+        if waitpid(process.processIdentifier, &status, WNOHANG) == process.processIdentifier {
+            // WIFEXITED: the low 7 bits are 0; WEXITSTATUS: the next 8.
+            return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        }
+        return -1
+    }
+}
