@@ -51,13 +51,7 @@ final class ClientReactor: @unchecked Sendable {
         self.security = security
         let inbox = self.inbox
         executor = ReactorExecutor { job in inbox.submit(.run(job)) }
-        let socket = try ZMQSocket(.dealer, context: context)
-        try socket.setImmediate(true)
-        try socket.setHighWaterMarks(send: 10_000, receive: 10_000)
-        try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
-        try socket.setMaxMessageSize(RPCLimits.maxFrameBytes)
-        try socket.setConnectionHeartbeat(intervalMs: 1_000, timeoutMs: 3_000)
-        try socket.apply(security)
+        let socket = try ZMQSocket.gatewayDealer(context: context, security: security)
         monitor = try HandshakeMonitor(watching: socket, context: context)
         try socket.connect(endpoint)
         self.socket = socket

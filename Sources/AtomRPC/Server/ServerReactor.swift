@@ -99,13 +99,7 @@ final class ServerReactor: @unchecked Sendable {
 
     private func makeSocket() -> ZMQSocket? {
         do {
-            let socket = try ZMQSocket(.dealer, context: context)
-            try socket.setImmediate(true)
-            try socket.setHighWaterMarks(send: 10_000, receive: 10_000)
-            try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
-            try socket.setMaxMessageSize(RPCLimits.maxFrameBytes)
-            try socket.setConnectionHeartbeat(intervalMs: 1_000, timeoutMs: 3_000)
-            try socket.apply(configuration.security)
+            let socket = try ZMQSocket.gatewayDealer(context: context, security: configuration.security)
             monitor?.socket.close()
             monitor = try HandshakeMonitor(watching: socket, context: context)
             try socket.connect(configuration.gatewayEndpoint)

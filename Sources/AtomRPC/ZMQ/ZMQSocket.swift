@@ -100,6 +100,20 @@ public final class ZMQSocket: @unchecked Sendable {
         try setOption(ZMQ_ZAP_DOMAIN, bytes: Array(zapDomain.utf8))
     }
 
+    /// A DEALER set up the way every client and service connects to the gateway: no queueing
+    /// before the connection is up (a send then fails at once), bounded queues, reconnects
+    /// with backoff, the frame size limit, ZMTP heartbeats, and the transport security.
+    public static func gatewayDealer(context: ZMQContext, security: TransportSecurity) throws -> ZMQSocket {
+        let socket = try ZMQSocket(.dealer, context: context)
+        try socket.setImmediate(true)
+        try socket.setHighWaterMarks(send: 10_000, receive: 10_000)
+        try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
+        try socket.setMaxMessageSize(RPCLimits.maxFrameBytes)
+        try socket.setConnectionHeartbeat(intervalMs: 1_000, timeoutMs: 3_000)
+        try socket.apply(security)
+        return socket
+    }
+
     /// Applies a client's transport security (nothing for plaintext).
     public func apply(_ security: TransportSecurity) throws {
         if case .curve(let serverPublicKey, let keys) = security {
