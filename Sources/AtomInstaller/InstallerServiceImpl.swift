@@ -19,9 +19,15 @@ public struct InstallerServiceImpl: InstallerService {
 
     public func installDependencies(_ request: InstallRequest, writer: RPCStreamWriter<InstallEvent>, context: RPCContext) async throws {
         let validated = try RequestValidation.install(request)
+        let started = ContinuousClock.now
         let result = try await store.install(validated) { phase, message, fraction in
             guard phase != .done else { return }
             try? await writer.send(InstallEvent(phase: phase, message: message, progress: fraction))
+        }
+        // The stable operation names `atom metrics` reports (a cache hit is its own operation:
+        // mixing lookups with builds would hide both).
+        if result.success {
+            context.metrics.record(result.cached ? "package_install_cached" : "package_install", ContinuousClock.now - started)
         }
         try await writer.send(InstallEvent(phase: .done, message: result.success ? "done" : result.error, progress: 1, result: result))
     }
@@ -93,6 +99,10 @@ public struct InstallerServiceImpl: InstallerService {
     }
 
     public func resolveDependencies(_ request: ResolveRequest, context: RPCContext) async throws -> ResolveResponse {
+        try await context.metrics.measure("dependency_resolution") { try await resolve(request) }
+    }
+
+    private func resolve(_ request: ResolveRequest) async throws -> ResolveResponse {
         let ecosystem = try RequestValidation.ecosystem(request.packageType)
         let requirements = try RequestValidation.requirements(request.packages, ecosystem: ecosystem)
         let options = request.options ?? InstallOptions()

@@ -182,11 +182,9 @@ struct EnvironmentStoreTests {
         let fixture = try Fixture()
         defer { fixture.scratch.remove() }
         _ = try await fixture.install(["beta==1.0"])
-        let start = ContinuousClock.now
         let hit = try await fixture.install(["beta==1.0"])
-        let elapsed = ContinuousClock.now - start
+        // How fast is `atom bench install`'s business (install_cached_env_hit), not a test's.
         #expect(hit.cached)
-        #expect(elapsed < .milliseconds(50), "a cache hit took \(elapsed)")
     }
 
     @Test("policy: deny list, allow list, scanner failing closed; every decision audited")

@@ -167,13 +167,11 @@ struct ConflictTests {
         #expect(conflict.requirements == ["NumPy==1.21", "numpy==1.24"])
     }
 
-    @Test("50 packages are checked fast")
+    @Test("50 packages with compatible ranges have no conflict (timed by `atom bench install`: resolve_direct_50)")
     func fifty() throws {
         var texts: [String] = []
         for index in 0..<50 { texts.append("package-\(index)>=1.\(index),<3"); texts.append("Package_\(index)!=2.0") }
         let parsed = try texts.map { try ParsedRequirement.parse($0, ecosystem: .python) }
-        let start = ContinuousClock.now
-        for _ in 0..<10 { #expect(ConflictDetector.conflicts(parsed).isEmpty) }
-        #expect((ContinuousClock.now - start) / 10 < .milliseconds(50))
+        #expect(ConflictDetector.conflicts(parsed).isEmpty)
     }
 }

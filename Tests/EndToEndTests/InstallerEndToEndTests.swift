@@ -60,17 +60,18 @@ struct InstallerEndToEndTests {
             #expect(phases.contains(.installing) && phases.contains(.verifying))
             #expect(FileManager.default.fileExists(atPath: "\(stack.home)/envs/\(result.environmentId)/.atom-ready"))
 
-            var hits: [Duration] = []
             for _ in 0..<20 {
-                let start = ContinuousClock.now
                 var cached: InstallResult?
                 for try await event in installer.installDependencies(request) where event.phase == .done { cached = event.result }
-                hits.append(ContinuousClock.now - start)
                 #expect(cached?.cached == true && cached?.environmentId == result.environmentId)
             }
-            let median = hits.sorted()[hits.count / 2]
-            // The target is 1 ms in a release build; a debug build under test load gets slack.
-            #expect(median < .milliseconds(50), "median cache hit \(median)")
+            // How fast a hit is, is `atom bench install`'s business; here: the operations are
+            // recorded under their stable names and merged by the gateway.
+            let metrics = try await GatewayClient(installer.rpc).metrics(GatewayMetricsRequest())
+            let operations = Dictionary(uniqueKeysWithValues: metrics.operations.map { ($0.operation, $0.count) })
+            #expect(operations["package_install"] == 1)
+            #expect(operations["package_install_cached"] == 20)
+            #expect(operations["rpc.atom.v1.Installer/InstallDependencies"] == 21)
         }
     }
 
