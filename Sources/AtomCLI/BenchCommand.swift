@@ -46,7 +46,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     private func runSuites() async throws {
         let known = ["rpc", "install"]
-        let selected = suites.isEmpty ? ["rpc"] : suites
+        // Every suite by default; `install` downloads from the package index (PyPI) like the
+        // peers it is compared with.
+        let selected = suites.isEmpty ? known : suites
         for suite in selected where !known.contains(suite) {
             throw CLIFailure(.usage, "unknown suite \(suite); suites: \(known.joined(separator: ", "))")
         }
@@ -70,7 +72,7 @@ struct BenchCommand: AsyncParsableCommand {
         for suite in selected {
             switch suite {
             case "install":
-                try await InstallBenchmark(rounds: installRounds, package: installPackage).run(into: &report)
+                try await InstallBenchmark(rounds: quick ? 1 : installRounds, package: installPackage).run(into: &report)
             default:
                 let rpc = RPCBenchmark(gateway: gateway, rounds: rounds, seconds: seconds)
                 try await rpc.run(into: &report)
