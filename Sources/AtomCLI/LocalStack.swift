@@ -15,6 +15,8 @@ public final class ManagedProcess: @unchecked Sendable {
 
     public var pid: Int32 { process.processIdentifier }
     public var isRunning: Bool { ChildLiveness.isRunning(process) }
+    /// The exit status once it has exited (-1 when unknown).
+    public var exitStatus: Int32 { ChildLiveness.status(process) }
 
     /// SIGTERM: a graceful stop.
     public func terminate() { if isRunning { Foundation.kill(pid, SIGTERM) } }

@@ -30,6 +30,9 @@ struct DeploymentTests {
         let model = try composeModel()
         let services = try #require(model["services"] as? [String: [String: Any]])
         #expect(services["gateway"] != nil)
+        // Every deployable unit in services/ is in the compose file: a new service cannot be forgotten.
+        let folders = try FileManager.default.contentsOfDirectory(atPath: "\(Self.root)/services")
+        #expect(Set(services.keys) == Set(folders), "compose services \(services.keys.sorted()) vs services/ \(folders.sorted())")
         let volumes = Set((model["volumes"] as? [String: Any])?.keys.map { $0 } ?? [])
         let package = try String(contentsOfFile: "\(Self.root)/Package.swift", encoding: .utf8)
         for (name, service) in services {

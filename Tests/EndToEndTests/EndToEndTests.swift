@@ -287,6 +287,35 @@ struct EndToEndTests {
         }
     }
 
+    @Test("SIGTERM: an instance stops taking calls, finishes the ones in flight and exits 0")
+    func gracefulTermination() async throws {
+        try await withProcessStack(echoInstances: 2, heartbeatMs: 200) { stack in
+            let client = try RPCClient(endpoint: stack.endpoint)
+            defer { client.close() }
+            let echo = EchoClient(client)
+            let leaving = try #require(try stack.processes(named: "echo-1").first)
+            let calls = Task {
+                try await withThrowingTaskGroup(of: SleepResponse.self) { group in
+                    for _ in 0..<6 { group.addTask { try await echo.sleep(SleepRequest(durationMs: 600)) } }
+                    var answers: [SleepResponse] = []
+                    for try await answer in group { answers.append(answer) }
+                    return answers
+                }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            leaving.terminate()
+            let answers = try await calls.value
+            #expect(answers.count == 6, "calls in flight at SIGTERM finish")
+            #expect(answers.contains { $0.instanceId == "echo-1" }, "some of them were on the instance that left")
+            #expect(await leaving.waitForExit(timeout: .seconds(10)))
+            #expect(leaving.exitStatus == 0)
+            for _ in 0..<10 {
+                let answer = try await echo.echo(EchoRequest())
+                #expect(answer.instanceId == "echo-2")
+            }
+        }
+    }
+
     @Test("services may start before the gateway")
     func anyStartOrder() async throws {
         let stack = try LocalStack(heartbeatMs: 200, binDirectory: TestBinaries.directory)
