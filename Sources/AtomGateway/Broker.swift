@@ -48,6 +48,8 @@ final class Broker: @unchecked Sendable {
     struct QueuedCall {
         let client: Identity
         let envelope: RequestEnvelope
+        /// The envelope as the client sent it: forwarded as is.
+        let body: [UInt8]
         let deadline: ContinuousClock.Instant?
         /// When a call for a service without live instances gives up.
         let noInstanceGiveUp: ContinuousClock.Instant
@@ -184,6 +186,10 @@ final class Broker: @unchecked Sendable {
             let frames: [[UInt8]]?
             do { frames = try socket.receive() } catch { return }
             guard let frames else { return }
+            if frames.count == 4, let (command, route, body) = WireFrame.parseRouted(frames[1...]), command == .response {
+                instanceResponse(frames[0], route, body)
+                continue
+            }
             guard frames.count >= 2, let (command, body) = WireFrame.parse(frames[1...]) else {
                 droppedFrames += 1
                 logger.debug("dropped a malformed message", metadata: ["frames": "\(frames.count)"])
@@ -195,7 +201,9 @@ final class Broker: @unchecked Sendable {
             case .cancel: clientCancel(peer, body)
             case .ready: instanceReady(peer, body)
             case .heartbeat: instanceHeartbeat(peer, body)
-            case .response: instanceResponse(peer, body)
+            case .response:
+                // Responses from instances carry a route frame; one without is malformed.
+                droppedFrames += 1
             case .disconnect: instanceLeft(peer)
             }
         }
@@ -210,6 +218,17 @@ final class Broker: @unchecked Sendable {
         frames.insert(peer, at: 0)
         do {
             try socket.send(frames)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Sends prepared frames to a peer; false when it is gone or its queue is full.
+    @discardableResult
+    private func send(to peer: Identity, _ frames: [[UInt8]]) -> Bool {
+        do {
+            try socket.send([peer] + frames)
             return true
         } catch {
             return false
@@ -254,7 +273,7 @@ final class Broker: @unchecked Sendable {
             break
         }
         let call = QueuedCall(
-            client: client, envelope: envelope, deadline: deadline,
+            client: client, envelope: envelope, body: body, deadline: deadline,
             noInstanceGiveUp: min(deadline ?? .now + configuration.noInstanceWait, now + configuration.noInstanceWait))
         route(call)
     }
@@ -299,18 +318,17 @@ final class Broker: @unchecked Sendable {
             let chosen = rotated.min { Double($0.load) / Double($0.capacity) < Double($1.load) / Double($1.capacity) }!
             let id = nextCallID
             nextCallID &+= 1
-            var envelope = call.envelope
-            envelope.callId = id
+            var route = RouteHeader(callId: id)
             if let deadline = call.deadline {
                 let left = deadline - now
                 guard left > .zero else {
                     reply(to: call.client, callID: call.envelope.callId, .failure(RPCError(.deadlineExceeded, "\(call.envelope.service)/\(call.envelope.method): deadline exceeded before an instance was free")))
                     return true
                 }
-                envelope.timeoutMs = UInt32(clamping: max(1, Int64((left / .milliseconds(1)).rounded(.down))))
+                route.timeoutMs = UInt32(clamping: max(1, Int64((left / .milliseconds(1)).rounded(.down))))
             }
-            guard let body = try? envelope.serializedBytes() else { return false }
-            if send(to: chosen.identity, .request, body) {
+            guard let frames = WireFrame.routedFrames(.request, route: route, body: call.body) else { return false }
+            if send(to: chosen.identity, frames) {
                 instances[chosen.identity]?.inflight += 1
                 instances[chosen.identity]?.callsTotal += 1
                 inFlight[id] = InFlight(
@@ -406,19 +424,15 @@ final class Broker: @unchecked Sendable {
         }
     }
 
-    private func instanceResponse(_ peer: Identity, _ body: [UInt8]) {
+    private func instanceResponse(_ peer: Identity, _ route: RouteHeader, _ body: [UInt8]) {
         guard instances[peer] != nil else {
             send(to: peer, .disconnect)
             return
         }
         instances[peer]?.lastSeen = .now
-        guard var envelope = try? ResponseEnvelope(serializedBytes: body) else {
-            droppedFrames += 1
-            return
-        }
-        let id = envelope.callId
+        let id = route.callId
         guard let call = inFlight[id], call.instance == peer else { return }  // late or foreign
-        if envelope.endOfStream {
+        if route.endOfStream {
             inFlight[id] = nil
             if case .client = call.kind {
                 clientCalls[ClientCallKey(client: call.client, callID: call.clientCallID)] = nil
@@ -427,14 +441,13 @@ final class Broker: @unchecked Sendable {
         }
         switch call.kind {
         case .client:
-            if !call.clientAnswered {
-                envelope.callId = call.clientCallID
-                if let body = try? envelope.serializedBytes() { send(to: call.client, .response, body) }
-            }
-            if envelope.endOfStream, let service = instances[peer]?.service { drainQueue(service) }
+            // The envelope already carries the client's call id: forwarded byte for byte.
+            if !call.clientAnswered { send(to: call.client, .response, body) }
+            if route.endOfStream, let service = instances[peer]?.service { drainQueue(service) }
         case .probe(let fanOutID):
-            guard envelope.endOfStream else { return }
-            let answer = (envelope.status?.code ?? .ok) == .ok ? envelope.payload : nil
+            guard route.endOfStream else { return }
+            let envelope = try? ResponseEnvelope(serializedBytes: body)
+            let answer = envelope.flatMap { ($0.status?.code ?? .ok) == .ok ? $0.payload : nil }
             recordProbe(fanOutID, callID: id, instance: peer, answer: answer)
         }
     }
@@ -638,7 +651,10 @@ final class Broker: @unchecked Sendable {
                         service: GatewayNames.metricsService, method: GatewayNames.collect, callId: id, timeoutMs: timeoutMs)
                 }
                 fanOut.asked[identity] = (instance.service, instance.instanceID)
-                guard let body = try? probe.serializedBytes(), send(to: identity, .request, body) else { continue }
+                guard let body = try? probe.serializedBytes(),
+                      let frames = WireFrame.routedFrames(.request, route: RouteHeader(callId: id, timeoutMs: timeoutMs), body: body),
+                      send(to: identity, frames)
+                else { continue }
                 fanOut.pending[id] = identity
                 inFlight[id] = InFlight(
                     client: client, clientCallID: callID, instance: identity, deadline: deadline,

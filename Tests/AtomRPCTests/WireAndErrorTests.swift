@@ -17,6 +17,16 @@ struct WireAndErrorTests {
         #expect(bodiless.body.isEmpty)
     }
 
+    @Test("routed frames carry the gateway's call id, the time left and the end of stream")
+    func routedFrames() throws {
+        let route = RouteHeader(callId: 9, timeoutMs: 250, endOfStream: true)
+        let frames = try #require(WireFrame.routedFrames(.response, route: route, body: [4, 5]))
+        let parsed = try #require(WireFrame.parseRouted(frames[...]))
+        #expect(parsed.command == .response && parsed.route == route && parsed.body == [4, 5])
+        #expect(WireFrame.parseRouted(frames.prefix(2)) == nil)
+        #expect(WireFrame.parseRouted([[0xA7, 0x03], [0xFF, 0xFF], []]) == nil)
+    }
+
     @Test(
         "malformed frames are rejected",
         arguments: [

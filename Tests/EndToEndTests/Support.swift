@@ -4,6 +4,7 @@ import AtomRPC
 import AtomTesting
 import CZeroMQ
 import Foundation
+import Testing
 
 extension LocalStack {
     /// The processes this stack started under `name`.
@@ -148,16 +149,17 @@ enum RawPeer {
         }
 
         func call<Request: ProtoMessage>(_ identity: [UInt8], method: String, request: Request, timeout: Duration) throws -> ResponseEnvelope {
-            let envelope = RequestEnvelope(
-                service: "atom.v1.Echo", method: method, callId: 4242, timeoutMs: 5_000, payload: try request.serializedBytes())
-            try socket.send([identity] + WireFrame.frames(.request, body: try envelope.serializedBytes()))
+            let envelope = RequestEnvelope(service: "atom.v1.Echo", method: method, callId: 4242, payload: try request.serializedBytes())
+            let frames = try #require(WireFrame.routedFrames(.request, route: RouteHeader(callId: 77, timeoutMs: 5_000), body: try envelope.serializedBytes()))
+            try socket.send([identity] + frames)
             let deadline = ContinuousClock.now + timeout
             while ContinuousClock.now < deadline {
-                guard let frames = try receive(timeout: .milliseconds(200)), frames.count == 3,
-                      frames[1] == WireFrame.header(.response)
+                guard let frames = try receive(timeout: .milliseconds(200)), frames.count == 4,
+                      let (command, route, body) = WireFrame.parseRouted(frames[1...]), command == .response
                 else { continue }
-                let response = try ResponseEnvelope(serializedBytes: frames[2])
-                if response.callId == 4242 { return response }
+                let response = try ResponseEnvelope(serializedBytes: body)
+                // Routed by the gateway's id; the envelope keeps the caller's.
+                if route.callId == 77 && route.endOfStream && response.callId == 4242 { return response }
             }
             throw RPCError(.deadlineExceeded, "no response from the service")
         }

@@ -29,6 +29,7 @@ public enum ProtoRegistry {
             GatewayMetricsRequest.self,
             GatewayMetricsResponse.self,
             WorkerReady.self,
+            RouteHeader.self,
             WorkerHeartbeat.self,
             HealthCheckRequest.self,
             HealthCheckResponse.self,

@@ -90,6 +90,33 @@ public struct WorkerReady: ProtoMessage {
     }
 }
 
+/// Gateway <-> instance: the routing of one call, in a frame of its own before the envelope, so
+/// that the gateway forwards envelopes as they are (no decoding or re-encoding of payloads).
+public struct RouteHeader: ProtoMessage {
+    public static let protoName = "atom.v1.RouteHeader"
+
+    /// The gateway's id for the call (clients' own call ids may collide across clients).
+    public var callId: UInt64 = 0
+
+    /// Gateway -> instance: time left, in milliseconds (0: no deadline).
+    public var timeoutMs: UInt32 = 0
+
+    /// Instance -> gateway: this response is the call's last.
+    public var endOfStream: Bool = false
+
+    public init() {}
+
+    public init(
+        callId: UInt64 = 0,
+        timeoutMs: UInt32 = 0,
+        endOfStream: Bool = false,
+    ) {
+        self.callId = callId
+        self.timeoutMs = timeoutMs
+        self.endOfStream = endOfStream
+    }
+}
+
 public struct WorkerHeartbeat: ProtoMessage {
     public static let protoName = "atom.v1.WorkerHeartbeat"
 
@@ -379,6 +406,45 @@ extension WorkerReady {
         if !self.version.isEmpty { c.version = try arena.string(self.version, field: "atom.v1.WorkerReady.version") }
         c.pid = self.pid
         if !self.host.isEmpty { c.host = try arena.string(self.host, field: "atom.v1.WorkerReady.host") }
+    }
+}
+
+extension RouteHeader {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__route_header__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__route_header__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__RouteHeader()
+            try fill(&message, arena: arena)
+            let size = atom__v1__route_header__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__route_header__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__RouteHeader>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.callId = c.call_id
+        self.timeoutMs = c.timeout_ms
+        self.endOfStream = c.end_of_stream != 0
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__RouteHeader, arena: ProtoArena) throws {
+        atom__v1__route_header__init(&c)
+        c.call_id = self.callId
+        c.timeout_ms = self.timeoutMs
+        c.end_of_stream = self.endOfStream ? 1 : 0
     }
 }
 

@@ -57,16 +57,17 @@ public final class RPCServer: Sendable {
 
     private static func serve(_ call: IncomingCall, reactor: ServerReactor) async {
         let id = call.id
+        let clientCallID = call.clientCallID
         let control = call.control
         let emitter = StreamEmitter { bytes in
             guard !control.isOver else { return false }
-            let envelope = ResponseEnvelope(callId: id, status: RPCStatus(code: .ok), payload: bytes, endOfStream: false)
+            let envelope = ResponseEnvelope(callId: clientCallID, status: RPCStatus(code: .ok), payload: bytes, endOfStream: false)
             guard let body = try? envelope.serializedBytes() else { return false }
             reactor.submit(.respond(id: id, envelope: body, final: false, handlerEnded: false))
             return true
         }
         let body: [UInt8] = await control.run {
-            var envelope = ResponseEnvelope(callId: id, endOfStream: true)
+            var envelope = ResponseEnvelope(callId: clientCallID, endOfStream: true)
             do {
                 envelope.payload = try await call.handler.body(call.payload, call.context, emitter)
                 envelope.status = RPCStatus(code: .ok)
@@ -75,7 +76,7 @@ public final class RPCServer: Sendable {
             }
             return (try? envelope.serializedBytes())
                 ?? (try? ResponseEnvelope(
-                    callId: id, status: RPCStatus(code: .internal, message: "the response could not be encoded"),
+                    callId: clientCallID, status: RPCStatus(code: .internal, message: "the response could not be encoded"),
                     endOfStream: true).serializedBytes())
                 ?? []
         }

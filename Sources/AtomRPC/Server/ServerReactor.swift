@@ -7,7 +7,10 @@ internal import Synchronization
 
 /// A call the reactor hands to the async side for a handler to run.
 struct IncomingCall: Sendable {
+    /// The gateway's id for the call (the key of every exchange with the reactor).
     let id: UInt64
+    /// The caller's own id, echoed in every response envelope.
+    let clientCallID: UInt64
     let handler: RPCMethodHandler
     let payload: [UInt8]
     let context: RPCContext
@@ -31,6 +34,7 @@ final class ServerReactor: @unchecked Sendable {
 
     private struct ActiveCall {
         let control: CallControl
+        let clientCallID: UInt64
         /// The operation its latency is recorded under: "rpc.<service>/<method>".
         let operation: String
         let receivedAt: ContinuousClock.Instant
@@ -248,6 +252,12 @@ final class ServerReactor: @unchecked Sendable {
             let frames: [[UInt8]]?
             do { frames = try socket.receive() } catch { return }
             guard let frames else { return }
+            if let (command, route, body) = WireFrame.parseRouted(frames[...]), command == .request {
+                lastHeard = .now
+                registered = true
+                handleRequest(route, body)
+                continue
+            }
             guard let (command, body) = WireFrame.parse(frames[...]) else {
                 logger.debug("dropped a malformed message from the gateway")
                 continue
@@ -264,8 +274,7 @@ final class ServerReactor: @unchecked Sendable {
                 registered = false
                 sendReady()
             case .request:
-                registered = true
-                handleRequest(body)
+                logger.debug("dropped a request without a route frame")
             case .cancel:
                 if let cancel = try? CancelCall(serializedBytes: body) { stop(cancel.callId, .cancelled) }
             case .response, .ready:
@@ -274,22 +283,24 @@ final class ServerReactor: @unchecked Sendable {
         }
     }
 
-    private func handleRequest(_ body: [UInt8]) {
+    private func handleRequest(_ route: RouteHeader, _ body: [UInt8]) {
+        let id = route.callId
         guard let envelope = try? RequestEnvelope(serializedBytes: body) else {
             logger.warning("dropped an undecodable request envelope")
+            sendFinal(id, 0, .failure(RPCError(.invalidArgument, "the request envelope is not valid protobuf")))
             return
         }
-        let id = envelope.callId
+        let clientCallID = envelope.callId
         guard calls[id] == nil else { return }  // duplicate delivery
         let now = ContinuousClock.now
-        let deadline = envelope.timeoutMs == 0 ? nil : now + .milliseconds(Int64(envelope.timeoutMs))
+        let deadline = route.timeoutMs == 0 ? nil : now + .milliseconds(Int64(route.timeoutMs))
         let label = "\(envelope.service)/\(envelope.method)"
 
         if envelope.service == HealthClientName.service && envelope.method == HealthClientName.check {
             let response = HealthCheckResponse(
                 status: draining ? .notServing : .serving, instanceId: configuration.instanceID,
                 uptimeMs: UInt64(max(0, (now - started) / .milliseconds(1))), inflight: UInt32(clamping: inflight))
-            sendFinal(id, .success((try? response.serializedBytes()) ?? []))
+            sendFinal(id, clientCallID, .success((try? response.serializedBytes()) ?? []))
             return
         }
         if envelope.service == MetricsCollectName.service && envelope.method == MetricsCollectName.collect {
@@ -298,32 +309,44 @@ final class ServerReactor: @unchecked Sendable {
                 let buckets = HistogramBuckets(histogram).buckets.map { HistogramBucket(valueNs: $0.value, count: $0.count) }
                 response.operations.append(OperationHistogram(operation: operation, buckets: buckets))
             }
-            sendFinal(id, .success((try? response.serializedBytes()) ?? []))
+            sendFinal(id, clientCallID, .success((try? response.serializedBytes()) ?? []))
             return
         }
         guard envelope.service == serviceName else {
-            sendFinal(id, .failure(RPCError(.unimplemented, "\(label): this instance serves \(serviceName), not \(envelope.service)")))
+            sendFinal(id, clientCallID, .failure(RPCError(.unimplemented, "\(label): this instance serves \(serviceName), not \(envelope.service)")))
             return
         }
         guard let handler = handlers[envelope.method] else {
-            sendFinal(id, .failure(RPCError(.unimplemented, "\(label): no such method; \(serviceName) has \(handlers.keys.sorted().joined(separator: ", "))")))
+            sendFinal(id, clientCallID, .failure(RPCError(.unimplemented, "\(label): no such method; \(serviceName) has \(handlers.keys.sorted().joined(separator: ", "))")))
             return
         }
         if draining {
-            sendFinal(id, .failure(RPCError.withReason(.unavailable, "\(label): instance \(configuration.instanceID) is shutting down", reason: "DRAINING")))
+            sendFinal(id, clientCallID, .failure(RPCError.withReason(.unavailable, "\(label): instance \(configuration.instanceID) is shutting down", reason: "DRAINING")))
             return
         }
         let control = CallControl()
-        calls[id] = ActiveCall(control: control, operation: "rpc.\(label)", receivedAt: now)
+        calls[id] = ActiveCall(control: control, clientCallID: clientCallID, operation: "rpc.\(label)", receivedAt: now)
         if let deadline { deadlines.insert(DeadlineEntry(deadline: deadline, id: id)) }
         let context = RPCContext(
             service: envelope.service, method: envelope.method, deadline: deadline,
             metadata: envelope.metadata, instanceID: configuration.instanceID, metrics: metrics)
-        incoming.yield(IncomingCall(id: id, handler: handler, payload: envelope.payload, context: context, control: control))
+        incoming.yield(IncomingCall(
+            id: id, clientCallID: clientCallID, handler: handler, payload: envelope.payload, context: context, control: control))
     }
 
-    private func sendFinal(_ id: UInt64, _ result: Result<[UInt8], RPCError>) {
-        var envelope = ResponseEnvelope(callId: id, endOfStream: true)
+    /// Sends a response of gateway call `id` (its envelope carries the caller's own id).
+    private func sendRouted(_ id: UInt64, final: Bool, _ envelope: [UInt8]) {
+        guard let socket, let frames = WireFrame.routedFrames(.response, route: RouteHeader(callId: id, endOfStream: final), body: envelope) else { return }
+        do {
+            try socket.send(frames)
+            lastSent = .now
+        } catch {
+            // Not connected: the gateway fails the call (it knows the instance is gone).
+        }
+    }
+
+    private func sendFinal(_ id: UInt64, _ clientCallID: UInt64, _ result: Result<[UInt8], RPCError>) {
+        var envelope = ResponseEnvelope(callId: clientCallID, endOfStream: true)
         switch result {
         case .success(let payload):
             envelope.payload = payload
@@ -331,13 +354,13 @@ final class ServerReactor: @unchecked Sendable {
         case .failure(let error):
             envelope.status = error.status
         }
-        if let body = try? envelope.serializedBytes() { send(.response, body) }
+        if let body = try? envelope.serializedBytes() { sendRouted(id, final: true, body) }
     }
 
     private func respond(id: UInt64, envelope: [UInt8], final: Bool, handlerEnded: Bool) {
         guard var call = calls[id] else { return }
         if !call.finalSent {
-            send(.response, envelope)
+            sendRouted(id, final: final, envelope)
             if final {
                 call.finalSent = true
                 call.control.markOver()
@@ -362,7 +385,7 @@ final class ServerReactor: @unchecked Sendable {
                 case .cancelled: RPCError(.cancelled, "cancelled by the caller")
                 case .shutdown: RPCError.withReason(.unavailable, "instance \(configuration.instanceID) shut down before the call finished", reason: "DRAINING")
                 }
-            sendFinal(id, .failure(error))
+            sendFinal(id, call.clientCallID, .failure(error))
             call.finalSent = true
             call.control.markOver()
             metrics.record(call.operation, ContinuousClock.now - call.receivedAt)

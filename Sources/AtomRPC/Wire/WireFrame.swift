@@ -1,7 +1,14 @@
+public import AtomProto
+
 /// The frame layout every peer of the gateway speaks (ZeroMQ routing frames aside):
 ///
 ///     frame 0: [0xA7, command]      protocol marker and command byte
 ///     frame 1: protobuf body        (absent for bodiless commands)
+///
+/// Between the gateway and an instance, requests and responses carry a `RouteHeader` frame
+/// before the envelope (`[0xA7, command] [RouteHeader] [envelope]`): the gateway's call id,
+/// the time left and the end-of-stream flag travel there, so the gateway forwards envelopes
+/// byte for byte instead of decoding and re-encoding them.
 ///
 /// The RPC semantics live in the protobuf envelope, not in the framing, so any protobuf
 /// implementation can talk to the services. A message that does not parse as this layout is
@@ -31,6 +38,21 @@ public enum WireFrame {
     public static func frames(_ command: WireCommand, body: [UInt8]? = nil) -> [[UInt8]] {
         if let body { return [header(command), body] }
         return [header(command)]
+    }
+
+    /// Frames for a request or response between the gateway and an instance.
+    public static func routedFrames(_ command: WireCommand, route: RouteHeader, body: [UInt8]) -> [[UInt8]]? {
+        guard let routeBytes = try? route.serializedBytes() else { return nil }
+        return [header(command), routeBytes, body]
+    }
+
+    /// Parses `[0xA7, command] [RouteHeader] [body]`. Returns nil for anything malformed.
+    public static func parseRouted(_ frames: ArraySlice<[UInt8]>) -> (command: WireCommand, route: RouteHeader, body: [UInt8])? {
+        guard frames.count == 3, let first = frames.first, first.count == 2, first[0] == marker,
+              let command = WireCommand(rawValue: first[1]),
+              let route = try? RouteHeader(serializedBytes: frames[frames.startIndex + 1])
+        else { return nil }
+        return (command, route, frames[frames.startIndex + 2])
     }
 
     /// Parses the frames after any routing frames. Returns nil for anything malformed.

@@ -52,6 +52,51 @@ void   atom__v1__worker_ready__free_unpacked
   assert(message->base.descriptor == &atom__v1__worker_ready__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   atom__v1__route_header__init
+                     (Atom__V1__RouteHeader         *message)
+{
+  static const Atom__V1__RouteHeader init_value = ATOM__V1__ROUTE_HEADER__INIT;
+  *message = init_value;
+}
+size_t atom__v1__route_header__get_packed_size
+                     (const Atom__V1__RouteHeader *message)
+{
+  assert(message->base.descriptor == &atom__v1__route_header__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__route_header__pack
+                     (const Atom__V1__RouteHeader *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__route_header__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__route_header__pack_to_buffer
+                     (const Atom__V1__RouteHeader *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__route_header__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__RouteHeader *
+       atom__v1__route_header__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__RouteHeader *)
+     protobuf_c_message_unpack (&atom__v1__route_header__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__route_header__free_unpacked
+                     (Atom__V1__RouteHeader *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__route_header__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   atom__v1__worker_heartbeat__init
                      (Atom__V1__WorkerHeartbeat         *message)
 {
@@ -674,6 +719,70 @@ const ProtobufCMessageDescriptor atom__v1__worker_ready__descriptor =
   atom__v1__worker_ready__field_indices_by_name,
   1,  atom__v1__worker_ready__number_ranges,
   (ProtobufCMessageInit) atom__v1__worker_ready__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor atom__v1__route_header__field_descriptors[3] =
+{
+  {
+    "call_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__RouteHeader, call_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "timeout_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__RouteHeader, timeout_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "end_of_stream",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__RouteHeader, end_of_stream),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__route_header__field_indices_by_name[] = {
+  0,   /* field[0] = call_id */
+  2,   /* field[2] = end_of_stream */
+  1,   /* field[1] = timeout_ms */
+};
+static const ProtobufCIntRange atom__v1__route_header__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor atom__v1__route_header__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.RouteHeader",
+  "RouteHeader",
+  "Atom__V1__RouteHeader",
+  "atom.v1",
+  sizeof(Atom__V1__RouteHeader),
+  3,
+  atom__v1__route_header__field_descriptors,
+  atom__v1__route_header__field_indices_by_name,
+  1,  atom__v1__route_header__number_ranges,
+  (ProtobufCMessageInit) atom__v1__route_header__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor atom__v1__worker_heartbeat__field_descriptors[2] =

@@ -17,6 +17,7 @@ PROTOBUF_C__BEGIN_DECLS
 #include "atom/v1/metrics.pb-c.h"
 
 typedef struct Atom__V1__WorkerReady Atom__V1__WorkerReady;
+typedef struct Atom__V1__RouteHeader Atom__V1__RouteHeader;
 typedef struct Atom__V1__WorkerHeartbeat Atom__V1__WorkerHeartbeat;
 typedef struct Atom__V1__HealthCheckRequest Atom__V1__HealthCheckRequest;
 typedef struct Atom__V1__HealthCheckResponse Atom__V1__HealthCheckResponse;
@@ -73,6 +74,31 @@ struct  Atom__V1__WorkerReady
 #define ATOM__V1__WORKER_READY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__worker_ready__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Gateway <-> instance: the routing of one call, in a frame of its own before the envelope, so
+ * that the gateway forwards envelopes as they are (no decoding or re-encoding of payloads).
+ */
+struct  Atom__V1__RouteHeader
+{
+  ProtobufCMessage base;
+  /*
+   * The gateway's id for the call (clients' own call ids may collide across clients).
+   */
+  uint64_t call_id;
+  /*
+   * Gateway -> instance: time left, in milliseconds (0: no deadline).
+   */
+  uint32_t timeout_ms;
+  /*
+   * Instance -> gateway: this response is the call's last.
+   */
+  protobuf_c_boolean end_of_stream;
+};
+#define ATOM__V1__ROUTE_HEADER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__route_header__descriptor) \
+    , 0, 0, 0 }
 
 
 struct  Atom__V1__WorkerHeartbeat
@@ -251,6 +277,25 @@ Atom__V1__WorkerReady *
                       const uint8_t       *data);
 void   atom__v1__worker_ready__free_unpacked
                      (Atom__V1__WorkerReady *message,
+                      ProtobufCAllocator *allocator);
+/* Atom__V1__RouteHeader methods */
+void   atom__v1__route_header__init
+                     (Atom__V1__RouteHeader         *message);
+size_t atom__v1__route_header__get_packed_size
+                     (const Atom__V1__RouteHeader   *message);
+size_t atom__v1__route_header__pack
+                     (const Atom__V1__RouteHeader   *message,
+                      uint8_t             *out);
+size_t atom__v1__route_header__pack_to_buffer
+                     (const Atom__V1__RouteHeader   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__RouteHeader *
+       atom__v1__route_header__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__route_header__free_unpacked
+                     (Atom__V1__RouteHeader *message,
                       ProtobufCAllocator *allocator);
 /* Atom__V1__WorkerHeartbeat methods */
 void   atom__v1__worker_heartbeat__init
@@ -466,6 +511,9 @@ void   atom__v1__list_services_response__free_unpacked
 typedef void (*Atom__V1__WorkerReady_Closure)
                  (const Atom__V1__WorkerReady *message,
                   void *closure_data);
+typedef void (*Atom__V1__RouteHeader_Closure)
+                 (const Atom__V1__RouteHeader *message,
+                  void *closure_data);
 typedef void (*Atom__V1__WorkerHeartbeat_Closure)
                  (const Atom__V1__WorkerHeartbeat *message,
                   void *closure_data);
@@ -567,6 +615,7 @@ void atom__v1__gateway__metrics(ProtobufCService *service,
 
 extern const ProtobufCEnumDescriptor    atom__v1__serving_status__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__worker_ready__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__route_header__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__worker_heartbeat__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__health_check_request__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__health_check_response__descriptor;
