@@ -454,6 +454,9 @@ final class Broker: @unchecked Sendable {
 
     private func instanceLeft(_ peer: Identity) {
         removeInstance(peer, reason: "disconnected")
+        // Acknowledges the goodbye: the instance may close now, every response it sent before
+        // has arrived (ZeroMQ keeps the order of one connection).
+        send(to: peer, .disconnect)
     }
 
     /// Forgets an instance; its calls in flight end with UNAVAILABLE (they may or may not

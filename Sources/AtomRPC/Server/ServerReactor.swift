@@ -67,6 +67,10 @@ final class ServerReactor: @unchecked Sendable {
     private var monitor: HandshakeMonitor?
     private var lastHandshakeProblem: String?
     private var draining = false
+    /// After a drain: DISCONNECT was sent; waiting (until this instant) for the gateway's
+    /// acknowledgement, which proves every response before it arrived (ZeroMQ keeps order).
+    private var leavingUntil: ContinuousClock.Instant?
+    private var leaveAcknowledged = false
     private var drainDeadline: ContinuousClock.Instant?
 
     init(
@@ -159,7 +163,14 @@ final class ServerReactor: @unchecked Sendable {
             if let newSocket = reconnectIfGatewaySilent() {
                 poller = makePoller(newSocket)
             }
-            if draining && (calls.isEmpty || (drainDeadline.map { ContinuousClock.now >= $0 } ?? false)) {
+            if draining && leavingUntil == nil && (calls.isEmpty || (drainDeadline.map { ContinuousClock.now >= $0 } ?? false)) {
+                // Answer what is left, say goodbye, and wait for the gateway to confirm before
+                // closing: closing at once (LINGER 0) could drop the last responses.
+                for id in Array(calls.keys) { stop(id, .shutdown) }
+                send(.disconnect)
+                leavingUntil = .now + .seconds(2)
+            }
+            if let leavingUntil, leaveAcknowledged || ContinuousClock.now >= leavingUntil || !registered {
                 running = false
             }
         }
@@ -193,6 +204,7 @@ final class ServerReactor: @unchecked Sendable {
         }
         if let top = deadlines.min { next = min(next, top.deadline) }
         if let drainDeadline { next = min(next, drainDeadline) }
+        if let leavingUntil { next = min(next, leavingUntil) }
         if registered { next = min(next, lastHeard + heartbeatInterval * 3) }
         return max(0, Int(((next - now) / .milliseconds(1)).rounded(.up)))
     }
@@ -270,9 +282,14 @@ final class ServerReactor: @unchecked Sendable {
                     logger.info("registered with the gateway", metadata: ["endpoint": "\(configuration.gatewayEndpoint)", "instance": "\(configuration.instanceID)"])
                 }
             case .disconnect:
-                // The gateway does not know us (it restarted): register again.
-                registered = false
-                sendReady()
+                if leavingUntil != nil {
+                    // The gateway acknowledges our DISCONNECT: everything sent before it arrived.
+                    leaveAcknowledged = true
+                } else {
+                    // The gateway does not know us (it restarted): register again.
+                    registered = false
+                    sendReady()
+                }
             case .request:
                 logger.debug("dropped a request without a route frame")
             case .cancel:
@@ -412,7 +429,7 @@ final class ServerReactor: @unchecked Sendable {
 
     private func finish() {
         for id in Array(calls.keys) { stop(id, .shutdown) }
-        send(.disconnect)
+        if leavingUntil == nil { send(.disconnect) }
         incoming.finish()
         socket?.close()
         socket = nil
