@@ -75,9 +75,10 @@ final class ClientReactor: @unchecked Sendable {
     private func loop() {
         guard let socket else { return }
         inbox.bindToCurrentThread()
-        var sources: [ZMQPoller.Source] = [.socket(socket), .fileDescriptor(inbox.wake.readFD)]
-        if let monitor { sources.append(.socket(monitor.socket)) }
-        var poller = ZMQPoller(sources)
+        // The handshake monitor is not polled: every zmq socket in zmq_poll costs syscalls on
+        // each loop. It is read on a timer while calls are pending (handshakes are rare).
+        var poller = ZMQPoller([.socket(socket), .fileDescriptor(inbox.wake.readFD)])
+        var lastMonitorCheck = ContinuousClock.now
         var running = true
         while running {
             let readable: [Bool]
@@ -87,7 +88,6 @@ final class ClientReactor: @unchecked Sendable {
                 break
             }
             if readable[1] { inbox.wake.drain() }
-            if readable.count > 2 && readable[2] { checkHandshake() }
             receiveAll(socket)
             // Jobs run here may queue more work (a resumed caller sending its next call):
             // keep going while there is some, then poll.
@@ -106,6 +106,11 @@ final class ClientReactor: @unchecked Sendable {
             }
             flushUnsent(socket)
             expireDeadlines()
+            let now = ContinuousClock.now
+            if now - lastMonitorCheck >= .milliseconds(50) && !(unsent.isEmpty && inFlight.isEmpty) {
+                lastMonitorCheck = now
+                checkHandshake()
+            }
         }
         shutdown()
     }

@@ -66,6 +66,7 @@ final class ServerReactor: @unchecked Sendable {
     private var lastReadySent = ContinuousClock.now - .seconds(3600)
     private var monitor: HandshakeMonitor?
     private var lastHandshakeProblem: String?
+    private var lastMonitorCheck = ContinuousClock.now
     private var draining = false
     /// After a drain: DISCONNECT was sent; waiting (until this instant) for the gateway's
     /// acknowledgement, which proves every response before it arrived (ZeroMQ keeps order).
@@ -137,7 +138,6 @@ final class ServerReactor: @unchecked Sendable {
                 break
             }
             if readable[1] { inbox.wake.drain() }
-            if readable.count > 2 && readable[2] { checkHandshake() }
             if let socket { receiveAll(socket) }
             // Handlers running on this thread queue their responses (and more jobs) here:
             // keep going while there is work, then poll.
@@ -178,9 +178,8 @@ final class ServerReactor: @unchecked Sendable {
     }
 
     private func makePoller(_ socket: ZMQSocket) -> ZMQPoller {
-        var sources: [ZMQPoller.Source] = [.socket(socket), .fileDescriptor(inbox.wake.readFD)]
-        if let monitor { sources.append(.socket(monitor.socket)) }
-        return ZMQPoller(sources)
+        // The handshake monitor is read on a timer, not polled (see `keepAlive`).
+        ZMQPoller([.socket(socket), .fileDescriptor(inbox.wake.readFD)])
     }
 
     /// A refused handshake is logged once per distinct reason; libzmq keeps retrying.
@@ -232,6 +231,10 @@ final class ServerReactor: @unchecked Sendable {
 
     private func keepAlive() {
         let now = ContinuousClock.now
+        if now - lastMonitorCheck >= .milliseconds(100) {
+            lastMonitorCheck = now
+            checkHandshake()
+        }
         if !registered {
             if now - lastReadySent >= heartbeatInterval { sendReady() }
         } else if now - lastSent >= heartbeatInterval {
