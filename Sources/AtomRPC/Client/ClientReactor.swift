@@ -102,7 +102,6 @@ final class ClientReactor: @unchecked Sendable {
                     case .run(let job): executor.run(job)
                     }
                 }
-                receiveAll(socket)
             }
             flushUnsent(socket)
             expireDeadlines()

@@ -157,7 +157,6 @@ final class ServerReactor: @unchecked Sendable {
                     }
                 }
             }
-            if let socket { receiveAll(socket) }
             expireDeadlines()
             keepAlive()
             if let newSocket = reconnectIfGatewaySilent() {
