@@ -48,6 +48,7 @@ struct HealthView: Encodable {
     let gateway_status: String
     let gateway_uptime_ms: UInt64
     let gateway_version: String
+    let dropped_messages: UInt64
     let services: [Service]
 
     init(_ health: GatewayHealthResponse, endpoint: String, healthy: Bool) {
@@ -56,6 +57,7 @@ struct HealthView: Encodable {
         gateway_status = health.gatewayStatus.displayName
         gateway_uptime_ms = health.gatewayUptimeMs
         gateway_version = health.gatewayVersion
+        dropped_messages = health.droppedMessages
         services = health.services.map { service in
             Service(name: service.service, status: service.status.displayName, instances: service.instances.map {
                 Instance(
@@ -67,7 +69,9 @@ struct HealthView: Encodable {
     }
 
     static func text(_ health: GatewayHealthResponse, endpoint: String) -> String {
-        var lines = ["gateway  \(health.gatewayStatus.displayName)  \(endpoint)  up \(formatUptime(health.gatewayUptimeMs))  v\(health.gatewayVersion)"]
+        var gateway = "gateway  \(health.gatewayStatus.displayName)  \(endpoint)  up \(formatUptime(health.gatewayUptimeMs))  v\(health.gatewayVersion)"
+        if health.droppedMessages > 0 { gateway += "  (\(health.droppedMessages) malformed messages dropped)" }
+        var lines = [gateway]
         if health.services.isEmpty {
             lines.append("no services registered")
         }

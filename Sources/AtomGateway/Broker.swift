@@ -733,7 +733,8 @@ final class Broker: @unchecked Sendable {
     private func completeHealth(_ fanOut: FanOut, _ request: GatewayHealthRequest) {
         let waitedMs = Int64(configuration.healthTimeout / .milliseconds(1))
         var response = GatewayHealthResponse(
-            gatewayStatus: .serving, gatewayUptimeMs: uptimeMs, gatewayVersion: AtomVersion.current)
+            gatewayStatus: .serving, gatewayUptimeMs: uptimeMs, gatewayVersion: AtomVersion.current,
+            droppedMessages: droppedFrames)
         if !request.service.isEmpty && services[request.service] == nil {
             response.services = [ServiceHealth(service: request.service, status: .serviceUnknown)]
         } else {

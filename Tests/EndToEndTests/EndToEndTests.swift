@@ -241,6 +241,9 @@ struct EndToEndTests {
             defer { client.close() }
             let answer = try await EchoClient(client).echo(EchoRequest(text: "still routing"))
             #expect(answer.text == "still routing")
+            // Counted, and shown to operators.
+            let health = try await GatewayClient(client).health(GatewayHealthRequest())
+            #expect(health.droppedMessages >= 8, "\(health.droppedMessages)")
         }
     }
 

@@ -261,6 +261,9 @@ public struct GatewayHealthResponse: ProtoMessage {
     public var gatewayVersion: String = ""
     public var services: [ServiceHealth] = []
 
+    /// Malformed messages the gateway dropped since it started (garbage from some peer).
+    public var droppedMessages: UInt64 = 0
+
     public init() {}
 
     public init(
@@ -268,11 +271,13 @@ public struct GatewayHealthResponse: ProtoMessage {
         gatewayUptimeMs: UInt64 = 0,
         gatewayVersion: String = "",
         services: [ServiceHealth] = [],
+        droppedMessages: UInt64 = 0,
     ) {
         self.gatewayStatus = gatewayStatus
         self.gatewayUptimeMs = gatewayUptimeMs
         self.gatewayVersion = gatewayVersion
         self.services = services
+        self.droppedMessages = droppedMessages
     }
 }
 
@@ -725,6 +730,7 @@ extension GatewayHealthResponse {
         self.gatewayUptimeMs = c.gateway_uptime_ms
         self.gatewayVersion = try ProtoDecode.string(c.gateway_version, field: "atom.v1.GatewayHealthResponse.gateway_version")
         self.services = try ProtoDecode.array(c.services, count: c.n_services).compactMap { $0 }.map { try ServiceHealth(cMessage: $0) }
+        self.droppedMessages = c.dropped_messages
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -742,6 +748,7 @@ extension GatewayHealthResponse {
             }
             c.services = list
         }
+        c.dropped_messages = self.droppedMessages
     }
 }
 

@@ -90,9 +90,6 @@ public struct AtomEnvironment: Sendable {
         }
     }
 
-    /// Whether `value` is a ZeroMQ endpoint this project can use.
-    public static func isEndpoint(_ value: String) -> Bool { endpointProblem(value) == nil }
-
     /// What is wrong with an endpoint, as the end of a sentence ("... is not ..."), or nil.
     /// libzmq itself accepts some nonsense (a TCP port of 99999 silently becomes 34463), so
     /// endpoints are checked here first.

@@ -84,7 +84,6 @@ public final class ZMQSocket: @unchecked Sendable {
         try setOption(ZMQ_HEARTBEAT_TTL, timeoutMs)
     }
     public func setHandshakeInterval(milliseconds: Int32) throws { try setOption(ZMQ_HANDSHAKE_IVL, milliseconds) }
-    public func setRoutingID(_ id: [UInt8]) throws { try setOption(ZMQ_ROUTING_ID, bytes: id) }
 
     /// CurveZMQ client role: encrypt, and prove `keys` to a server known by its public key.
     public func setCurveClient(serverPublicKey: String, keys: CurveKeyPair) throws {
@@ -183,13 +182,5 @@ public final class ZMQSocket: @unchecked Sendable {
             }
             if zmq_msg_more(&message) == 0 { return frames }
         }
-    }
-
-    /// Whether a whole message can be received now (ZMQ_EVENTS & POLLIN).
-    var hasPendingInput: Bool {
-        var events: Int32 = 0
-        var size = MemoryLayout<Int32>.size
-        guard zmq_getsockopt(handle, ZMQ_EVENTS, &events, &size) == 0 else { return false }
-        return events & Int32(ZMQ_POLLIN) != 0
     }
 }

@@ -1208,7 +1208,7 @@ const ProtobufCMessageDescriptor atom__v1__gateway_health_request__descriptor =
   (ProtobufCMessageInit) atom__v1__gateway_health_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__gateway_health_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor atom__v1__gateway_health_response__field_descriptors[5] =
 {
   {
     "gateway_status",
@@ -1258,8 +1258,21 @@ static const ProtobufCFieldDescriptor atom__v1__gateway_health_response__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "dropped_messages",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__GatewayHealthResponse, dropped_messages),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__gateway_health_response__field_indices_by_name[] = {
+  4,   /* field[4] = dropped_messages */
   0,   /* field[0] = gateway_status */
   1,   /* field[1] = gateway_uptime_ms */
   2,   /* field[2] = gateway_version */
@@ -1268,7 +1281,7 @@ static const unsigned atom__v1__gateway_health_response__field_indices_by_name[]
 static const ProtobufCIntRange atom__v1__gateway_health_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor atom__v1__gateway_health_response__descriptor =
 {
@@ -1278,7 +1291,7 @@ const ProtobufCMessageDescriptor atom__v1__gateway_health_response__descriptor =
   "Atom__V1__GatewayHealthResponse",
   "atom.v1",
   sizeof(Atom__V1__GatewayHealthResponse),
-  4,
+  5,
   atom__v1__gateway_health_response__field_descriptors,
   atom__v1__gateway_health_response__field_indices_by_name,
   1,  atom__v1__gateway_health_response__number_ranges,

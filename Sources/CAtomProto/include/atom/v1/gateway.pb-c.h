@@ -197,10 +197,14 @@ struct  Atom__V1__GatewayHealthResponse
   char *gateway_version;
   size_t n_services;
   Atom__V1__ServiceHealth **services;
+  /*
+   * Malformed messages the gateway dropped since it started (garbage from some peer).
+   */
+  uint64_t dropped_messages;
 };
 #define ATOM__V1__GATEWAY_HEALTH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__gateway_health_response__descriptor) \
-    , ATOM__V1__SERVING_STATUS__SERVING_STATUS_UNKNOWN, 0, (char *)protobuf_c_empty_string, 0,NULL }
+    , ATOM__V1__SERVING_STATUS__SERVING_STATUS_UNKNOWN, 0, (char *)protobuf_c_empty_string, 0,NULL, 0 }
 
 
 struct  Atom__V1__InstanceInfo
