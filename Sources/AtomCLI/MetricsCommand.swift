@@ -35,9 +35,7 @@ struct MetricsCommand: AsyncParsableCommand {
             if let saveBaselines {
                 var baselines: [String: Double] = [:]
                 for operation in metrics.operations { baselines[operation.operation] = operation.p99Us }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try encoder.encode(baselines).write(to: URL(fileURLWithPath: saveBaselines), options: .atomic)
+                try PerformancePolicy.saveBaselines(p99: baselines, to: saveBaselines)
             }
             if prometheus {
                 print(PrometheusText.render(metrics), terminator: "")

@@ -81,9 +81,14 @@ public struct PerformancePolicy: Sendable, Codable, Hashable {
 
     /// Saves the p99 of each summary as the new baselines (JSON: operation -> p99 in us).
     public static func saveBaselines(_ summaries: [String: LatencySummary], to path: String) throws {
+        try saveBaselines(p99: summaries.mapValues(\.p99), to: path)
+    }
+
+    /// Saves baselines given as p99 per operation, in microseconds.
+    public static func saveBaselines(p99 baselines: [String: Double], to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(summaries.mapValues(\.p99)).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try encoder.encode(baselines).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
     /// Reads baselines written by `saveBaselines`.
