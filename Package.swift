@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "atom-gateway", targets: ["atom-gateway"]),
         .executable(name: "atom-echo", targets: ["atom-echo"]),
         .executable(name: "atom-installer", targets: ["atom-installer"]),
+        .executable(name: "atom-workflow", targets: ["atom-workflow"]),
         .executable(name: "atom-protogen", targets: ["atom-protogen"]),
         .library(name: "AtomRPC", targets: ["AtomRPC"]),
         .library(name: "AtomAPI", targets: ["AtomAPI"]),
@@ -26,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C behind small system-library and generated-code targets.
@@ -97,11 +99,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The workflow engine: specs (YAML/JSON), validation and plans, the scheduler, the result
+        // cache and durable runs; skills execute through the loader service.
+        .target(
+            name: "AtomWorkflow",
+            dependencies: [
+                "AtomRPC", "AtomAPI", "AtomProto", "AtomMetrics",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `atom` commands as a library.
         .target(
             name: "AtomCLI",
             dependencies: [
-                "AtomRPC", "AtomAPI", "AtomProto", "AtomGateway", "AtomEcho", "AtomMetrics",
+                "AtomRPC", "AtomAPI", "AtomProto", "AtomGateway", "AtomEcho", "AtomMetrics", "AtomWorkflow",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -127,6 +141,12 @@ let package = Package(
             name: "atom-installer",
             dependencies: ["AtomInstaller", "AtomRPC"],
             path: "services/installer/Sources",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "atom-workflow",
+            dependencies: ["AtomWorkflow", "AtomRPC"],
+            path: "services/workflow/Sources",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -156,6 +176,11 @@ let package = Package(
         .testTarget(
             name: "AtomInstallerTests",
             dependencies: ["AtomInstaller", "AtomRPC", "AtomAPI", "AtomProto", "AtomTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AtomWorkflowTests",
+            dependencies: ["AtomWorkflow", "AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "AtomMetrics"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -28,6 +28,16 @@ public struct WorkflowClient: Sendable {
     public func cancelRun(_ request: CancelRunRequest, options: CallOptions = CallOptions()) async throws -> CancelRunResponse {
         try await rpc.unary(service: Self.serviceName, method: "CancelRun", request: request, responseType: CancelRunResponse.self, options: options)
     }
+
+    public func listRuns(_ request: ListRunsRequest, options: CallOptions = CallOptions()) async throws -> ListRunsResponse {
+        try await rpc.unary(service: Self.serviceName, method: "ListRuns", request: request, responseType: ListRunsResponse.self, options: options)
+    }
+
+    /// Re-runs the steps of an interrupted, failed, cancelled or timed-out run that had not
+    /// finished, with the outputs of those that had; streams like RunWorkflow.
+    public func resumeRun(_ request: ResumeRunRequest, options: CallOptions = CallOptions()) -> RPCResponseStream<StepEvent> {
+        rpc.serverStreaming(service: Self.serviceName, method: "ResumeRun", request: request, responseType: StepEvent.self, options: options)
+    }
 }
 
 /// Implement to serve atom.v1.Workflow.
@@ -37,6 +47,10 @@ public protocol WorkflowService: RPCService {
     func startRun(_ request: RunWorkflowRequest, context: RPCContext) async throws -> StartRunResponse
     func getRun(_ request: GetRunRequest, context: RPCContext) async throws -> RunRecord
     func cancelRun(_ request: CancelRunRequest, context: RPCContext) async throws -> CancelRunResponse
+    func listRuns(_ request: ListRunsRequest, context: RPCContext) async throws -> ListRunsResponse
+    /// Re-runs the steps of an interrupted, failed, cancelled or timed-out run that had not
+    /// finished, with the outputs of those that had; streams like RunWorkflow.
+    func resumeRun(_ request: ResumeRunRequest, writer: RPCStreamWriter<StepEvent>, context: RPCContext) async throws
 }
 
 extension WorkflowService {
@@ -51,6 +65,10 @@ extension WorkflowService {
             .unary("StartRun") { (request: RunWorkflowRequest, context: RPCContext) in try await self.startRun(request, context: context) },
             .unary("GetRun") { (request: GetRunRequest, context: RPCContext) in try await self.getRun(request, context: context) },
             .unary("CancelRun") { (request: CancelRunRequest, context: RPCContext) in try await self.cancelRun(request, context: context) },
+            .unary("ListRuns") { (request: ListRunsRequest, context: RPCContext) in try await self.listRuns(request, context: context) },
+            .serverStreaming("ResumeRun") { (request: ResumeRunRequest, writer: RPCStreamWriter<StepEvent>, context: RPCContext) in
+                try await self.resumeRun(request, writer: writer, context: context)
+            },
         ]
     }
 }

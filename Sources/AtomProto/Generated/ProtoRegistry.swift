@@ -83,6 +83,7 @@ public enum ProtoRegistry {
             InstallSkillResponse.self,
             RetryPolicy.self,
             WorkflowStep.self,
+            WorkflowInput.self,
             WorkflowSpec.self,
             ValidateWorkflowRequest.self,
             ValidationError.self,
@@ -94,6 +95,9 @@ public enum ProtoRegistry {
             StartRunResponse.self,
             GetRunRequest.self,
             RunRecord.self,
+            ListRunsRequest.self,
+            ListRunsResponse.self,
+            ResumeRunRequest.self,
             CancelRunRequest.self,
             CancelRunResponse.self,
         ]

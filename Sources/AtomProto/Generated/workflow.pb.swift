@@ -3,6 +3,53 @@
 internal import CAtomProto
 internal import CProtobufC
 
+public enum SkillCheck: Sendable, Hashable, CaseIterable {
+    /// The service's setting (WORKFLOW_CHECK_SKILLS).
+    case unspecified
+    case off
+    /// Ask the loader; when it cannot be reached, validate without it and say so in `warnings`.
+    case auto
+    /// Ask the loader; when it cannot be reached the call fails with UNAVAILABLE.
+    case required
+    /// A value this version of the proto does not know (proto3 enums are open).
+    case unrecognized(Int32)
+
+    public init(rawValue: Int32) {
+        switch rawValue {
+        case 0: self = .unspecified
+        case 1: self = .off
+        case 2: self = .auto
+        case 3: self = .required
+        default: self = .unrecognized(rawValue)
+        }
+    }
+
+    public var rawValue: Int32 {
+        switch self {
+        case .unspecified: 0
+        case .off: 1
+        case .auto: 2
+        case .required: 3
+        case .unrecognized(let value): value
+        }
+    }
+
+    public static var allCases: [SkillCheck] {
+        [.unspecified, .off, .auto, .required]
+    }
+
+    /// The proto value name, e.g. "SKILL_CHECK_UNSPECIFIED"; the number for unrecognized values.
+    public var protoName: String {
+        switch self {
+        case .unspecified: "SKILL_CHECK_UNSPECIFIED"
+        case .off: "SKILL_CHECK_OFF"
+        case .auto: "SKILL_CHECK_AUTO"
+        case .required: "SKILL_CHECK_REQUIRED"
+        case .unrecognized(let value): String(value)
+        }
+    }
+}
+
 public enum StepState: Sendable, Hashable, CaseIterable {
     case unspecified
     case pending
@@ -128,8 +175,12 @@ public struct RetryPolicy: ProtoMessage {
     public var multiplier: Double = 0
     public var jitter: Double = 0
 
-    /// Status codes that retry; empty means UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED.
+    /// Status codes that retry; empty (with retry_on_errors empty too) means UNAVAILABLE,
+    /// DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED. A skill that raises fails with UNKNOWN.
     public var retryOn: [StatusCode] = []
+
+    /// Exception types raised by the skill that retry, like "ConnectionError"; "*" is any.
+    public var retryOnErrors: [String] = []
 
     public init() {}
 
@@ -140,6 +191,7 @@ public struct RetryPolicy: ProtoMessage {
         multiplier: Double = 0,
         jitter: Double = 0,
         retryOn: [StatusCode] = [],
+        retryOnErrors: [String] = [],
     ) {
         self.maxAttempts = maxAttempts
         self.initialBackoffMs = initialBackoffMs
@@ -147,6 +199,7 @@ public struct RetryPolicy: ProtoMessage {
         self.multiplier = multiplier
         self.jitter = jitter
         self.retryOn = retryOn
+        self.retryOnErrors = retryOnErrors
     }
 }
 
@@ -166,6 +219,9 @@ public struct WorkflowStep: ProtoMessage {
     public var condition: String = ""
     public var cacheTtlSeconds: UInt32 = 0
 
+    /// Serve the result from the cache (for cache_ttl_seconds, else WORKFLOW_CACHE_TTL).
+    public var cache: Bool = false
+
     public init() {}
 
     public init(
@@ -177,6 +233,7 @@ public struct WorkflowStep: ProtoMessage {
         retry: RetryPolicy? = nil,
         condition: String = "",
         cacheTtlSeconds: UInt32 = 0,
+        cache: Bool = false,
     ) {
         self.id = id
         self.skill = skill
@@ -186,6 +243,38 @@ public struct WorkflowStep: ProtoMessage {
         self.retry = retry
         self.condition = condition
         self.cacheTtlSeconds = cacheTtlSeconds
+        self.cache = cache
+    }
+}
+
+/// A workflow input: `${inputs.NAME}` in step inputs and conditions.
+public struct WorkflowInput: ProtoMessage {
+    public static let protoName = "atom.v1.WorkflowInput"
+
+    public var name: String = ""
+
+    /// "string", "number", "integer", "boolean", "object", "array" or empty (any).
+    public var type: String = ""
+    public var required: Bool = false
+
+    /// JSON value used when the input is not given; empty means none.
+    public var defaultJson: String = ""
+    public var description: String = ""
+
+    public init() {}
+
+    public init(
+        name: String = "",
+        type: String = "",
+        required: Bool = false,
+        defaultJson: String = "",
+        description: String = "",
+    ) {
+        self.name = name
+        self.type = type
+        self.required = required
+        self.defaultJson = defaultJson
+        self.description = description
     }
 }
 
@@ -197,6 +286,15 @@ public struct WorkflowSpec: ProtoMessage {
     public var timeoutSeconds: UInt32 = 0
     public var parallelism: UInt32 = 0
     public var failFast: Bool = false
+    public var inputs: [WorkflowInput] = []
+
+    /// Every step is cacheable (each for its own TTL, else WORKFLOW_CACHE_TTL).
+    public var cache: Bool = false
+
+    /// JSON object of templates resolved when the run ends, like {"text": "${steps.b.output.text}"};
+    /// empty: the outputs of the steps nothing depends on, by step id.
+    public var outputsJson: String = ""
+    public var description: String = ""
 
     public init() {}
 
@@ -206,12 +304,20 @@ public struct WorkflowSpec: ProtoMessage {
         timeoutSeconds: UInt32 = 0,
         parallelism: UInt32 = 0,
         failFast: Bool = false,
+        inputs: [WorkflowInput] = [],
+        cache: Bool = false,
+        outputsJson: String = "",
+        description: String = "",
     ) {
         self.name = name
         self.steps = steps
         self.timeoutSeconds = timeoutSeconds
         self.parallelism = parallelism
         self.failFast = failFast
+        self.inputs = inputs
+        self.cache = cache
+        self.outputsJson = outputsJson
+        self.description = description
     }
 }
 
@@ -223,14 +329,19 @@ public struct ValidateWorkflowRequest: ProtoMessage {
     /// The spec as YAML or JSON text, used when `spec` is absent.
     public var specText: String = ""
 
+    /// Whether unknown skills are errors (asked of the loader).
+    public var skillCheck: SkillCheck = .unspecified
+
     public init() {}
 
     public init(
         spec: WorkflowSpec? = nil,
         specText: String = "",
+        skillCheck: SkillCheck = .unspecified,
     ) {
         self.spec = spec
         self.specText = specText
+        self.skillCheck = skillCheck
     }
 }
 
@@ -300,6 +411,10 @@ public struct ValidateWorkflowResponse: ProtoMessage {
     public var valid: Bool = false
     public var errors: [ValidationError] = []
     public var plan: WorkflowPlan? = nil
+    public var warnings: [String] = []
+
+    /// The spec as the service understood it (parsed from spec_text when given).
+    public var spec: WorkflowSpec? = nil
 
     public init() {}
 
@@ -307,10 +422,14 @@ public struct ValidateWorkflowResponse: ProtoMessage {
         valid: Bool = false,
         errors: [ValidationError] = [],
         plan: WorkflowPlan? = nil,
+        warnings: [String] = [],
+        spec: WorkflowSpec? = nil,
     ) {
         self.valid = valid
         self.errors = errors
         self.plan = plan
+        self.warnings = warnings
+        self.spec = spec
     }
 }
 
@@ -318,16 +437,23 @@ public struct RunWorkflowRequest: ProtoMessage {
     public static let protoName = "atom.v1.RunWorkflowRequest"
 
     public var workflow: ValidateWorkflowRequest? = nil
+
+    /// JSON object of the workflow's inputs.
     public var inputsJson: String = ""
+
+    /// Ignore cached results (fresh results are still stored).
+    public var noCache: Bool = false
 
     public init() {}
 
     public init(
         workflow: ValidateWorkflowRequest? = nil,
         inputsJson: String = "",
+        noCache: Bool = false,
     ) {
         self.workflow = workflow
         self.inputsJson = inputsJson
+        self.noCache = noCache
     }
 }
 
@@ -341,6 +467,21 @@ public struct StepEvent: ProtoMessage {
     public var outputsJson: String = ""
     public var error: String = ""
     public var durationUs: UInt64 = 0
+    public var skill: String = ""
+
+    /// Set on run-level events (step_id empty): the first (RUNNING) and the last of a run's stream.
+    public var runState: RunState = .unspecified
+
+    /// The step's resolved inputs (JSON object).
+    public var inputsJson: String = ""
+    public var startedAtMs: UInt64 = 0
+    public var finishedAtMs: UInt64 = 0
+
+    /// The status code of a failure (UNKNOWN for a skill that raised, DEADLINE_EXCEEDED for a timeout).
+    public var errorCode: StatusCode = .ok
+
+    /// The exception type of a skill that raised, like "ValueError".
+    public var errorType: String = ""
 
     public init() {}
 
@@ -352,6 +493,13 @@ public struct StepEvent: ProtoMessage {
         outputsJson: String = "",
         error: String = "",
         durationUs: UInt64 = 0,
+        skill: String = "",
+        runState: RunState = .unspecified,
+        inputsJson: String = "",
+        startedAtMs: UInt64 = 0,
+        finishedAtMs: UInt64 = 0,
+        errorCode: StatusCode = .ok,
+        errorType: String = "",
     ) {
         self.runId = runId
         self.stepId = stepId
@@ -360,6 +508,13 @@ public struct StepEvent: ProtoMessage {
         self.outputsJson = outputsJson
         self.error = error
         self.durationUs = durationUs
+        self.skill = skill
+        self.runState = runState
+        self.inputsJson = inputsJson
+        self.startedAtMs = startedAtMs
+        self.finishedAtMs = finishedAtMs
+        self.errorCode = errorCode
+        self.errorType = errorType
     }
 }
 
@@ -401,6 +556,11 @@ public struct RunRecord: ProtoMessage {
     public var startedAtMs: UInt64 = 0
     public var finishedAtMs: UInt64 = 0
     public var outputsJson: String = ""
+    public var inputsJson: String = ""
+    public var error: String = ""
+
+    /// How many times the run was resumed.
+    public var resumes: UInt32 = 0
 
     public init() {}
 
@@ -412,6 +572,9 @@ public struct RunRecord: ProtoMessage {
         startedAtMs: UInt64 = 0,
         finishedAtMs: UInt64 = 0,
         outputsJson: String = "",
+        inputsJson: String = "",
+        error: String = "",
+        resumes: UInt32 = 0,
     ) {
         self.runId = runId
         self.workflow = workflow
@@ -420,6 +583,61 @@ public struct RunRecord: ProtoMessage {
         self.startedAtMs = startedAtMs
         self.finishedAtMs = finishedAtMs
         self.outputsJson = outputsJson
+        self.inputsJson = inputsJson
+        self.error = error
+        self.resumes = resumes
+    }
+}
+
+public struct ListRunsRequest: ProtoMessage {
+    public static let protoName = "atom.v1.ListRunsRequest"
+
+    /// At most this many, newest first (default 50, at most 1000).
+    public var limit: UInt32 = 0
+
+    /// Only runs in this state (UNSPECIFIED: all).
+    public var state: RunState = .unspecified
+    public var workflow: String = ""
+
+    public init() {}
+
+    public init(
+        limit: UInt32 = 0,
+        state: RunState = .unspecified,
+        workflow: String = "",
+    ) {
+        self.limit = limit
+        self.state = state
+        self.workflow = workflow
+    }
+}
+
+public struct ListRunsResponse: ProtoMessage {
+    public static let protoName = "atom.v1.ListRunsResponse"
+
+    /// Runs without their steps.
+    public var runs: [RunRecord] = []
+
+    public init() {}
+
+    public init(
+        runs: [RunRecord] = [],
+    ) {
+        self.runs = runs
+    }
+}
+
+public struct ResumeRunRequest: ProtoMessage {
+    public static let protoName = "atom.v1.ResumeRunRequest"
+
+    public var runId: String = ""
+
+    public init() {}
+
+    public init(
+        runId: String = "",
+    ) {
+        self.runId = runId
     }
 }
 
@@ -482,6 +700,7 @@ extension RetryPolicy {
         self.multiplier = c.multiplier
         self.jitter = c.jitter
         self.retryOn = ProtoDecode.array(c.retry_on, count: c.n_retry_on).map { StatusCode(rawValue: Int32(truncatingIfNeeded: $0.rawValue)) }
+        self.retryOnErrors = try ProtoDecode.strings(c.retry_on_errors, count: c.n_retry_on_errors, field: "atom.v1.RetryPolicy.retry_on_errors")
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -494,6 +713,8 @@ extension RetryPolicy {
         c.jitter = self.jitter
         c.n_retry_on = self.retryOn.count
         c.retry_on = arena.array(self.retryOn.map { Atom__V1__StatusCode(rawValue: .init(truncatingIfNeeded: $0.rawValue)) })
+        c.n_retry_on_errors = self.retryOnErrors.count
+        c.retry_on_errors = try arena.strings(self.retryOnErrors, field: "atom.v1.RetryPolicy.retry_on_errors")
     }
 }
 
@@ -530,6 +751,7 @@ extension WorkflowStep {
         if let nested = c.retry { self.retry = try RetryPolicy(cMessage: nested) }
         self.condition = try ProtoDecode.string(c.condition, field: "atom.v1.WorkflowStep.condition")
         self.cacheTtlSeconds = c.cache_ttl_seconds
+        self.cache = c.cache != 0
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -548,6 +770,50 @@ extension WorkflowStep {
         }
         if !self.condition.isEmpty { c.condition = try arena.string(self.condition, field: "atom.v1.WorkflowStep.condition") }
         c.cache_ttl_seconds = self.cacheTtlSeconds
+        c.cache = self.cache ? 1 : 0
+    }
+}
+
+extension WorkflowInput {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__workflow_input__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__workflow_input__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__WorkflowInput()
+            try fill(&message, arena: arena)
+            let size = atom__v1__workflow_input__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__workflow_input__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__WorkflowInput>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.name = try ProtoDecode.string(c.name, field: "atom.v1.WorkflowInput.name")
+        self.type = try ProtoDecode.string(c.type, field: "atom.v1.WorkflowInput.type")
+        self.required = c.required != 0
+        self.defaultJson = try ProtoDecode.string(c.default_json, field: "atom.v1.WorkflowInput.default_json")
+        self.description = try ProtoDecode.string(c.description, field: "atom.v1.WorkflowInput.description")
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__WorkflowInput, arena: ProtoArena) throws {
+        atom__v1__workflow_input__init(&c)
+        if !self.name.isEmpty { c.name = try arena.string(self.name, field: "atom.v1.WorkflowInput.name") }
+        if !self.type.isEmpty { c.type = try arena.string(self.type, field: "atom.v1.WorkflowInput.type") }
+        c.required = self.required ? 1 : 0
+        if !self.defaultJson.isEmpty { c.default_json = try arena.string(self.defaultJson, field: "atom.v1.WorkflowInput.default_json") }
+        if !self.description.isEmpty { c.description = try arena.string(self.description, field: "atom.v1.WorkflowInput.description") }
     }
 }
 
@@ -581,6 +847,10 @@ extension WorkflowSpec {
         self.timeoutSeconds = c.timeout_seconds
         self.parallelism = c.parallelism
         self.failFast = c.fail_fast != 0
+        self.inputs = try ProtoDecode.array(c.inputs, count: c.n_inputs).compactMap { $0 }.map { try WorkflowInput(cMessage: $0) }
+        self.cache = c.cache != 0
+        self.outputsJson = try ProtoDecode.string(c.outputs_json, field: "atom.v1.WorkflowSpec.outputs_json")
+        self.description = try ProtoDecode.string(c.description, field: "atom.v1.WorkflowSpec.description")
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -599,6 +869,18 @@ extension WorkflowSpec {
         c.timeout_seconds = self.timeoutSeconds
         c.parallelism = self.parallelism
         c.fail_fast = self.failFast ? 1 : 0
+        c.n_inputs = self.inputs.count
+        if let list = arena.allocateArray(UnsafeMutablePointer<Atom__V1__WorkflowInput>?.self, count: self.inputs.count) {
+            for (index, value) in self.inputs.enumerated() {
+                let nested = arena.allocate(Atom__V1__WorkflowInput.self)
+                try value.fill(&nested.pointee, arena: arena)
+                list[index] = nested
+            }
+            c.inputs = list
+        }
+        c.cache = self.cache ? 1 : 0
+        if !self.outputsJson.isEmpty { c.outputs_json = try arena.string(self.outputsJson, field: "atom.v1.WorkflowSpec.outputs_json") }
+        if !self.description.isEmpty { c.description = try arena.string(self.description, field: "atom.v1.WorkflowSpec.description") }
     }
 }
 
@@ -629,6 +911,7 @@ extension ValidateWorkflowRequest {
         let c = cMessage.pointee
         if let nested = c.spec { self.spec = try WorkflowSpec(cMessage: nested) }
         self.specText = try ProtoDecode.string(c.spec_text, field: "atom.v1.ValidateWorkflowRequest.spec_text")
+        self.skillCheck = SkillCheck(rawValue: Int32(truncatingIfNeeded: c.skill_check.rawValue))
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -640,6 +923,7 @@ extension ValidateWorkflowRequest {
             c.spec = nested
         }
         if !self.specText.isEmpty { c.spec_text = try arena.string(self.specText, field: "atom.v1.ValidateWorkflowRequest.spec_text") }
+        c.skill_check = Atom__V1__SkillCheck(rawValue: .init(truncatingIfNeeded: self.skillCheck.rawValue))
     }
 }
 
@@ -796,6 +1080,8 @@ extension ValidateWorkflowResponse {
         self.valid = c.valid != 0
         self.errors = try ProtoDecode.array(c.errors, count: c.n_errors).compactMap { $0 }.map { try ValidationError(cMessage: $0) }
         if let nested = c.plan { self.plan = try WorkflowPlan(cMessage: nested) }
+        self.warnings = try ProtoDecode.strings(c.warnings, count: c.n_warnings, field: "atom.v1.ValidateWorkflowResponse.warnings")
+        if let nested = c.spec { self.spec = try WorkflowSpec(cMessage: nested) }
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -815,6 +1101,13 @@ extension ValidateWorkflowResponse {
             let nested = arena.allocate(Atom__V1__WorkflowPlan.self)
             try value.fill(&nested.pointee, arena: arena)
             c.plan = nested
+        }
+        c.n_warnings = self.warnings.count
+        c.warnings = try arena.strings(self.warnings, field: "atom.v1.ValidateWorkflowResponse.warnings")
+        if let value = self.spec {
+            let nested = arena.allocate(Atom__V1__WorkflowSpec.self)
+            try value.fill(&nested.pointee, arena: arena)
+            c.spec = nested
         }
     }
 }
@@ -846,6 +1139,7 @@ extension RunWorkflowRequest {
         let c = cMessage.pointee
         if let nested = c.workflow { self.workflow = try ValidateWorkflowRequest(cMessage: nested) }
         self.inputsJson = try ProtoDecode.string(c.inputs_json, field: "atom.v1.RunWorkflowRequest.inputs_json")
+        self.noCache = c.no_cache != 0
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -857,6 +1151,7 @@ extension RunWorkflowRequest {
             c.workflow = nested
         }
         if !self.inputsJson.isEmpty { c.inputs_json = try arena.string(self.inputsJson, field: "atom.v1.RunWorkflowRequest.inputs_json") }
+        c.no_cache = self.noCache ? 1 : 0
     }
 }
 
@@ -892,6 +1187,13 @@ extension StepEvent {
         self.outputsJson = try ProtoDecode.string(c.outputs_json, field: "atom.v1.StepEvent.outputs_json")
         self.error = try ProtoDecode.string(c.error, field: "atom.v1.StepEvent.error")
         self.durationUs = c.duration_us
+        self.skill = try ProtoDecode.string(c.skill, field: "atom.v1.StepEvent.skill")
+        self.runState = RunState(rawValue: Int32(truncatingIfNeeded: c.run_state.rawValue))
+        self.inputsJson = try ProtoDecode.string(c.inputs_json, field: "atom.v1.StepEvent.inputs_json")
+        self.startedAtMs = c.started_at_ms
+        self.finishedAtMs = c.finished_at_ms
+        self.errorCode = StatusCode(rawValue: Int32(truncatingIfNeeded: c.error_code.rawValue))
+        self.errorType = try ProtoDecode.string(c.error_type, field: "atom.v1.StepEvent.error_type")
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -904,6 +1206,13 @@ extension StepEvent {
         if !self.outputsJson.isEmpty { c.outputs_json = try arena.string(self.outputsJson, field: "atom.v1.StepEvent.outputs_json") }
         if !self.error.isEmpty { c.error = try arena.string(self.error, field: "atom.v1.StepEvent.error") }
         c.duration_us = self.durationUs
+        if !self.skill.isEmpty { c.skill = try arena.string(self.skill, field: "atom.v1.StepEvent.skill") }
+        c.run_state = Atom__V1__RunState(rawValue: .init(truncatingIfNeeded: self.runState.rawValue))
+        if !self.inputsJson.isEmpty { c.inputs_json = try arena.string(self.inputsJson, field: "atom.v1.StepEvent.inputs_json") }
+        c.started_at_ms = self.startedAtMs
+        c.finished_at_ms = self.finishedAtMs
+        c.error_code = Atom__V1__StatusCode(rawValue: .init(truncatingIfNeeded: self.errorCode.rawValue))
+        if !self.errorType.isEmpty { c.error_type = try arena.string(self.errorType, field: "atom.v1.StepEvent.error_type") }
     }
 }
 
@@ -1009,6 +1318,9 @@ extension RunRecord {
         self.startedAtMs = c.started_at_ms
         self.finishedAtMs = c.finished_at_ms
         self.outputsJson = try ProtoDecode.string(c.outputs_json, field: "atom.v1.RunRecord.outputs_json")
+        self.inputsJson = try ProtoDecode.string(c.inputs_json, field: "atom.v1.RunRecord.inputs_json")
+        self.error = try ProtoDecode.string(c.error, field: "atom.v1.RunRecord.error")
+        self.resumes = c.resumes
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -1029,6 +1341,126 @@ extension RunRecord {
         c.started_at_ms = self.startedAtMs
         c.finished_at_ms = self.finishedAtMs
         if !self.outputsJson.isEmpty { c.outputs_json = try arena.string(self.outputsJson, field: "atom.v1.RunRecord.outputs_json") }
+        if !self.inputsJson.isEmpty { c.inputs_json = try arena.string(self.inputsJson, field: "atom.v1.RunRecord.inputs_json") }
+        if !self.error.isEmpty { c.error = try arena.string(self.error, field: "atom.v1.RunRecord.error") }
+        c.resumes = self.resumes
+    }
+}
+
+extension ListRunsRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__list_runs_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__list_runs_request__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__ListRunsRequest()
+            try fill(&message, arena: arena)
+            let size = atom__v1__list_runs_request__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__list_runs_request__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__ListRunsRequest>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.limit = c.limit
+        self.state = RunState(rawValue: Int32(truncatingIfNeeded: c.state.rawValue))
+        self.workflow = try ProtoDecode.string(c.workflow, field: "atom.v1.ListRunsRequest.workflow")
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__ListRunsRequest, arena: ProtoArena) throws {
+        atom__v1__list_runs_request__init(&c)
+        c.limit = self.limit
+        c.state = Atom__V1__RunState(rawValue: .init(truncatingIfNeeded: self.state.rawValue))
+        if !self.workflow.isEmpty { c.workflow = try arena.string(self.workflow, field: "atom.v1.ListRunsRequest.workflow") }
+    }
+}
+
+extension ListRunsResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__list_runs_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__list_runs_response__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__ListRunsResponse()
+            try fill(&message, arena: arena)
+            let size = atom__v1__list_runs_response__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__list_runs_response__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__ListRunsResponse>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.runs = try ProtoDecode.array(c.runs, count: c.n_runs).compactMap { $0 }.map { try RunRecord(cMessage: $0) }
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__ListRunsResponse, arena: ProtoArena) throws {
+        atom__v1__list_runs_response__init(&c)
+        c.n_runs = self.runs.count
+        if let list = arena.allocateArray(UnsafeMutablePointer<Atom__V1__RunRecord>?.self, count: self.runs.count) {
+            for (index, value) in self.runs.enumerated() {
+                let nested = arena.allocate(Atom__V1__RunRecord.self)
+                try value.fill(&nested.pointee, arena: arena)
+                list[index] = nested
+            }
+            c.runs = list
+        }
+    }
+}
+
+extension ResumeRunRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__resume_run_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__resume_run_request__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__ResumeRunRequest()
+            try fill(&message, arena: arena)
+            let size = atom__v1__resume_run_request__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__resume_run_request__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__ResumeRunRequest>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.runId = try ProtoDecode.string(c.run_id, field: "atom.v1.ResumeRunRequest.run_id")
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__ResumeRunRequest, arena: ProtoArena) throws {
+        atom__v1__resume_run_request__init(&c)
+        if !self.runId.isEmpty { c.run_id = try arena.string(self.runId, field: "atom.v1.ResumeRunRequest.run_id") }
     }
 }
 

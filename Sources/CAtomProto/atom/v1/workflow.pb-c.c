@@ -97,6 +97,51 @@ void   atom__v1__workflow_step__free_unpacked
   assert(message->base.descriptor == &atom__v1__workflow_step__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   atom__v1__workflow_input__init
+                     (Atom__V1__WorkflowInput         *message)
+{
+  static const Atom__V1__WorkflowInput init_value = ATOM__V1__WORKFLOW_INPUT__INIT;
+  *message = init_value;
+}
+size_t atom__v1__workflow_input__get_packed_size
+                     (const Atom__V1__WorkflowInput *message)
+{
+  assert(message->base.descriptor == &atom__v1__workflow_input__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__workflow_input__pack
+                     (const Atom__V1__WorkflowInput *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__workflow_input__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__workflow_input__pack_to_buffer
+                     (const Atom__V1__WorkflowInput *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__workflow_input__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__WorkflowInput *
+       atom__v1__workflow_input__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__WorkflowInput *)
+     protobuf_c_message_unpack (&atom__v1__workflow_input__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__workflow_input__free_unpacked
+                     (Atom__V1__WorkflowInput *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__workflow_input__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   atom__v1__workflow_spec__init
                      (Atom__V1__WorkflowSpec         *message)
 {
@@ -553,6 +598,141 @@ void   atom__v1__run_record__free_unpacked
   assert(message->base.descriptor == &atom__v1__run_record__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   atom__v1__list_runs_request__init
+                     (Atom__V1__ListRunsRequest         *message)
+{
+  static const Atom__V1__ListRunsRequest init_value = ATOM__V1__LIST_RUNS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t atom__v1__list_runs_request__get_packed_size
+                     (const Atom__V1__ListRunsRequest *message)
+{
+  assert(message->base.descriptor == &atom__v1__list_runs_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__list_runs_request__pack
+                     (const Atom__V1__ListRunsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__list_runs_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__list_runs_request__pack_to_buffer
+                     (const Atom__V1__ListRunsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__list_runs_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__ListRunsRequest *
+       atom__v1__list_runs_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__ListRunsRequest *)
+     protobuf_c_message_unpack (&atom__v1__list_runs_request__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__list_runs_request__free_unpacked
+                     (Atom__V1__ListRunsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__list_runs_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   atom__v1__list_runs_response__init
+                     (Atom__V1__ListRunsResponse         *message)
+{
+  static const Atom__V1__ListRunsResponse init_value = ATOM__V1__LIST_RUNS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t atom__v1__list_runs_response__get_packed_size
+                     (const Atom__V1__ListRunsResponse *message)
+{
+  assert(message->base.descriptor == &atom__v1__list_runs_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__list_runs_response__pack
+                     (const Atom__V1__ListRunsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__list_runs_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__list_runs_response__pack_to_buffer
+                     (const Atom__V1__ListRunsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__list_runs_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__ListRunsResponse *
+       atom__v1__list_runs_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__ListRunsResponse *)
+     protobuf_c_message_unpack (&atom__v1__list_runs_response__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__list_runs_response__free_unpacked
+                     (Atom__V1__ListRunsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__list_runs_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   atom__v1__resume_run_request__init
+                     (Atom__V1__ResumeRunRequest         *message)
+{
+  static const Atom__V1__ResumeRunRequest init_value = ATOM__V1__RESUME_RUN_REQUEST__INIT;
+  *message = init_value;
+}
+size_t atom__v1__resume_run_request__get_packed_size
+                     (const Atom__V1__ResumeRunRequest *message)
+{
+  assert(message->base.descriptor == &atom__v1__resume_run_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__resume_run_request__pack
+                     (const Atom__V1__ResumeRunRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__resume_run_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__resume_run_request__pack_to_buffer
+                     (const Atom__V1__ResumeRunRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__resume_run_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__ResumeRunRequest *
+       atom__v1__resume_run_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__ResumeRunRequest *)
+     protobuf_c_message_unpack (&atom__v1__resume_run_request__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__resume_run_request__free_unpacked
+                     (Atom__V1__ResumeRunRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__resume_run_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   atom__v1__cancel_run_request__init
                      (Atom__V1__CancelRunRequest         *message)
 {
@@ -643,7 +823,7 @@ void   atom__v1__cancel_run_response__free_unpacked
   assert(message->base.descriptor == &atom__v1__cancel_run_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor atom__v1__retry_policy__field_descriptors[6] =
+static const ProtobufCFieldDescriptor atom__v1__retry_policy__field_descriptors[7] =
 {
   {
     "max_attempts",
@@ -717,6 +897,18 @@ static const ProtobufCFieldDescriptor atom__v1__retry_policy__field_descriptors[
     0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "retry_on_errors",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Atom__V1__RetryPolicy, n_retry_on_errors),
+    offsetof(Atom__V1__RetryPolicy, retry_on_errors),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__retry_policy__field_indices_by_name[] = {
   1,   /* field[1] = initial_backoff_ms */
@@ -725,11 +917,12 @@ static const unsigned atom__v1__retry_policy__field_indices_by_name[] = {
   2,   /* field[2] = max_backoff_ms */
   3,   /* field[3] = multiplier */
   5,   /* field[5] = retry_on */
+  6,   /* field[6] = retry_on_errors */
 };
 static const ProtobufCIntRange atom__v1__retry_policy__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor atom__v1__retry_policy__descriptor =
 {
@@ -739,14 +932,14 @@ const ProtobufCMessageDescriptor atom__v1__retry_policy__descriptor =
   "Atom__V1__RetryPolicy",
   "atom.v1",
   sizeof(Atom__V1__RetryPolicy),
-  6,
+  7,
   atom__v1__retry_policy__field_descriptors,
   atom__v1__retry_policy__field_indices_by_name,
   1,  atom__v1__retry_policy__number_ranges,
   (ProtobufCMessageInit) atom__v1__retry_policy__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__workflow_step__field_descriptors[8] =
+static const ProtobufCFieldDescriptor atom__v1__workflow_step__field_descriptors[9] =
 {
   {
     "id",
@@ -844,8 +1037,21 @@ static const ProtobufCFieldDescriptor atom__v1__workflow_step__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cache",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__WorkflowStep, cache),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__workflow_step__field_indices_by_name[] = {
+  8,   /* field[8] = cache */
   7,   /* field[7] = cache_ttl_seconds */
   6,   /* field[6] = condition */
   3,   /* field[3] = depends_on */
@@ -858,7 +1064,7 @@ static const unsigned atom__v1__workflow_step__field_indices_by_name[] = {
 static const ProtobufCIntRange atom__v1__workflow_step__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor atom__v1__workflow_step__descriptor =
 {
@@ -868,14 +1074,104 @@ const ProtobufCMessageDescriptor atom__v1__workflow_step__descriptor =
   "Atom__V1__WorkflowStep",
   "atom.v1",
   sizeof(Atom__V1__WorkflowStep),
-  8,
+  9,
   atom__v1__workflow_step__field_descriptors,
   atom__v1__workflow_step__field_indices_by_name,
   1,  atom__v1__workflow_step__number_ranges,
   (ProtobufCMessageInit) atom__v1__workflow_step__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__workflow_spec__field_descriptors[5] =
+static const ProtobufCFieldDescriptor atom__v1__workflow_input__field_descriptors[5] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__WorkflowInput, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "type",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__WorkflowInput, type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "required",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__WorkflowInput, required),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "default_json",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__WorkflowInput, default_json),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__WorkflowInput, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__workflow_input__field_indices_by_name[] = {
+  3,   /* field[3] = default_json */
+  4,   /* field[4] = description */
+  0,   /* field[0] = name */
+  2,   /* field[2] = required */
+  1,   /* field[1] = type */
+};
+static const ProtobufCIntRange atom__v1__workflow_input__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor atom__v1__workflow_input__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.WorkflowInput",
+  "WorkflowInput",
+  "Atom__V1__WorkflowInput",
+  "atom.v1",
+  sizeof(Atom__V1__WorkflowInput),
+  5,
+  atom__v1__workflow_input__field_descriptors,
+  atom__v1__workflow_input__field_indices_by_name,
+  1,  atom__v1__workflow_input__number_ranges,
+  (ProtobufCMessageInit) atom__v1__workflow_input__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor atom__v1__workflow_spec__field_descriptors[9] =
 {
   {
     "name",
@@ -937,10 +1233,62 @@ static const ProtobufCFieldDescriptor atom__v1__workflow_spec__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "inputs",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Atom__V1__WorkflowSpec, n_inputs),
+    offsetof(Atom__V1__WorkflowSpec, inputs),
+    &atom__v1__workflow_input__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cache",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__WorkflowSpec, cache),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outputs_json",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__WorkflowSpec, outputs_json),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__WorkflowSpec, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__workflow_spec__field_indices_by_name[] = {
+  6,   /* field[6] = cache */
+  8,   /* field[8] = description */
   4,   /* field[4] = fail_fast */
+  5,   /* field[5] = inputs */
   0,   /* field[0] = name */
+  7,   /* field[7] = outputs_json */
   3,   /* field[3] = parallelism */
   1,   /* field[1] = steps */
   2,   /* field[2] = timeout_seconds */
@@ -948,7 +1296,7 @@ static const unsigned atom__v1__workflow_spec__field_indices_by_name[] = {
 static const ProtobufCIntRange atom__v1__workflow_spec__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor atom__v1__workflow_spec__descriptor =
 {
@@ -958,14 +1306,14 @@ const ProtobufCMessageDescriptor atom__v1__workflow_spec__descriptor =
   "Atom__V1__WorkflowSpec",
   "atom.v1",
   sizeof(Atom__V1__WorkflowSpec),
-  5,
+  9,
   atom__v1__workflow_spec__field_descriptors,
   atom__v1__workflow_spec__field_indices_by_name,
   1,  atom__v1__workflow_spec__number_ranges,
   (ProtobufCMessageInit) atom__v1__workflow_spec__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__validate_workflow_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor atom__v1__validate_workflow_request__field_descriptors[3] =
 {
   {
     "spec",
@@ -991,15 +1339,28 @@ static const ProtobufCFieldDescriptor atom__v1__validate_workflow_request__field
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "skill_check",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ValidateWorkflowRequest, skill_check),
+    &atom__v1__skill_check__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__validate_workflow_request__field_indices_by_name[] = {
+  2,   /* field[2] = skill_check */
   0,   /* field[0] = spec */
   1,   /* field[1] = spec_text */
 };
 static const ProtobufCIntRange atom__v1__validate_workflow_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor atom__v1__validate_workflow_request__descriptor =
 {
@@ -1009,7 +1370,7 @@ const ProtobufCMessageDescriptor atom__v1__validate_workflow_request__descriptor
   "Atom__V1__ValidateWorkflowRequest",
   "atom.v1",
   sizeof(Atom__V1__ValidateWorkflowRequest),
-  2,
+  3,
   atom__v1__validate_workflow_request__field_descriptors,
   atom__v1__validate_workflow_request__field_indices_by_name,
   1,  atom__v1__validate_workflow_request__number_ranges,
@@ -1208,7 +1569,7 @@ const ProtobufCMessageDescriptor atom__v1__workflow_plan__descriptor =
   (ProtobufCMessageInit) atom__v1__workflow_plan__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__validate_workflow_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor atom__v1__validate_workflow_response__field_descriptors[5] =
 {
   {
     "valid",
@@ -1246,16 +1607,42 @@ static const ProtobufCFieldDescriptor atom__v1__validate_workflow_response__fiel
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "warnings",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Atom__V1__ValidateWorkflowResponse, n_warnings),
+    offsetof(Atom__V1__ValidateWorkflowResponse, warnings),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "spec",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ValidateWorkflowResponse, spec),
+    &atom__v1__workflow_spec__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__validate_workflow_response__field_indices_by_name[] = {
   1,   /* field[1] = errors */
   2,   /* field[2] = plan */
+  4,   /* field[4] = spec */
   0,   /* field[0] = valid */
+  3,   /* field[3] = warnings */
 };
 static const ProtobufCIntRange atom__v1__validate_workflow_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor atom__v1__validate_workflow_response__descriptor =
 {
@@ -1265,14 +1652,14 @@ const ProtobufCMessageDescriptor atom__v1__validate_workflow_response__descripto
   "Atom__V1__ValidateWorkflowResponse",
   "atom.v1",
   sizeof(Atom__V1__ValidateWorkflowResponse),
-  3,
+  5,
   atom__v1__validate_workflow_response__field_descriptors,
   atom__v1__validate_workflow_response__field_indices_by_name,
   1,  atom__v1__validate_workflow_response__number_ranges,
   (ProtobufCMessageInit) atom__v1__validate_workflow_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__run_workflow_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor atom__v1__run_workflow_request__field_descriptors[3] =
 {
   {
     "workflow",
@@ -1298,15 +1685,28 @@ static const ProtobufCFieldDescriptor atom__v1__run_workflow_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "no_cache",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__RunWorkflowRequest, no_cache),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__run_workflow_request__field_indices_by_name[] = {
   1,   /* field[1] = inputs_json */
+  2,   /* field[2] = no_cache */
   0,   /* field[0] = workflow */
 };
 static const ProtobufCIntRange atom__v1__run_workflow_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor atom__v1__run_workflow_request__descriptor =
 {
@@ -1316,14 +1716,14 @@ const ProtobufCMessageDescriptor atom__v1__run_workflow_request__descriptor =
   "Atom__V1__RunWorkflowRequest",
   "atom.v1",
   sizeof(Atom__V1__RunWorkflowRequest),
-  2,
+  3,
   atom__v1__run_workflow_request__field_descriptors,
   atom__v1__run_workflow_request__field_indices_by_name,
   1,  atom__v1__run_workflow_request__number_ranges,
   (ProtobufCMessageInit) atom__v1__run_workflow_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__step_event__field_descriptors[7] =
+static const ProtobufCFieldDescriptor atom__v1__step_event__field_descriptors[14] =
 {
   {
     "run_id",
@@ -1409,20 +1809,111 @@ static const ProtobufCFieldDescriptor atom__v1__step_event__field_descriptors[7]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "skill",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__StepEvent, skill),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "run_state",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__StepEvent, run_state),
+    &atom__v1__run_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "inputs_json",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__StepEvent, inputs_json),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "started_at_ms",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__StepEvent, started_at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "finished_at_ms",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__StepEvent, finished_at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "error_code",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__StepEvent, error_code),
+    &atom__v1__status_code__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "error_type",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__StepEvent, error_type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__step_event__field_indices_by_name[] = {
   3,   /* field[3] = attempt */
   6,   /* field[6] = duration_us */
   5,   /* field[5] = error */
+  12,   /* field[12] = error_code */
+  13,   /* field[13] = error_type */
+  11,   /* field[11] = finished_at_ms */
+  9,   /* field[9] = inputs_json */
   4,   /* field[4] = outputs_json */
   0,   /* field[0] = run_id */
+  8,   /* field[8] = run_state */
+  7,   /* field[7] = skill */
+  10,   /* field[10] = started_at_ms */
   2,   /* field[2] = state */
   1,   /* field[1] = step_id */
 };
 static const ProtobufCIntRange atom__v1__step_event__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor atom__v1__step_event__descriptor =
 {
@@ -1432,7 +1923,7 @@ const ProtobufCMessageDescriptor atom__v1__step_event__descriptor =
   "Atom__V1__StepEvent",
   "atom.v1",
   sizeof(Atom__V1__StepEvent),
-  7,
+  14,
   atom__v1__step_event__field_descriptors,
   atom__v1__step_event__field_indices_by_name,
   1,  atom__v1__step_event__number_ranges,
@@ -1515,7 +2006,7 @@ const ProtobufCMessageDescriptor atom__v1__get_run_request__descriptor =
   (ProtobufCMessageInit) atom__v1__get_run_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__run_record__field_descriptors[7] =
+static const ProtobufCFieldDescriptor atom__v1__run_record__field_descriptors[10] =
 {
   {
     "run_id",
@@ -1601,10 +2092,49 @@ static const ProtobufCFieldDescriptor atom__v1__run_record__field_descriptors[7]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "inputs_json",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__RunRecord, inputs_json),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "error",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__RunRecord, error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "resumes",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__RunRecord, resumes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__run_record__field_indices_by_name[] = {
+  8,   /* field[8] = error */
   5,   /* field[5] = finished_at_ms */
+  7,   /* field[7] = inputs_json */
   6,   /* field[6] = outputs_json */
+  9,   /* field[9] = resumes */
   0,   /* field[0] = run_id */
   4,   /* field[4] = started_at_ms */
   2,   /* field[2] = state */
@@ -1614,7 +2144,7 @@ static const unsigned atom__v1__run_record__field_indices_by_name[] = {
 static const ProtobufCIntRange atom__v1__run_record__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor atom__v1__run_record__descriptor =
 {
@@ -1624,11 +2154,151 @@ const ProtobufCMessageDescriptor atom__v1__run_record__descriptor =
   "Atom__V1__RunRecord",
   "atom.v1",
   sizeof(Atom__V1__RunRecord),
-  7,
+  10,
   atom__v1__run_record__field_descriptors,
   atom__v1__run_record__field_indices_by_name,
   1,  atom__v1__run_record__number_ranges,
   (ProtobufCMessageInit) atom__v1__run_record__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor atom__v1__list_runs_request__field_descriptors[3] =
+{
+  {
+    "limit",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ListRunsRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ListRunsRequest, state),
+    &atom__v1__run_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "workflow",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ListRunsRequest, workflow),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__list_runs_request__field_indices_by_name[] = {
+  0,   /* field[0] = limit */
+  1,   /* field[1] = state */
+  2,   /* field[2] = workflow */
+};
+static const ProtobufCIntRange atom__v1__list_runs_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor atom__v1__list_runs_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.ListRunsRequest",
+  "ListRunsRequest",
+  "Atom__V1__ListRunsRequest",
+  "atom.v1",
+  sizeof(Atom__V1__ListRunsRequest),
+  3,
+  atom__v1__list_runs_request__field_descriptors,
+  atom__v1__list_runs_request__field_indices_by_name,
+  1,  atom__v1__list_runs_request__number_ranges,
+  (ProtobufCMessageInit) atom__v1__list_runs_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor atom__v1__list_runs_response__field_descriptors[1] =
+{
+  {
+    "runs",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Atom__V1__ListRunsResponse, n_runs),
+    offsetof(Atom__V1__ListRunsResponse, runs),
+    &atom__v1__run_record__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__list_runs_response__field_indices_by_name[] = {
+  0,   /* field[0] = runs */
+};
+static const ProtobufCIntRange atom__v1__list_runs_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor atom__v1__list_runs_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.ListRunsResponse",
+  "ListRunsResponse",
+  "Atom__V1__ListRunsResponse",
+  "atom.v1",
+  sizeof(Atom__V1__ListRunsResponse),
+  1,
+  atom__v1__list_runs_response__field_descriptors,
+  atom__v1__list_runs_response__field_indices_by_name,
+  1,  atom__v1__list_runs_response__number_ranges,
+  (ProtobufCMessageInit) atom__v1__list_runs_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor atom__v1__resume_run_request__field_descriptors[1] =
+{
+  {
+    "run_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ResumeRunRequest, run_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__resume_run_request__field_indices_by_name[] = {
+  0,   /* field[0] = run_id */
+};
+static const ProtobufCIntRange atom__v1__resume_run_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor atom__v1__resume_run_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.ResumeRunRequest",
+  "ResumeRunRequest",
+  "Atom__V1__ResumeRunRequest",
+  "atom.v1",
+  sizeof(Atom__V1__ResumeRunRequest),
+  1,
+  atom__v1__resume_run_request__field_descriptors,
+  atom__v1__resume_run_request__field_indices_by_name,
+  1,  atom__v1__resume_run_request__number_ranges,
+  (ProtobufCMessageInit) atom__v1__resume_run_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor atom__v1__cancel_run_request__field_descriptors[1] =
@@ -1706,6 +2376,38 @@ const ProtobufCMessageDescriptor atom__v1__cancel_run_response__descriptor =
   1,  atom__v1__cancel_run_response__number_ranges,
   (ProtobufCMessageInit) atom__v1__cancel_run_response__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue atom__v1__skill_check__enum_values_by_number[4] =
+{
+  { "SKILL_CHECK_UNSPECIFIED", "ATOM__V1__SKILL_CHECK__SKILL_CHECK_UNSPECIFIED", 0 },
+  { "SKILL_CHECK_OFF", "ATOM__V1__SKILL_CHECK__SKILL_CHECK_OFF", 1 },
+  { "SKILL_CHECK_AUTO", "ATOM__V1__SKILL_CHECK__SKILL_CHECK_AUTO", 2 },
+  { "SKILL_CHECK_REQUIRED", "ATOM__V1__SKILL_CHECK__SKILL_CHECK_REQUIRED", 3 },
+};
+static const ProtobufCIntRange atom__v1__skill_check__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex atom__v1__skill_check__enum_values_by_name[4] =
+{
+  { "SKILL_CHECK_AUTO", 2 },
+  { "SKILL_CHECK_OFF", 1 },
+  { "SKILL_CHECK_REQUIRED", 3 },
+  { "SKILL_CHECK_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor atom__v1__skill_check__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "atom.v1.SkillCheck",
+  "SkillCheck",
+  "Atom__V1__SkillCheck",
+  "atom.v1",
+  4,
+  atom__v1__skill_check__enum_values_by_number,
+  4,
+  atom__v1__skill_check__enum_values_by_name,
+  1,
+  atom__v1__skill_check__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCEnumValue atom__v1__step_state__enum_values_by_number[8] =
 {
@@ -1785,17 +2487,21 @@ const ProtobufCEnumDescriptor atom__v1__run_state__descriptor =
   atom__v1__run_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor atom__v1__workflow__method_descriptors[5] =
+static const ProtobufCMethodDescriptor atom__v1__workflow__method_descriptors[7] =
 {
   { "ValidateWorkflow", &atom__v1__validate_workflow_request__descriptor, &atom__v1__validate_workflow_response__descriptor },
   { "RunWorkflow", &atom__v1__run_workflow_request__descriptor, &atom__v1__step_event__descriptor },
   { "StartRun", &atom__v1__run_workflow_request__descriptor, &atom__v1__start_run_response__descriptor },
   { "GetRun", &atom__v1__get_run_request__descriptor, &atom__v1__run_record__descriptor },
   { "CancelRun", &atom__v1__cancel_run_request__descriptor, &atom__v1__cancel_run_response__descriptor },
+  { "ListRuns", &atom__v1__list_runs_request__descriptor, &atom__v1__list_runs_response__descriptor },
+  { "ResumeRun", &atom__v1__resume_run_request__descriptor, &atom__v1__step_event__descriptor },
 };
 const unsigned atom__v1__workflow__method_indices_by_name[] = {
   4,        /* CancelRun */
   3,        /* GetRun */
+  5,        /* ListRuns */
+  6,        /* ResumeRun */
   1,        /* RunWorkflow */
   2,        /* StartRun */
   0         /* ValidateWorkflow */
@@ -1807,7 +2513,7 @@ const ProtobufCServiceDescriptor atom__v1__workflow__descriptor =
   "Workflow",
   "Atom__V1__Workflow",
   "atom.v1",
-  5,
+  7,
   atom__v1__workflow__method_descriptors,
   atom__v1__workflow__method_indices_by_name
 };
@@ -1850,6 +2556,22 @@ void atom__v1__workflow__cancel_run(ProtobufCService *service,
 {
   assert(service->descriptor == &atom__v1__workflow__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void atom__v1__workflow__list_runs(ProtobufCService *service,
+                                   const Atom__V1__ListRunsRequest *input,
+                                   Atom__V1__ListRunsResponse_Closure closure,
+                                   void *closure_data)
+{
+  assert(service->descriptor == &atom__v1__workflow__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void atom__v1__workflow__resume_run(ProtobufCService *service,
+                                    const Atom__V1__ResumeRunRequest *input,
+                                    Atom__V1__StepEvent_Closure closure,
+                                    void *closure_data)
+{
+  assert(service->descriptor == &atom__v1__workflow__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void atom__v1__workflow__init (Atom__V1__Workflow_Service *service,
                                Atom__V1__Workflow_ServiceDestroy destroy)

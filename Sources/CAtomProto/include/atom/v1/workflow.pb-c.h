@@ -18,6 +18,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 typedef struct Atom__V1__RetryPolicy Atom__V1__RetryPolicy;
 typedef struct Atom__V1__WorkflowStep Atom__V1__WorkflowStep;
+typedef struct Atom__V1__WorkflowInput Atom__V1__WorkflowInput;
 typedef struct Atom__V1__WorkflowSpec Atom__V1__WorkflowSpec;
 typedef struct Atom__V1__ValidateWorkflowRequest Atom__V1__ValidateWorkflowRequest;
 typedef struct Atom__V1__ValidationError Atom__V1__ValidationError;
@@ -29,12 +30,31 @@ typedef struct Atom__V1__StepEvent Atom__V1__StepEvent;
 typedef struct Atom__V1__StartRunResponse Atom__V1__StartRunResponse;
 typedef struct Atom__V1__GetRunRequest Atom__V1__GetRunRequest;
 typedef struct Atom__V1__RunRecord Atom__V1__RunRecord;
+typedef struct Atom__V1__ListRunsRequest Atom__V1__ListRunsRequest;
+typedef struct Atom__V1__ListRunsResponse Atom__V1__ListRunsResponse;
+typedef struct Atom__V1__ResumeRunRequest Atom__V1__ResumeRunRequest;
 typedef struct Atom__V1__CancelRunRequest Atom__V1__CancelRunRequest;
 typedef struct Atom__V1__CancelRunResponse Atom__V1__CancelRunResponse;
 
 
 /* --- enums --- */
 
+typedef enum _Atom__V1__SkillCheck {
+  /*
+   * The service's setting (WORKFLOW_CHECK_SKILLS).
+   */
+  ATOM__V1__SKILL_CHECK__SKILL_CHECK_UNSPECIFIED = 0,
+  ATOM__V1__SKILL_CHECK__SKILL_CHECK_OFF = 1,
+  /*
+   * Ask the loader; when it cannot be reached, validate without it and say so in `warnings`.
+   */
+  ATOM__V1__SKILL_CHECK__SKILL_CHECK_AUTO = 2,
+  /*
+   * Ask the loader; when it cannot be reached the call fails with UNAVAILABLE.
+   */
+  ATOM__V1__SKILL_CHECK__SKILL_CHECK_REQUIRED = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ATOM__V1__SKILL_CHECK)
+} Atom__V1__SkillCheck;
 typedef enum _Atom__V1__StepState {
   ATOM__V1__STEP_STATE__STEP_STATE_UNSPECIFIED = 0,
   ATOM__V1__STEP_STATE__STEP_STATE_PENDING = 1,
@@ -68,14 +88,20 @@ struct  Atom__V1__RetryPolicy
   double multiplier;
   double jitter;
   /*
-   * Status codes that retry; empty means UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED.
+   * Status codes that retry; empty (with retry_on_errors empty too) means UNAVAILABLE,
+   * DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED. A skill that raises fails with UNKNOWN.
    */
   size_t n_retry_on;
   Atom__V1__StatusCode *retry_on;
+  /*
+   * Exception types raised by the skill that retry, like "ConnectionError"; "*" is any.
+   */
+  size_t n_retry_on_errors;
+  char **retry_on_errors;
 };
 #define ATOM__V1__RETRY_POLICY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__retry_policy__descriptor) \
-    , 0, 0, 0, 0, 0, 0,NULL }
+    , 0, 0, 0, 0, 0, 0,NULL, 0,NULL }
 
 
 struct  Atom__V1__WorkflowStep
@@ -96,10 +122,37 @@ struct  Atom__V1__WorkflowStep
    */
   char *condition;
   uint32_t cache_ttl_seconds;
+  /*
+   * Serve the result from the cache (for cache_ttl_seconds, else WORKFLOW_CACHE_TTL).
+   */
+  protobuf_c_boolean cache;
 };
 #define ATOM__V1__WORKFLOW_STEP__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__workflow_step__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, NULL, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, NULL, (char *)protobuf_c_empty_string, 0, 0 }
+
+
+/*
+ * A workflow input: `${inputs.NAME}` in step inputs and conditions.
+ */
+struct  Atom__V1__WorkflowInput
+{
+  ProtobufCMessage base;
+  char *name;
+  /*
+   * "string", "number", "integer", "boolean", "object", "array" or empty (any).
+   */
+  char *type;
+  protobuf_c_boolean required;
+  /*
+   * JSON value used when the input is not given; empty means none.
+   */
+  char *default_json;
+  char *description;
+};
+#define ATOM__V1__WORKFLOW_INPUT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__workflow_input__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Atom__V1__WorkflowSpec
@@ -111,10 +164,22 @@ struct  Atom__V1__WorkflowSpec
   uint32_t timeout_seconds;
   uint32_t parallelism;
   protobuf_c_boolean fail_fast;
+  size_t n_inputs;
+  Atom__V1__WorkflowInput **inputs;
+  /*
+   * Every step is cacheable (each for its own TTL, else WORKFLOW_CACHE_TTL).
+   */
+  protobuf_c_boolean cache;
+  /*
+   * JSON object of templates resolved when the run ends, like {"text": "${steps.b.output.text}"};
+   * empty: the outputs of the steps nothing depends on, by step id.
+   */
+  char *outputs_json;
+  char *description;
 };
 #define ATOM__V1__WORKFLOW_SPEC__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__workflow_spec__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0,NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Atom__V1__ValidateWorkflowRequest
@@ -125,10 +190,14 @@ struct  Atom__V1__ValidateWorkflowRequest
    * The spec as YAML or JSON text, used when `spec` is absent.
    */
   char *spec_text;
+  /*
+   * Whether unknown skills are errors (asked of the loader).
+   */
+  Atom__V1__SkillCheck skill_check;
 };
 #define ATOM__V1__VALIDATE_WORKFLOW_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__validate_workflow_request__descriptor) \
-    , NULL, (char *)protobuf_c_empty_string }
+    , NULL, (char *)protobuf_c_empty_string, ATOM__V1__SKILL_CHECK__SKILL_CHECK_UNSPECIFIED }
 
 
 struct  Atom__V1__ValidationError
@@ -178,21 +247,34 @@ struct  Atom__V1__ValidateWorkflowResponse
   size_t n_errors;
   Atom__V1__ValidationError **errors;
   Atom__V1__WorkflowPlan *plan;
+  size_t n_warnings;
+  char **warnings;
+  /*
+   * The spec as the service understood it (parsed from spec_text when given).
+   */
+  Atom__V1__WorkflowSpec *spec;
 };
 #define ATOM__V1__VALIDATE_WORKFLOW_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__validate_workflow_response__descriptor) \
-    , 0, 0,NULL, NULL }
+    , 0, 0,NULL, NULL, 0,NULL, NULL }
 
 
 struct  Atom__V1__RunWorkflowRequest
 {
   ProtobufCMessage base;
   Atom__V1__ValidateWorkflowRequest *workflow;
+  /*
+   * JSON object of the workflow's inputs.
+   */
   char *inputs_json;
+  /*
+   * Ignore cached results (fresh results are still stored).
+   */
+  protobuf_c_boolean no_cache;
 };
 #define ATOM__V1__RUN_WORKFLOW_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__run_workflow_request__descriptor) \
-    , NULL, (char *)protobuf_c_empty_string }
+    , NULL, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Atom__V1__StepEvent
@@ -205,10 +287,29 @@ struct  Atom__V1__StepEvent
   char *outputs_json;
   char *error;
   uint64_t duration_us;
+  char *skill;
+  /*
+   * Set on run-level events (step_id empty): the first (RUNNING) and the last of a run's stream.
+   */
+  Atom__V1__RunState run_state;
+  /*
+   * The step's resolved inputs (JSON object).
+   */
+  char *inputs_json;
+  uint64_t started_at_ms;
+  uint64_t finished_at_ms;
+  /*
+   * The status code of a failure (UNKNOWN for a skill that raised, DEADLINE_EXCEEDED for a timeout).
+   */
+  Atom__V1__StatusCode error_code;
+  /*
+   * The exception type of a skill that raised, like "ValueError".
+   */
+  char *error_type;
 };
 #define ATOM__V1__STEP_EVENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__step_event__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ATOM__V1__STEP_STATE__STEP_STATE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ATOM__V1__STEP_STATE__STEP_STATE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, ATOM__V1__RUN_STATE__RUN_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0, ATOM__V1__STATUS_CODE__STATUS_CODE_OK, (char *)protobuf_c_empty_string }
 
 
 struct  Atom__V1__StartRunResponse
@@ -242,10 +343,58 @@ struct  Atom__V1__RunRecord
   uint64_t started_at_ms;
   uint64_t finished_at_ms;
   char *outputs_json;
+  char *inputs_json;
+  char *error;
+  /*
+   * How many times the run was resumed.
+   */
+  uint32_t resumes;
 };
 #define ATOM__V1__RUN_RECORD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__run_record__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ATOM__V1__RUN_STATE__RUN_STATE_UNSPECIFIED, 0,NULL, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ATOM__V1__RUN_STATE__RUN_STATE_UNSPECIFIED, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Atom__V1__ListRunsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * At most this many, newest first (default 50, at most 1000).
+   */
+  uint32_t limit;
+  /*
+   * Only runs in this state (UNSPECIFIED: all).
+   */
+  Atom__V1__RunState state;
+  char *workflow;
+};
+#define ATOM__V1__LIST_RUNS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__list_runs_request__descriptor) \
+    , 0, ATOM__V1__RUN_STATE__RUN_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string }
+
+
+struct  Atom__V1__ListRunsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Runs without their steps.
+   */
+  size_t n_runs;
+  Atom__V1__RunRecord **runs;
+};
+#define ATOM__V1__LIST_RUNS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__list_runs_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Atom__V1__ResumeRunRequest
+{
+  ProtobufCMessage base;
+  char *run_id;
+};
+#define ATOM__V1__RESUME_RUN_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__resume_run_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
 
 
 struct  Atom__V1__CancelRunRequest
@@ -305,6 +454,25 @@ Atom__V1__WorkflowStep *
                       const uint8_t       *data);
 void   atom__v1__workflow_step__free_unpacked
                      (Atom__V1__WorkflowStep *message,
+                      ProtobufCAllocator *allocator);
+/* Atom__V1__WorkflowInput methods */
+void   atom__v1__workflow_input__init
+                     (Atom__V1__WorkflowInput         *message);
+size_t atom__v1__workflow_input__get_packed_size
+                     (const Atom__V1__WorkflowInput   *message);
+size_t atom__v1__workflow_input__pack
+                     (const Atom__V1__WorkflowInput   *message,
+                      uint8_t             *out);
+size_t atom__v1__workflow_input__pack_to_buffer
+                     (const Atom__V1__WorkflowInput   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__WorkflowInput *
+       atom__v1__workflow_input__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__workflow_input__free_unpacked
+                     (Atom__V1__WorkflowInput *message,
                       ProtobufCAllocator *allocator);
 /* Atom__V1__WorkflowSpec methods */
 void   atom__v1__workflow_spec__init
@@ -499,6 +667,63 @@ Atom__V1__RunRecord *
 void   atom__v1__run_record__free_unpacked
                      (Atom__V1__RunRecord *message,
                       ProtobufCAllocator *allocator);
+/* Atom__V1__ListRunsRequest methods */
+void   atom__v1__list_runs_request__init
+                     (Atom__V1__ListRunsRequest         *message);
+size_t atom__v1__list_runs_request__get_packed_size
+                     (const Atom__V1__ListRunsRequest   *message);
+size_t atom__v1__list_runs_request__pack
+                     (const Atom__V1__ListRunsRequest   *message,
+                      uint8_t             *out);
+size_t atom__v1__list_runs_request__pack_to_buffer
+                     (const Atom__V1__ListRunsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__ListRunsRequest *
+       atom__v1__list_runs_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__list_runs_request__free_unpacked
+                     (Atom__V1__ListRunsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Atom__V1__ListRunsResponse methods */
+void   atom__v1__list_runs_response__init
+                     (Atom__V1__ListRunsResponse         *message);
+size_t atom__v1__list_runs_response__get_packed_size
+                     (const Atom__V1__ListRunsResponse   *message);
+size_t atom__v1__list_runs_response__pack
+                     (const Atom__V1__ListRunsResponse   *message,
+                      uint8_t             *out);
+size_t atom__v1__list_runs_response__pack_to_buffer
+                     (const Atom__V1__ListRunsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__ListRunsResponse *
+       atom__v1__list_runs_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__list_runs_response__free_unpacked
+                     (Atom__V1__ListRunsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Atom__V1__ResumeRunRequest methods */
+void   atom__v1__resume_run_request__init
+                     (Atom__V1__ResumeRunRequest         *message);
+size_t atom__v1__resume_run_request__get_packed_size
+                     (const Atom__V1__ResumeRunRequest   *message);
+size_t atom__v1__resume_run_request__pack
+                     (const Atom__V1__ResumeRunRequest   *message,
+                      uint8_t             *out);
+size_t atom__v1__resume_run_request__pack_to_buffer
+                     (const Atom__V1__ResumeRunRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__ResumeRunRequest *
+       atom__v1__resume_run_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__resume_run_request__free_unpacked
+                     (Atom__V1__ResumeRunRequest *message,
+                      ProtobufCAllocator *allocator);
 /* Atom__V1__CancelRunRequest methods */
 void   atom__v1__cancel_run_request__init
                      (Atom__V1__CancelRunRequest         *message);
@@ -545,6 +770,9 @@ typedef void (*Atom__V1__RetryPolicy_Closure)
 typedef void (*Atom__V1__WorkflowStep_Closure)
                  (const Atom__V1__WorkflowStep *message,
                   void *closure_data);
+typedef void (*Atom__V1__WorkflowInput_Closure)
+                 (const Atom__V1__WorkflowInput *message,
+                  void *closure_data);
 typedef void (*Atom__V1__WorkflowSpec_Closure)
                  (const Atom__V1__WorkflowSpec *message,
                   void *closure_data);
@@ -577,6 +805,15 @@ typedef void (*Atom__V1__GetRunRequest_Closure)
                   void *closure_data);
 typedef void (*Atom__V1__RunRecord_Closure)
                  (const Atom__V1__RunRecord *message,
+                  void *closure_data);
+typedef void (*Atom__V1__ListRunsRequest_Closure)
+                 (const Atom__V1__ListRunsRequest *message,
+                  void *closure_data);
+typedef void (*Atom__V1__ListRunsResponse_Closure)
+                 (const Atom__V1__ListRunsResponse *message,
+                  void *closure_data);
+typedef void (*Atom__V1__ResumeRunRequest_Closure)
+                 (const Atom__V1__ResumeRunRequest *message,
                   void *closure_data);
 typedef void (*Atom__V1__CancelRunRequest_Closure)
                  (const Atom__V1__CancelRunRequest *message,
@@ -611,6 +848,14 @@ struct Atom__V1__Workflow_Service
                      const Atom__V1__CancelRunRequest *input,
                      Atom__V1__CancelRunResponse_Closure closure,
                      void *closure_data);
+  void (*list_runs)(Atom__V1__Workflow_Service *service,
+                    const Atom__V1__ListRunsRequest *input,
+                    Atom__V1__ListRunsResponse_Closure closure,
+                    void *closure_data);
+  void (*resume_run)(Atom__V1__Workflow_Service *service,
+                     const Atom__V1__ResumeRunRequest *input,
+                     Atom__V1__StepEvent_Closure closure,
+                     void *closure_data);
 };
 typedef void (*Atom__V1__Workflow_ServiceDestroy)(Atom__V1__Workflow_Service *);
 void atom__v1__workflow__init (Atom__V1__Workflow_Service *service,
@@ -623,7 +868,9 @@ void atom__v1__workflow__init (Atom__V1__Workflow_Service *service,
       function_prefix__ ## run_workflow,\
       function_prefix__ ## start_run,\
       function_prefix__ ## get_run,\
-      function_prefix__ ## cancel_run  }
+      function_prefix__ ## cancel_run,\
+      function_prefix__ ## list_runs,\
+      function_prefix__ ## resume_run  }
 void atom__v1__workflow__validate_workflow(ProtobufCService *service,
                                            const Atom__V1__ValidateWorkflowRequest *input,
                                            Atom__V1__ValidateWorkflowResponse_Closure closure,
@@ -644,13 +891,23 @@ void atom__v1__workflow__cancel_run(ProtobufCService *service,
                                     const Atom__V1__CancelRunRequest *input,
                                     Atom__V1__CancelRunResponse_Closure closure,
                                     void *closure_data);
+void atom__v1__workflow__list_runs(ProtobufCService *service,
+                                   const Atom__V1__ListRunsRequest *input,
+                                   Atom__V1__ListRunsResponse_Closure closure,
+                                   void *closure_data);
+void atom__v1__workflow__resume_run(ProtobufCService *service,
+                                    const Atom__V1__ResumeRunRequest *input,
+                                    Atom__V1__StepEvent_Closure closure,
+                                    void *closure_data);
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    atom__v1__skill_check__descriptor;
 extern const ProtobufCEnumDescriptor    atom__v1__step_state__descriptor;
 extern const ProtobufCEnumDescriptor    atom__v1__run_state__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__retry_policy__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__workflow_step__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__workflow_input__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__workflow_spec__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__validate_workflow_request__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__validation_error__descriptor;
@@ -662,6 +919,9 @@ extern const ProtobufCMessageDescriptor atom__v1__step_event__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__start_run_response__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__get_run_request__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__run_record__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__list_runs_request__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__list_runs_response__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__resume_run_request__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__cancel_run_request__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__cancel_run_response__descriptor;
 extern const ProtobufCServiceDescriptor atom__v1__workflow__descriptor;

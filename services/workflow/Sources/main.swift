@@ -1,0 +1,17 @@
+import AtomRPC
+import AtomWorkflow
+import Foundation
+
+// Settings: see WorkflowConfiguration (WORKFLOW_TIMEOUT_SECONDS, WORKFLOW_CACHE_TTL, ...).
+let service: WorkflowServiceImpl
+do {
+    let environment = try AtomEnvironment()
+    // Steps execute through the loader service, reached through the gateway like any client.
+    let client = try RPCClient(endpoint: environment.gateway, name: "atom-workflow", security: try environment.clientSecurity())
+    service = try WorkflowServiceImpl(
+        configuration: try WorkflowConfiguration(home: environment.home), executor: LoaderStepExecutor(client: client))
+} catch {
+    FileHandle.standardError.write(Data("atom-workflow: \(error)\n".utf8))
+    exit(2)
+}
+await ServiceMain.run(service, label: "atom-workflow")
