@@ -47,6 +47,12 @@ struct BenchResult: Codable {
     }
 }
 
+/// A result that could not be measured in this run, and why (never a made-up figure).
+struct BenchSkip: Codable {
+    let name: String
+    let reason: String
+}
+
 /// A target from an issue, checked against the figures of the same run.
 struct BenchTarget: Codable {
     let name: String
@@ -66,6 +72,8 @@ struct BenchReport: Codable {
     let host: String
     var results: [BenchResult] = []
     var targets: [BenchTarget] = []
+    /// Results that could not be measured, with the reason (absent when none were skipped).
+    var skipped: [BenchSkip]?
     /// Results more than 1.5x slower than in the `--compare` file (absent without `--compare`).
     var regressions: [String]?
 
@@ -111,6 +119,9 @@ struct BenchReport: Codable {
         let rule = String(repeating: "-", count: widths.reduce(0, +) + 2 * (widths.count - 1))
         var lines = [rule, line(headers), rule] + rows.map(line) + [rule]
         if build == "debug" { lines.append("note: debug build; use `make bench` (release) for figures worth comparing") }
+        for skip in skipped ?? [] {
+            lines.append("SKIP  \(skip.name): \(skip.reason)")
+        }
         for regression in regressions ?? [] {
             lines.append("REGRESSION  \(regression)")
         }

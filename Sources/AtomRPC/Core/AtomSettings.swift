@@ -57,6 +57,9 @@ public enum AtomSettings {
         Spec(name: "ATOM_INSTALLER_SCANNER", defaultValue: nil, kind: .text, usedBy: "installer", description: "a vulnerability scanner command; its failure fails the install"),
         Spec(name: "MARKETPLACE_CACHE_TTL", defaultValue: "300", kind: .integer(0...86_400), usedBy: "marketplace", description: "seconds search results stay cached"),
         Spec(name: "WORKFLOW_CACHE_TTL", defaultValue: "60", kind: .integer(0...86_400), usedBy: "workflow", description: "seconds step results stay cached"),
+        Spec(name: "WORKFLOW_MAX_PARALLELISM", defaultValue: "16", kind: .integer(1...1_024), usedBy: "workflow", description: "steps of one run at once (default and limit)"),
+        Spec(name: "WORKFLOW_CACHE_MAX_ENTRIES", defaultValue: "10000", kind: .integer(0...1_000_000), usedBy: "workflow", description: "step results the cache keeps"),
+        Spec(name: "WORKFLOW_CHECK_SKILLS", defaultValue: "auto", kind: .text, usedBy: "workflow", description: "off, auto or required: ask the loader about unknown skills"),
     ]
 
     public enum Source: Sendable, Hashable, CustomStringConvertible {
