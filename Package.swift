@@ -180,7 +180,10 @@ let package = Package(
         ),
         .testTarget(
             name: "AtomWorkflowTests",
-            dependencies: ["AtomWorkflow", "AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "AtomMetrics"],
+            dependencies: [
+                "AtomWorkflow", "AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "AtomMetrics",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -99,6 +99,7 @@ public enum SpecParser {
                 indents.append(column)
             }
             var quote: Character?
+            var deepestFlow = flow
             for character in rest {
                 if let open = quote {
                     if character == open { quote = nil }
@@ -106,13 +107,15 @@ public enum SpecParser {
                 }
                 switch character {
                 case "\"", "'": quote = character
-                case "[", "{": flow += 1
+                case "[", "{":
+                    flow += 1
+                    deepestFlow = max(deepestFlow, flow)
                 case "]", "}": flow = max(0, flow - 1)
                 case "#": break
                 default: continue
                 }
             }
-            if indents.count + dashes + flow > maxDepth { return lineNumber }
+            if indents.count + dashes + deepestFlow > maxDepth { return lineNumber }
         }
         return nil
     }
