@@ -75,7 +75,7 @@ struct WorkflowBenchmark {
         let limits = WorkflowLimits()
         // Warm up, and check the graph is valid (a benchmark of a failing path would mislead).
         let first = WorkflowValidator.validate(spec, limits: limits)
-        guard first.errors.isEmpty, first.compiled != nil else {
+        guard first.isValid else {
             throw CLIFailure(.failure, "the benchmark graph is not valid: \(first.errors.prefix(3).map(\.message))")
         }
         for _ in 0..<min(rounds, 20) { _ = WorkflowValidator.validate(spec, limits: limits) }
@@ -83,7 +83,7 @@ struct WorkflowBenchmark {
             let start = ContinuousClock.now
             let outcome = WorkflowValidator.validate(spec, limits: limits)
             let elapsed = ContinuousClock.now - start
-            precondition(outcome.compiled != nil)
+            precondition(outcome.isValid)
             _ = histogram.record(RPCBenchmark.nanoseconds(elapsed))
         }
         return histogram

@@ -82,8 +82,8 @@ public struct CompiledWorkflow: Sendable {
     public let steps: [CompiledStep]
     public let index: [String: Int]
     /// Dependencies and dependents of each step (explicit and implied by references), by index.
-    public let dependencies: [[Int32]]
-    public let dependents: [[Int32]]
+    public let dependencies: Adjacency
+    public let dependents: Adjacency
     public let plan: WorkflowPlan
     public let timeout: Duration
     public let parallelism: Int
@@ -92,13 +92,39 @@ public struct CompiledWorkflow: Sendable {
     public let outputs: CompiledValue?
 }
 
-/// The outcome of validation: errors (each naming its step) or the compiled workflow.
+/// Lists of step indices per step, in one flat array (compressed sparse rows).
+public struct Adjacency: Sendable {
+    let start: [Int32]
+    let targets: [Int32]
+
+    public subscript(position: Int) -> ArraySlice<Int32> { targets[Int(start[position])..<Int(start[position + 1])] }
+}
+
+/// A workflow's graph once it is known to be acyclic.
+public struct ValidatedGraph: Sendable {
+    public let index: [String: Int]
+    public let dependencies: Adjacency
+    public let dependents: Adjacency
+}
+
+/// The outcome of validation: errors (each naming its step), or the plan and the graph.
 public struct ValidationOutcome: Sendable {
     public var errors: [ValidationError]
-    public var compiled: CompiledWorkflow?
+    public var plan: WorkflowPlan?
+    var graph: ValidatedGraph?
+    let spec: WorkflowSpec
+    let limits: WorkflowLimits
+
+    public var isValid: Bool { errors.isEmpty && graph != nil }
 
     public var response: ValidateWorkflowResponse {
-        ValidateWorkflowResponse(valid: errors.isEmpty, errors: errors, plan: compiled?.plan)
+        ValidateWorkflowResponse(valid: isValid, errors: errors, plan: isValid ? plan : nil)
+    }
+
+    /// What the engine runs (steps' inputs parsed and compiled): nil unless valid.
+    public var compiled: CompiledWorkflow? {
+        guard isValid, let graph, let plan else { return nil }
+        return WorkflowValidator.compile(spec, graph: graph, plan: plan, limits: limits)
     }
 }
 
@@ -140,7 +166,7 @@ public enum WorkflowValidator {
         if count == 0 { fail("", Code.noSteps, "the workflow has no steps") }
         if count > WorkflowLimits.maxSteps {
             fail("", Code.tooManySteps, "the workflow has \(count) steps; at most \(WorkflowLimits.maxSteps)")
-            return ValidationOutcome(errors: errors, compiled: nil)
+            return ValidationOutcome(errors: errors, plan: nil, graph: nil, spec: spec, limits: limits)
         }
 
         // Workflow-level values.
@@ -203,8 +229,6 @@ public enum WorkflowValidator {
         edges.reserveCapacity(count * 2)
         implied.reserveCapacity(count * 2)
         var seenBy = [Int32](repeating: -1, count: count)
-        var compiledSteps: [CompiledStep] = []
-        compiledSteps.reserveCapacity(count)
 
         for position in 0..<count {
             let step = spec.steps[position]
@@ -232,23 +256,19 @@ public enum WorkflowValidator {
                 }
             }
             // References imply dependencies.
-            var referenceProblem = false
-            func visit(_ reference: Reference, where place: String) {
-                switch reference.root {
+            func visit(_ root: Reference.Root, where place: String) {
+                switch root {
                 case .input(let name):
                     if !declared.contains(name) {
-                        referenceProblem = true
-                        fail(id, Code.unknownInput, "step \(id) \(place) uses \(reference), but the workflow declares no input \(name)\(declared.isEmpty ? "" : " (inputs: \(declared.sorted().prefix(10).joined(separator: ", ")))")")
+                        fail(id, Code.unknownInput, "step \(id) \(place) uses ${inputs.\(name)}, but the workflow declares no input \(name)\(declared.isEmpty ? "" : " (inputs: \(declared.sorted().prefix(10).joined(separator: ", ")))")")
                     }
                 case .stepOutput(let target), .stepStatus(let target):
                     if target == id {
-                        referenceProblem = true
-                        fail(id, Code.selfReference, "step \(id) \(place) uses \(reference): a step cannot read its own output")
+                        fail(id, Code.selfReference, "step \(id) \(place) uses ${steps.\(id)...}: a step cannot read its own output")
                         return
                     }
                     guard let targetIndex = index[target] else {
-                        referenceProblem = true
-                        fail(id, Code.unknownStepReference, "step \(id) \(place) uses \(reference), but there is no step \(target)")
+                        fail(id, Code.unknownStepReference, "step \(id) \(place) uses ${steps.\(target)...}, but there is no step \(target)")
                         return
                     }
                     if seenBy[targetIndex] != me {
@@ -258,68 +278,38 @@ public enum WorkflowValidator {
                     }
                 }
             }
-            var inputs = CompiledValue.literal(.object([:]))
-            var inputsValue = JSONValue.object([:])
             if !step.inputsJson.isEmpty {
                 if step.inputsJson.utf8.count > WorkflowLimits.maxInputsBytes {
                     fail(id, Code.badInputs, "step \(id): inputs are \(step.inputsJson.utf8.count) bytes; at most \(WorkflowLimits.maxInputsBytes)")
-                } else {
-                    do {
-                        let value = try JSONValue.parse(step.inputsJson)
-                        if case .object = value {
-                            inputsValue = value
-                            switch CompiledValue.compile(value, visit: { visit($0, where: "in its inputs") }) {
-                            case .success(let compiled): inputs = compiled
-                            case .failure(let error): fail(id, Code.badReference, "step \(id) inputs: \(error)")
-                            }
-                        } else {
-                            fail(id, Code.badInputs, "step \(id): inputs must be an object, not \(value.typeName)")
-                        }
-                    } catch {
-                        fail(id, Code.badInputs, "step \(id): inputs_json is not JSON: \(error)")
+                } else if let failure = InputsScan.scan(step.inputsJson, visit: { visit($0, where: "in its inputs") }) {
+                    if failure.isReference {
+                        fail(id, Code.badReference, "step \(id) inputs: \(failure.message)")
+                    } else {
+                        fail(id, Code.badInputs, "step \(id): inputs_json \(failure.message)")
                     }
                 }
             }
-            var condition: Expression?
             if !step.condition.isEmpty {
                 do {
                     let expression = try Expression.parse(step.condition)
-                    for reference in expression.references { visit(reference, where: "in its condition") }
-                    condition = expression
+                    for reference in expression.references { visit(reference.root, where: "in its condition") }
                 } catch {
                     fail(id, Code.badCondition, "step \(id): condition \"\(step.condition.prefix(120))\": \(error)")
                 }
             }
-            _ = referenceProblem
-            // Timeouts, retries and the cache.
-            var stepTimeout = Duration.seconds(Int64(timeoutSeconds))
-            if step.timeoutSeconds > 0 {
-                if step.timeoutSeconds > timeoutSeconds {
-                    fail(id, Code.badTimeout, "step \(id): timeout_seconds \(step.timeoutSeconds) is longer than the workflow's \(timeoutSeconds)")
-                } else {
-                    stepTimeout = .seconds(Int64(step.timeoutSeconds))
-                }
+            if step.timeoutSeconds > timeoutSeconds {
+                fail(id, Code.badTimeout, "step \(id): timeout_seconds \(step.timeoutSeconds) is longer than the workflow's \(timeoutSeconds)")
             }
-            var retry = EffectiveRetry()
             if let policy = step.retry {
-                retry = validateRetry(policy, step: id, fail: fail)
+                _ = validateRetry(policy, step: id, fail: fail)
             }
-            var cacheTTL: Duration?
             if step.cacheTtlSeconds > WorkflowLimits.maxCacheTTLSeconds {
                 fail(id, Code.badCache, "step \(id): cache_ttl_seconds \(step.cacheTtlSeconds) is over \(WorkflowLimits.maxCacheTTLSeconds) (30 days)")
-            } else if step.cacheTtlSeconds > 0 {
-                cacheTTL = .seconds(Int64(step.cacheTtlSeconds))
-            } else if step.cache || spec.cache {
-                cacheTTL = limits.defaultCacheTTLSeconds > 0 ? .seconds(Int64(limits.defaultCacheTTLSeconds)) : nil
             }
-            compiledSteps.append(CompiledStep(
-                id: id, skill: step.skill, inputs: inputs, inputsTemplate: inputsValue, condition: condition,
-                timeout: stepTimeout, retry: retry, cacheTTL: cacheTTL))
         }
         edgeStart[count] = Int32(edges.count)
 
         // Run outputs: references to known steps only.
-        var outputs: CompiledValue?
         if !spec.outputsJson.isEmpty {
             do {
                 let value = try JSONValue.parse(spec.outputsJson)
@@ -332,7 +322,7 @@ public enum WorkflowValidator {
                         fail("", Code.badOutputs, "outputs use \(reference), but the workflow declares no input \(name)")
                     }
                 }) {
-                case .success(let compiled): outputs = compiled
+                case .success: break
                 case .failure(let error): fail("", Code.badOutputs, "outputs: \(error)")
                 }
             } catch {
@@ -340,7 +330,7 @@ public enum WorkflowValidator {
             }
         }
 
-        guard errors.isEmpty else { return ValidationOutcome(errors: errors, compiled: nil) }
+        guard errors.isEmpty else { return ValidationOutcome(errors: errors, plan: nil, graph: nil, spec: spec, limits: limits) }
 
         // Kahn's algorithm: in-degrees from the CSR, a FIFO of ready steps, levels on the way.
         var indegree = [Int32](repeating: 0, count: count)
@@ -379,7 +369,7 @@ public enum WorkflowValidator {
         }
         if order.count < count {
             reportCycles(spec: spec, indegree: indegree, edgeStart: edgeStart, edges: edges, implied: implied, fail: fail)
-            return ValidationOutcome(errors: errors, compiled: nil)
+            return ValidationOutcome(errors: errors, plan: nil, graph: nil, spec: spec, limits: limits)
         }
 
         // The plan: levels, depth, width, one longest chain.
@@ -420,18 +410,50 @@ public enum WorkflowValidator {
         let plan = WorkflowPlan(
             order: orderIDs, levels: levels, depth: UInt32(depth), width: UInt32(levelSizes.max() ?? 0), criticalPath: criticalPath)
 
-        var dependencies = [[Int32]]()
-        var dependents = [[Int32]]()
-        dependencies.reserveCapacity(count)
-        dependents.reserveCapacity(count)
-        for position in 0..<count {
-            dependencies.append(Array(edges[Int(edgeStart[position])..<Int(edgeStart[position + 1])]))
-            dependents.append(Array(dependentEdges[Int(dependentStart[position])..<Int(dependentStart[position + 1])]))
+        let graph = ValidatedGraph(
+            index: index, dependencies: Adjacency(start: edgeStart, targets: edges), dependents: Adjacency(start: dependentStart, targets: dependentEdges))
+        _ = parallelism
+        return ValidationOutcome(errors: [], plan: plan, graph: graph, spec: spec, limits: limits)
+    }
+
+    /// Compiles a valid workflow for the engine: inputs parsed into templates, conditions,
+    /// effective timeouts, retries and cache TTLs.
+    static func compile(_ spec: WorkflowSpec, graph: ValidatedGraph, plan: WorkflowPlan, limits: WorkflowLimits) -> CompiledWorkflow? {
+        let timeoutSeconds = spec.timeoutSeconds == 0 ? limits.defaultTimeoutSeconds : spec.timeoutSeconds
+        var steps: [CompiledStep] = []
+        steps.reserveCapacity(spec.steps.count)
+        for step in spec.steps {
+            let template: JSONValue
+            do {
+                template = step.inputsJson.isEmpty ? .object([:]) : try JSONValue.parse(step.inputsJson)
+            } catch {
+                return nil
+            }
+            guard case .success(let inputs) = CompiledValue.compile(template, visit: { _ in }) else { return nil }
+            let condition = step.condition.isEmpty ? nil : try? Expression.parse(step.condition)
+            if !step.condition.isEmpty && condition == nil { return nil }
+            var cacheTTL: Duration?
+            if step.cacheTtlSeconds > 0 {
+                cacheTTL = .seconds(Int64(step.cacheTtlSeconds))
+            } else if step.cache || spec.cache {
+                cacheTTL = limits.defaultCacheTTLSeconds > 0 ? .seconds(Int64(limits.defaultCacheTTLSeconds)) : nil
+            }
+            steps.append(CompiledStep(
+                id: step.id, skill: step.skill, inputs: inputs, inputsTemplate: template, condition: condition,
+                timeout: .seconds(Int64(step.timeoutSeconds > 0 ? step.timeoutSeconds : timeoutSeconds)),
+                retry: step.retry.map { validateRetry($0, step: step.id, fail: { _, _, _ in }) } ?? EffectiveRetry(), cacheTTL: cacheTTL))
         }
-        let compiled = CompiledWorkflow(
-            spec: spec, steps: compiledSteps, index: index, dependencies: dependencies, dependents: dependents, plan: plan,
+        var outputs: CompiledValue?
+        if !spec.outputsJson.isEmpty {
+            guard let value = try? JSONValue.parse(spec.outputsJson), case .success(let compiled) = CompiledValue.compile(value, visit: { _ in }) else {
+                return nil
+            }
+            outputs = compiled
+        }
+        let parallelism = Int(spec.parallelism == 0 ? limits.maxParallelism : min(spec.parallelism, limits.maxParallelism))
+        return CompiledWorkflow(
+            spec: spec, steps: steps, index: graph.index, dependencies: graph.dependencies, dependents: graph.dependents, plan: plan,
             timeout: .seconds(Int64(timeoutSeconds)), parallelism: max(parallelism, 1), inputs: spec.inputs, outputs: outputs)
-        return ValidationOutcome(errors: [], compiled: compiled)
     }
 
     static func validateRetry(_ policy: RetryPolicy, step id: String, fail: (String, String, String) -> Void) -> EffectiveRetry {

@@ -59,7 +59,7 @@ public final class WorkflowServiceImpl: WorkflowService {
             spec = try self.spec(of: request)
         } catch {
             let failure = ValidationError(stepId: error.stepID, code: "BAD_SPEC", message: error.description)
-            return Checked(spec: nil, outcome: ValidationOutcome(errors: [failure], compiled: nil), warnings: [])
+            return Checked(spec: nil, outcome: ValidationOutcome(errors: [failure], plan: nil, graph: nil, spec: WorkflowSpec(), limits: configuration.limits), warnings: [])
         }
         var outcome = WorkflowValidator.validate(spec, limits: configuration.limits)
         context.metrics.record("workflow_validation", ContinuousClock.now - started)
@@ -74,7 +74,6 @@ public final class WorkflowServiceImpl: WorkflowService {
                         stepId: step.id, code: WorkflowValidator.Code.unknownSkill,
                         message: "step \(step.id): the loader knows no skill \(step.skill)"))
                 }
-                if !outcome.errors.isEmpty { outcome.compiled = nil }
             } catch {
                 let reason = RPCError.from(error)
                 if mode == .required {
@@ -101,9 +100,8 @@ public final class WorkflowServiceImpl: WorkflowService {
     func prepare(_ request: RunWorkflowRequest, context: RPCContext) async throws -> (CompiledWorkflow, [String: JSONValue]) {
         guard let workflow = request.workflow else { throw RPCError(.invalidArgument, "workflow is missing: give a spec or spec_text") }
         let checked = try await check(workflow, context: context)
-        guard let compiled = checked.outcome.compiled else {
-            throw Self.invalid(checked.outcome.errors)
-        }
+        guard checked.outcome.isValid else { throw Self.invalid(checked.outcome.errors) }
+        guard let compiled = checked.outcome.compiled else { throw RPCError(.internal, "a valid workflow did not compile") }
         return (compiled, try Self.runInputs(request.inputsJson, declared: compiled.inputs))
     }
 
@@ -269,7 +267,8 @@ public final class WorkflowServiceImpl: WorkflowService {
             throw RPCError(.failedPrecondition, "run \(request.runId) is \(RunStateName.of(stored.record.state)); only interrupted, failed, cancelled or timed-out runs resume")
         }
         let outcome = WorkflowValidator.validate(stored.spec, limits: configuration.limits)
-        guard let compiled = outcome.compiled else { throw Self.invalid(outcome.errors) }
+        guard outcome.isValid else { throw Self.invalid(outcome.errors) }
+        guard let compiled = outcome.compiled else { throw RPCError(.internal, "a valid workflow did not compile") }
         let inputs: [String: JSONValue]
         do {
             inputs = try JSONValue.parseObject(stored.inputs)

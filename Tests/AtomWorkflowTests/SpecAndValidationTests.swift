@@ -241,7 +241,7 @@ struct ValidatorTests {
         has("r4", "BAD_RETRY", "not a type")
         has("cond", "BAD_CONDITION", "'=' is not an operator")
         has("json", "BAD_INPUTS", "not JSON")
-        has("array", "BAD_INPUTS", "must be an object")
+        has("array", "BAD_INPUTS", "must be a JSON object")
         has("ttl", "BAD_CACHE", "30 days")
         var tooParallel = WorkflowSpec(name: "p", steps: [WorkflowStep(id: "a", skill: "s")], parallelism: 5_000)
         #expect(WorkflowValidator.validate(tooParallel, limits: WorkflowLimits(maxParallelism: 16)).errors.first?.message.contains("WORKFLOW_MAX_PARALLELISM") == true)
