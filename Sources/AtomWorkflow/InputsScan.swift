@@ -9,7 +9,7 @@ enum InputsScan {
         let isReference: Bool
     }
 
-    static func scan(_ text: String, visit: (Reference.Root) -> Void) -> Failure? {
+    static func scan(_ text: String, into roots: inout [Reference.Root]) -> Failure? {
         var text = text
         return text.withUTF8 { bytes -> Failure? in
             var scanner = Scanner(bytes: bytes)
@@ -18,7 +18,7 @@ enum InputsScan {
                 guard scanner.index < bytes.count, bytes[scanner.index] == UInt8(ascii: "{") else {
                     throw Failure(message: "must be a JSON object", isReference: false)
                 }
-                try scanner.value(depth: 0, visit: visit)
+                try scanner.value(depth: 0, roots: &roots)
                 scanner.skipWhitespace()
                 guard scanner.index == bytes.count else { throw scanner.error("unexpected text after the JSON value") }
                 return nil
@@ -43,7 +43,7 @@ enum InputsScan {
             }
         }
 
-        mutating func value(depth: Int, visit: (Reference.Root) -> Void) throws(Failure) {
+        mutating func value(depth: Int, roots: inout [Reference.Root]) throws(Failure) {
             guard depth < JSONValue.maxDepth else { throw error("nested more than \(JSONValue.maxDepth) levels deep") }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of the text") }
@@ -55,11 +55,11 @@ enum InputsScan {
                 while true {
                     skipWhitespace()
                     guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a member name in quotes") }
-                    try string(isValue: false, visit: visit)
+                    try string(isValue: false, roots: &roots)
                     skipWhitespace()
                     guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after a member name") }
                     index += 1
-                    try value(depth: depth + 1, visit: visit)
+                    try value(depth: depth + 1, roots: &roots)
                     skipWhitespace()
                     guard index < bytes.count else { throw error("unexpected end of the text in an object") }
                     if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -71,7 +71,7 @@ enum InputsScan {
                 skipWhitespace()
                 if index < bytes.count && bytes[index] == UInt8(ascii: "]") { index += 1; return }
                 while true {
-                    try value(depth: depth + 1, visit: visit)
+                    try value(depth: depth + 1, roots: &roots)
                     skipWhitespace()
                     guard index < bytes.count else { throw error("unexpected end of the text in an array") }
                     if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -79,7 +79,7 @@ enum InputsScan {
                     throw error("expected ',' or ']' in an array")
                 }
             case UInt8(ascii: "\""):
-                try string(isValue: true, visit: visit)
+                try string(isValue: true, roots: &roots)
             case UInt8(ascii: "t"): try literal("true")
             case UInt8(ascii: "f"): try literal("false")
             case UInt8(ascii: "n"): try literal("null")
@@ -122,7 +122,7 @@ enum InputsScan {
             }
         }
 
-        mutating func string(isValue: Bool, visit: (Reference.Root) -> Void) throws(Failure) {
+        mutating func string(isValue: Bool, roots: inout [Reference.Root]) throws(Failure) {
             let open = index
             index += 1
             let start = index
@@ -141,12 +141,12 @@ enum InputsScan {
                         let text: String
                         do { text = try parser.parseString() } catch { throw Failure(message: "not JSON: \(error)", isReference: false) }
                         switch Template.compile(text) {
-                        case .success(let template): for reference in template?.references ?? [] { visit(reference.root) }
+                        case .success(let template): for reference in template?.references ?? [] { roots.append(reference.root) }
                         case .failure(let failure): throw Failure(message: failure.description, isReference: true)
                         }
                         return
                     }
-                    try references(start, end, visit: visit)
+                    try references(start, end, roots: &roots)
                     return
                 }
                 if byte == UInt8(ascii: "\\") {
@@ -181,7 +181,7 @@ enum InputsScan {
         }
 
         /// The references in bytes[start..<end] (a string without escapes).
-        func references(_ start: Int, _ end: Int, visit: (Reference.Root) -> Void) throws(Failure) {
+        func references(_ start: Int, _ end: Int, roots: inout [Reference.Root]) throws(Failure) {
             var cursor = start
             while cursor < end {
                 guard bytes[cursor] == UInt8(ascii: "$") else { cursor += 1; continue }
@@ -195,7 +195,7 @@ enum InputsScan {
                 guard close < end else {
                     throw Failure(message: "\"\(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self).prefix(80))\": ${ without a closing }", isReference: true)
                 }
-                visit(try root(cursor + 2, close))
+                roots.append(try root(cursor + 2, close))
                 cursor = close + 1
             }
         }
@@ -249,5 +249,68 @@ enum InputsScan {
             if kind == "status" && found == 2 { return .stepStatus(id) }
             throw slow()
         }
+    }
+}
+
+/// Step id -> position: open addressing with FNV-1a over the UTF-8 bytes (a fraction of the
+/// cost of `Dictionary<String, Int>`'s seeded SipHash, which matters at 4 lookups per step).
+struct IDTable {
+    private var positions: [Int32]
+    private var hashes: [UInt32]
+    private var keys: [String]
+    private let mask: Int
+
+    init(capacity: Int) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        positions = [Int32](repeating: -1, count: size)
+        hashes = [UInt32](repeating: 0, count: size)
+        keys = [String](repeating: "", count: size)
+        mask = size - 1
+    }
+
+    static func hash(_ text: String) -> UInt32 {
+        var hash: UInt32 = 2_166_136_261
+        for byte in text.utf8 {
+            hash ^= UInt32(byte)
+            hash = hash &* 16_777_619
+        }
+        return hash
+    }
+
+    /// The position of `id`, or nil.
+    subscript(id: String) -> Int? {
+        let hash = Self.hash(id)
+        var slot = Int(hash) & mask
+        while true {
+            let position = positions[slot]
+            if position < 0 { return nil }
+            if hashes[slot] == hash && keys[slot] == id { return Int(position) }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// Adds `id` at `position`; returns the position it already had, if any (then nothing changes).
+    mutating func insert(_ id: String, position: Int) -> Int? {
+        let hash = Self.hash(id)
+        var slot = Int(hash) & mask
+        while true {
+            let existing = positions[slot]
+            if existing < 0 { break }
+            if hashes[slot] == hash && keys[slot] == id { return Int(existing) }
+            slot = (slot + 1) & mask
+        }
+        positions[slot] = Int32(position)
+        hashes[slot] = hash
+        keys[slot] = id
+        return nil
+    }
+
+    /// As a dictionary (for the engine, once per run).
+    var dictionary: [String: Int] {
+        var result: [String: Int] = [:]
+        result.reserveCapacity(positions.count / 2)
+        for slot in positions.indices where positions[slot] >= 0 { result[keys[slot]] = Int(positions[slot]) }
+        return result
     }
 }

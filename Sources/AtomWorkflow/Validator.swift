@@ -102,7 +102,7 @@ public struct Adjacency: Sendable {
 
 /// A workflow's graph once it is known to be acyclic.
 public struct ValidatedGraph: Sendable {
-    public let index: [String: Int]
+    let index: IDTable
     public let dependencies: Adjacency
     public let dependents: Adjacency
 }
@@ -206,19 +206,17 @@ public enum WorkflowValidator {
         }
 
         // The id map: the one dictionary of strings.
-        var index: [String: Int] = [:]
-        index.reserveCapacity(count)
+        var index = IDTable(capacity: count)
         for position in 0..<count {
             let id = spec.steps[position].id
             if !Identifier.isValid(id) {
                 fail(id, Code.invalidID, "steps[\(position)]: \(id.isEmpty ? "the id is empty" : "\"\(id.prefix(80))\" is not a valid id") (a letter or _, then letters, digits, _ or -; at most 128)")
                 continue
             }
-            if let first = index[id] {
+            if let first = index.insert(id, position: position) {
                 fail(id, Code.duplicateID, "steps[\(position)]: the id \(id) is already used by steps[\(first)]")
                 continue
             }
-            index[id] = position
         }
 
         // Edges in one flat array (CSR): explicit dependencies, then those references imply.
@@ -229,6 +227,8 @@ public enum WorkflowValidator {
         edges.reserveCapacity(count * 2)
         implied.reserveCapacity(count * 2)
         var seenBy = [Int32](repeating: -1, count: count)
+        var roots: [Reference.Root] = []
+        roots.reserveCapacity(8)
 
         for position in 0..<count {
             let step = spec.steps[position]
@@ -255,33 +255,10 @@ public enum WorkflowValidator {
                     implied.append(false)
                 }
             }
-            // References imply dependencies.
-            func visit(_ root: Reference.Root, where place: String) {
-                switch root {
-                case .input(let name):
-                    if !declared.contains(name) {
-                        fail(id, Code.unknownInput, "step \(id) \(place) uses ${inputs.\(name)}, but the workflow declares no input \(name)\(declared.isEmpty ? "" : " (inputs: \(declared.sorted().prefix(10).joined(separator: ", ")))")")
-                    }
-                case .stepOutput(let target), .stepStatus(let target):
-                    if target == id {
-                        fail(id, Code.selfReference, "step \(id) \(place) uses ${steps.\(id)...}: a step cannot read its own output")
-                        return
-                    }
-                    guard let targetIndex = index[target] else {
-                        fail(id, Code.unknownStepReference, "step \(id) \(place) uses ${steps.\(target)...}, but there is no step \(target)")
-                        return
-                    }
-                    if seenBy[targetIndex] != me {
-                        seenBy[targetIndex] = me
-                        edges.append(Int32(targetIndex))
-                        implied.append(true)
-                    }
-                }
-            }
             if !step.inputsJson.isEmpty {
                 if step.inputsJson.utf8.count > WorkflowLimits.maxInputsBytes {
                     fail(id, Code.badInputs, "step \(id): inputs are \(step.inputsJson.utf8.count) bytes; at most \(WorkflowLimits.maxInputsBytes)")
-                } else if let failure = InputsScan.scan(step.inputsJson, visit: { visit($0, where: "in its inputs") }) {
+                } else if let failure = InputsScan.scan(step.inputsJson, into: &roots) {
                     if failure.isReference {
                         fail(id, Code.badReference, "step \(id) inputs: \(failure.message)")
                     } else {
@@ -289,14 +266,21 @@ public enum WorkflowValidator {
                     }
                 }
             }
+            let fromInputs = roots.count
             if !step.condition.isEmpty {
                 do {
                     let expression = try Expression.parse(step.condition)
-                    for reference in expression.references { visit(reference.root, where: "in its condition") }
+                    for reference in expression.references { roots.append(reference.root) }
                 } catch {
                     fail(id, Code.badCondition, "step \(id): condition \"\(step.condition.prefix(120))\": \(error)")
                 }
             }
+            // References imply dependencies.
+            for (offset, root) in roots.enumerated() {
+                link(root, step: id, me: me, place: offset < fromInputs ? "in its inputs" : "in its condition", index: index, declared: declared,
+                     seenBy: &seenBy, edges: &edges, implied: &implied, errors: &errors)
+            }
+            roots.removeAll(keepingCapacity: true)
             if step.timeoutSeconds > timeoutSeconds {
                 fail(id, Code.badTimeout, "step \(id): timeout_seconds \(step.timeoutSeconds) is longer than the workflow's \(timeoutSeconds)")
             }
@@ -452,8 +436,35 @@ public enum WorkflowValidator {
         }
         let parallelism = Int(spec.parallelism == 0 ? limits.maxParallelism : min(spec.parallelism, limits.maxParallelism))
         return CompiledWorkflow(
-            spec: spec, steps: steps, index: graph.index, dependencies: graph.dependencies, dependents: graph.dependents, plan: plan,
+            spec: spec, steps: steps, index: graph.index.dictionary, dependencies: graph.dependencies, dependents: graph.dependents, plan: plan,
             timeout: .seconds(Int64(timeoutSeconds)), parallelism: max(parallelism, 1), inputs: spec.inputs, outputs: outputs)
+    }
+
+    /// One reference of step `me`: an error, or an (implied) dependency edge.
+    static func link(
+        _ root: Reference.Root, step id: String, me: Int32, place: String, index: IDTable, declared: Set<String>,
+        seenBy: inout [Int32], edges: inout [Int32], implied: inout [Bool], errors: inout [ValidationError]
+    ) {
+        switch root {
+        case .input(let name):
+            if !declared.contains(name) {
+                errors.append(ValidationError(stepId: id, code: Code.unknownInput, message: "step \(id) \(place) uses ${inputs.\(name)}, but the workflow declares no input \(name)\(declared.isEmpty ? "" : " (inputs: \(declared.sorted().prefix(10).joined(separator: ", ")))")"))
+            }
+        case .stepOutput(let target), .stepStatus(let target):
+            if target == id {
+                errors.append(ValidationError(stepId: id, code: Code.selfReference, message: "step \(id) \(place) uses ${steps.\(id)...}: a step cannot read its own output"))
+                return
+            }
+            guard let targetIndex = index[target] else {
+                errors.append(ValidationError(stepId: id, code: Code.unknownStepReference, message: "step \(id) \(place) uses ${steps.\(target)...}, but there is no step \(target)"))
+                return
+            }
+            if seenBy[targetIndex] != me {
+                seenBy[targetIndex] = me
+                edges.append(Int32(targetIndex))
+                implied.append(true)
+            }
+        }
     }
 
     static func validateRetry(_ policy: RetryPolicy, step id: String, fail: (String, String, String) -> Void) -> EffectiveRetry {

@@ -31,8 +31,14 @@ final class FixtureSkillHost: LoaderService {
             return try respond(inputs)
         case "sleep":
             let milliseconds = inputs["ms"] as? Int ?? 100
-            let scale = sleepScale.withLock { $0 }
-            try await Task.sleep(for: .milliseconds(Int(Double(milliseconds) * scale)))
+            // Long sleeps re-read the scale, so a test can end them early.
+            let started = ContinuousClock.now
+            while true {
+                let wanted = Duration.milliseconds(Int(Double(milliseconds) * sleepScale.withLock { $0 }))
+                let left = wanted - (ContinuousClock.now - started)
+                if left <= .zero { break }
+                try await Task.sleep(for: min(left, .milliseconds(50)))
+            }
             return try respond(["slept": milliseconds, "tag": tag])
         case "fail":
             return ExecuteSkillResponse(failure: SkillFailure(type: "ValueError", message: "fixture failure for \(tag)", traceback: "Traceback:\n  line 1\nValueError"))
