@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
@@ -89,6 +90,16 @@ let package = Package(
             dependencies: ["AtomRPC", "AtomAPI", "AtomProto"],
             swiftSettings: swiftSettings
         ),
+        // The skill format the loader, the marketplace and the bundled catalog share: manifest,
+        // validation, content hash.
+        .target(
+            name: "AtomSkillFormat",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The installer: requirement parsing, conflict detection, content-addressed environments.
         .target(
             name: "AtomInstaller",
@@ -96,6 +107,7 @@ let package = Package(
                 "AtomRPC", "AtomAPI", "AtomProto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -108,6 +120,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -178,6 +191,7 @@ let package = Package(
             dependencies: ["AtomInstaller", "AtomRPC", "AtomAPI", "AtomProto", "AtomTesting"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "AtomSkillFormatTests", dependencies: ["AtomSkillFormat"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AtomWorkflowTests",
             dependencies: [

@@ -20,21 +20,25 @@ struct RPCBenchmark {
         var stack: LocalStack?
         let endpoint: String
         let rawEndpoint = try LocalStack.freeTCPEndpoint()
+        let proxy = try ReferenceProxy()
         if let gateway {
             endpoint = gateway
             try RawEchoResponder.start(endpoint: rawEndpoint)
+            try RawEchoResponder.start(endpoint: proxy.backend, connect: true)
         } else {
             let local = try LocalStack()
             stack = local
             progress("starting a temporary stack at \(local.endpoint)")
             try local.startGateway()
-            try local.startEcho(instanceID: "bench-echo", environment: ["ATOM_ECHO_RAW_ENDPOINT": rawEndpoint])
+            try local.startEcho(
+                instanceID: "bench-echo",
+                environment: ["ATOM_ECHO_RAW_ENDPOINT": rawEndpoint, "ATOM_ECHO_RAW_WORKER_ENDPOINT": proxy.backend])
             try await local.waitForService(EchoClient.serviceName)
             endpoint = local.endpoint
         }
         defer { if let stack { Task { await stack.stopAll() } } }
         do {
-            try await measure(endpoint: endpoint, rawEndpoint: rawEndpoint, into: &report)
+            try await measure(endpoint: endpoint, rawEndpoint: rawEndpoint, proxy: proxy, into: &report)
         } catch {
             if let stack { await stack.stopAll() }
             throw error
@@ -44,10 +48,14 @@ struct RPCBenchmark {
         }
     }
 
-    private func measure(endpoint: String, rawEndpoint: String, into report: inout BenchReport) async throws {
+    private func measure(endpoint: String, rawEndpoint: String, proxy: ReferenceProxy, into report: inout BenchReport) async throws {
         progress("rpc_raw_zmq_roundtrip: \(rounds) round trips")
         let raw = try await Self.rawRoundTrips(endpoint: rawEndpoint, rounds: rounds)
         report.results.append(BenchResult(name: "rpc_raw_zmq_roundtrip", histogram: raw))
+        progress("reference_c_broker_throughput_8: 8 in flight through libzmq's zmq_proxy for \(seconds) s")
+        let (brokered, rate) = try await proxy.throughput(inFlight: 8, seconds: seconds, payload: Self.payload)
+        report.results.append(BenchResult(
+            name: "reference_c_broker_throughput_8", histogram: brokered, callsPerSecond: rate, concurrency: 8))
 
         let client = try RPCClient(endpoint: endpoint, name: "atom-bench")
         defer { client.close() }

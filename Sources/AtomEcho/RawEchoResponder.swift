@@ -6,10 +6,11 @@ internal import Foundation
 /// with no gateway, envelope or async runtime in between: the baseline `atom bench rpc`
 /// measures the gateway's round trip against, in the same processes and the same run.
 public enum RawEchoResponder {
-    /// Binds `endpoint` and answers on a thread of its own for the life of the process.
-    public static func start(endpoint: String) throws {
+    /// Binds `endpoint` (or connects to it, as a worker behind a broker) and answers on a thread
+    /// of its own for the life of the process.
+    public static func start(endpoint: String, connect: Bool = false) throws {
         let socket = try ZMQSocket(.rep)
-        try socket.bind(endpoint)
+        if connect { try socket.connect(endpoint) } else { try socket.bind(endpoint) }
         let thread = Thread {
             var poller = ZMQPoller([.socket(socket)])
             while true {

@@ -155,8 +155,14 @@ extension EnvironmentStore {
 
     // MARK: - Build
 
-    /// Creates `envs/.tmp-<uuid>/venv`; nil when uv fails (the build then tries itself and reports).
-    func prepareVenv(runtime: Runtime) async -> String? {
+    /// Creates `envs/.tmp-<uuid>/venv` while the resolver runs, and installs the requested
+    /// packages into it speculatively, so that downloads overlap resolution and the locked sync
+    /// that follows finds them in place. Nil when uv fails (the build then tries itself and reports).
+    ///
+    /// The speculative install takes wheels only (`--no-build`): no package code runs before the
+    /// lock has been scanned. The build keeps its result only when it is exactly the lock (same
+    /// distributions, same versions); otherwise `uv pip sync --require-hashes` makes it so.
+    func prepareVenv(runtime: Runtime, request: ValidatedInstall) async -> PreparedDirectory? {
         guard let uv = try? uvPath() else { return nil }
         let directory = "\(configuration.envsDirectory)/.tmp-\(UUID().uuidString)"
         do {
@@ -164,7 +170,14 @@ extension EnvironmentStore {
             let created = try await Subprocess.run(
                 uv, ["venv", "\(directory)/venv", "--python", runtime.executable, "--relocatable", "--quiet"],
                 environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
-            if created.succeeded { return directory }
+            if created.succeeded {
+                let installed = try? await Subprocess.run(
+                    uv,
+                    ["pip", "install", "--python", "\(directory)/venv/bin/python", "--link-mode", "hardlink", "--quiet", "--no-build"]
+                        + uvIndexArguments(request.options, wheelsOnly: false) + request.requirements.map(\.text),
+                    environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
+                return PreparedDirectory(path: directory, speculativeInstall: installed?.succeeded == true)
+            }
         } catch {}
         try? FileManager.default.removeItem(atPath: directory)
         return nil
@@ -180,13 +193,16 @@ extension EnvironmentStore {
         activeBuilds += 1
         peakConcurrentBuilds = max(peakConcurrentBuilds, activeBuilds)
         defer { activeBuilds -= 1 }
-        var adopted: String?
-        if request.ecosystem == .python, let task = prepared?.task { adopted = await task.value }
-        let temporary = adopted ?? "\(configuration.envsDirectory)/.tmp-\(id.prefix(16))-\(UUID().uuidString)"
+        var adopted: PreparedDirectory?
+        if request.ecosystem == .python, let task = prepared?.task {
+            await progress(.downloading, "fetching \(resolution.locked.count) package(s) into the shared cache (started while resolving)", 0.4)
+            adopted = await task.value
+        }
+        let temporary = adopted?.path ?? "\(configuration.envsDirectory)/.tmp-\(id.prefix(16))-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
         do {
             switch request.ecosystem {
-            case .python: try await buildPython(at: temporary, venvExists: adopted != nil, request: request, resolution: resolution, progress: progress)
+            case .python: try await buildPython(at: temporary, prepared: adopted, request: request, resolution: resolution, progress: progress)
             case .npm: try await buildNpm(at: temporary, request: request, resolution: resolution, progress: progress)
             }
             let metadata = Metadata(
@@ -234,17 +250,22 @@ extension EnvironmentStore {
         return true
     }
 
-    func buildPython(at directory: String, venvExists: Bool, request: ValidatedInstall, resolution: Resolution, progress: InstallProgress) async throws {
+    func buildPython(at directory: String, prepared: PreparedDirectory?, request: ValidatedInstall, resolution: Resolution, progress: InstallProgress) async throws {
         let uv = try uvPath()
         let venv = "\(directory)/venv"
+        try resolution.lockText.write(toFile: "\(directory)/requirements.lock", atomically: true, encoding: .utf8)
+        if prepared?.speculativeInstall == true, let present = try? Self.installedDistributions(venv: venv), Self.matches(present, resolution.locked) {
+            await progress(.installing, "linked \(resolution.locked.count) package(s) from the shared cache", 0.7)
+            await progress(.verifying, "the installed packages are exactly the lock", 0.8)
+            return
+        }
         await progress(.installing, "creating the virtual environment", 0.25)
-        if !venvExists {
+        if prepared == nil {
             let created = try await Subprocess.run(
                 uv, ["venv", venv, "--python", try await runtime(for: .python).executable, "--relocatable", "--quiet"],
                 environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
             guard created.succeeded else { throw InstallFailure("uv venv failed: \(created.tail)") }
         }
-        try resolution.lockText.write(toFile: "\(directory)/requirements.lock", atomically: true, encoding: .utf8)
         let wheelsOnly = configuration.policy.wheelsOnly || request.options.wheelsOnly
         await progress(.downloading, "fetching \(resolution.locked.count) package(s) into the shared cache and linking them", 0.4)
         let installed = try await Subprocess.run(
@@ -267,7 +288,23 @@ extension EnvironmentStore {
     }
 }
 
+/// A virtual environment made while the resolver ran, and whether the speculative install into
+/// it succeeded.
+struct PreparedDirectory: Sendable {
+    let path: String
+    let speculativeInstall: Bool
+}
+
 extension EnvironmentStore {
+    /// Whether the installed distributions are exactly the locked set: no package missing, none
+    /// at another version, none extra.
+    static func matches(_ present: [String: String], _ locked: [Locked]) -> Bool {
+        guard present.count == locked.count else { return false }
+        return locked.allSatisfy { package in
+            present[package.name].map { PythonVersion($0) == PythonVersion(package.version) } ?? false
+        }
+    }
+
     /// Name -> version of every distribution in the venv's site-packages, read from the
     /// `*.dist-info/METADATA` files installers write (what `uv pip list` reads, without a process).
     static func installedDistributions(venv: String) throws -> [String: String] {

@@ -182,11 +182,12 @@ public actor EnvironmentStore {
         }
         if request.ecosystem == .python {
             // A resolver run takes a few hundred milliseconds: create the virtual environment
-            // a build would need meanwhile (discarded if nothing is built).
+            // a build would need meanwhile and install into it speculatively (discarded if
+            // nothing is built).
             let runtime = try await runtime(for: .python)
             if !(reuse && cachedResolution(resolutionKey(request, policy: policy, runtime: runtime)) != nil) {
                 let store = self
-                prepared.task = Task { await store.prepareVenv(runtime: runtime) }
+                prepared.task = Task { await store.prepareVenv(runtime: runtime, request: request) }
             }
         }
         let resolution: Resolution
@@ -384,10 +385,12 @@ public actor EnvironmentStore {
 /// otherwise `discard` removes it.
 final class PreparedVenv: @unchecked Sendable {
     // Only touched from the store's actor and after the task it starts has finished.
-    var task: Task<String?, Never>?
+    var task: Task<PreparedDirectory?, Never>?
 
     func discard() async {
-        guard let task, let directory = await task.value else { return }
+        // Stops a speculative install that nothing will adopt (a build adopts only a finished task).
+        task?.cancel()
+        guard let task, let directory = await task.value?.path else { return }
         if FileManager.default.fileExists(atPath: directory) { try? FileManager.default.removeItem(atPath: directory) }
     }
 }

@@ -192,7 +192,7 @@ struct InstallerEndToEndTests {
         let uv = try #require(ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":")
             .map { "\($0)/uv" }.first { FileManager.default.isExecutableFile(atPath: $0) })
         let slowUV = scratch.path + "/slow-uv"
-        try "#!/bin/sh\nif [ \"$1\" = pip ] && [ \"$2\" = sync ]; then sleep 2; fi\nexec \(uv) \"$@\"\n"
+        try "#!/bin/sh\nif [ \"$1\" = pip ] && { [ \"$2\" = sync ] || [ \"$2\" = install ]; }; then sleep 2; fi\nexec \(uv) \"$@\"\n"
             .write(toFile: slowUV, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: slowUV)
 

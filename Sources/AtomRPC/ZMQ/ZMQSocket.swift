@@ -160,6 +160,13 @@ public final class ZMQSocket: @unchecked Sendable {
         }
     }
 
+    /// Runs libzmq's built-in broker (`zmq_proxy`) between two sockets until the context ends.
+    /// Blocks the calling thread, which must own both sockets: the benchmark's reference for what a
+    /// broker written in C costs on this machine.
+    public static func runProxy(frontend: ZMQSocket, backend: ZMQSocket) {
+        _ = zmq_proxy(frontend.handle, backend.handle, nil)
+    }
+
     /// Receives one whole multipart message, or nil when none is waiting (non-blocking).
     public func receive() throws -> [[UInt8]]? {
         var frames: [[UInt8]] = []

@@ -1,0 +1,85 @@
+internal import AtomProto
+internal import AtomRPC
+internal import Foundation
+internal import Histogram
+
+/// The same topology as a call through the gateway (client -> broker -> echo worker and back, over
+/// TCP loopback, 8 requests in flight), with nothing of this project's code in the path: libzmq's
+/// own C broker (`zmq_proxy`) in a thread of the benchmark process, raw REP workers in the echo
+/// process, and a raw DEALER client that keeps N requests in flight. Its calls/s are the ceiling a
+/// brokered design reaches on the machine the benchmark runs on.
+final class ReferenceProxy: Sendable {
+    /// Where clients send; where workers connect.
+    let frontend: String
+    let backend: String
+
+    init() throws {
+        frontend = try LocalStack.freeTCPEndpoint()
+        backend = try LocalStack.freeTCPEndpoint()
+        let front = try ZMQSocket(.router)
+        try front.bind(frontend)
+        let back = try ZMQSocket(.dealer)
+        try back.bind(backend)
+        // Runs for the rest of the benchmark process (zmq_proxy returns only when the context ends).
+        let thread = Thread { ZMQSocket.runProxy(frontend: front, backend: back) }
+        thread.name = "atom-bench-c-broker"
+        thread.start()
+    }
+
+    /// Keeps `inFlight` EchoRequests outstanding for `seconds`, on a thread of its own; each
+    /// reply's latency is recorded from the send of the request it answers.
+    func throughput(inFlight: Int, seconds: Double, payload: [UInt8]) async throws -> (Histogram<UInt64>, Double) {
+        let frontend = self.frontend
+        return try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                do {
+                    let socket = try ZMQSocket(.dealer)
+                    try socket.connect(frontend)
+                    var poller = ZMQPoller([.socket(socket)])
+                    let body = try EchoRequest(payload: payload).serializedBytes()
+                    var histogram = BenchReport.histogram()
+                    // Request ids ride in the envelope frame so each reply finds its send time.
+                    var sentAt = [ContinuousClock.Instant](repeating: .now, count: inFlight)
+                    func send(_ slot: Int) throws {
+                        sentAt[slot] = .now
+                        try socket.send([withUnsafeBytes(of: UInt32(slot)) { Array($0) }, [], body], wait: true)
+                    }
+                    // The worker must be connected before the clock starts.
+                    try send(0)
+                    var lastReply = ContinuousClock.now
+                    func awaitReplies() throws {
+                        _ = try poller.poll(timeoutMs: 1_000)
+                        if ContinuousClock.now - lastReply > .seconds(10) {
+                            throw CLIFailure(.failure, "the reference broker's echo worker did not answer for 10 s")
+                        }
+                    }
+                    while try socket.receive() == nil { try awaitReplies() }
+                    lastReply = .now
+                    for slot in 0..<inFlight { try send(slot) }
+                    let start = ContinuousClock.now
+                    let stopAt = start + .milliseconds(Int64(seconds * 1000))
+                    var outstanding = inFlight
+                    while outstanding > 0 {
+                        try awaitReplies()
+                        while let frames = try socket.receive() {
+                            lastReply = .now
+                            guard frames.count == 3, frames[0].count == 4 else { continue }
+                            let slot = Int(frames[0].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
+                            guard slot < inFlight else { continue }
+                            _ = try EchoResponse(serializedBytes: frames[2])
+                            _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - sentAt[slot]))
+                            if ContinuousClock.now < stopAt { try send(slot) } else { outstanding -= 1 }
+                        }
+                    }
+                    let elapsed = Double((ContinuousClock.now - start) / .microseconds(1)) / 1_000_000
+                    socket.close()
+                    continuation.resume(returning: (histogram, Double(histogram.totalCount) / elapsed))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.name = "atom-bench-c-broker-client"
+            thread.start()
+        }
+    }
+}

@@ -1,0 +1,277 @@
+internal import Foundation
+internal import Yams
+
+extension SkillManifest {
+    /// The manifest file names a skill folder may hold, in the order they are looked for.
+    public static let fileNames = ["skill.yaml", "skill.yml", "skill.json"]
+
+    /// The longest name a skill may have: names become module names, file names and catalog ids.
+    public static let maxNameLength = 64
+
+    /// Parses manifest text. `json` selects JSON; otherwise YAML (a superset of JSON for manifests).
+    public static func parse(_ text: String, json: Bool = false) throws(SkillFormatError) -> SkillManifest {
+        let document: JSONValue
+        do {
+            if json {
+                document = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            } else {
+                document = try YAMLDecoder().decode(JSONValue.self, from: text)
+            }
+        } catch {
+            throw SkillFormatError(.unreadable, "the manifest is not valid \(json ? "JSON" : "YAML"): \(Self.describe(error))")
+        }
+        return try parse(document)
+    }
+
+    /// Builds a manifest from a decoded document, checking every field; unknown fields are errors
+    /// so that a typo (`pakages`) is caught instead of ignored.
+    public static func parse(_ document: JSONValue) throws(SkillFormatError) -> SkillManifest {
+        guard case .object(let fields) = document else {
+            throw SkillFormatError(.invalidField, "the manifest must be a mapping of fields, not a \(document.typeName)")
+        }
+        var reader = FieldReader(fields: fields, path: "")
+        let name = try reader.requiredString("name")
+        try checkName(name)
+        let version = try reader.requiredString("version")
+        guard SemanticVersion(version) != nil else {
+            throw SkillFormatError(.invalidField, field: "version", "\"\(version)\" is not a semantic version like 1.2.0")
+        }
+        let description = try reader.requiredString("description")
+        guard description.count <= 4_000 else {
+            throw SkillFormatError(.invalidField, field: "description", "is \(description.count) characters; at most 4000")
+        }
+        let category = try reader.requiredString("category")
+        try checkToken(category, field: "category")
+        let runtimeText = try reader.requiredString("runtime")
+        guard let runtime = Runtime(rawValue: runtimeText) else {
+            throw SkillFormatError(.invalidField, field: "runtime", "\"\(runtimeText)\" is not a runtime; use python or node")
+        }
+        let entry = try reader.optionalString("entry") ?? runtime.defaultEntry
+        try checkEntry(entry)
+        let function = try reader.optionalString("function") ?? "execute"
+        guard isIdentifier(function) else {
+            throw SkillFormatError(.invalidField, field: "function", "\"\(function)\" is not a function name")
+        }
+        let packages = try reader.stringList("packages")
+        for (index, package) in packages.enumerated() where package.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw SkillFormatError(.invalidField, field: "packages[\(index)]", "is empty")
+        }
+        let tags = try reader.stringList("tags")
+        for (index, tag) in tags.enumerated() { try checkToken(tag, field: "tags[\(index)]") }
+        let author = try reader.optionalString("author") ?? ""
+
+        var permissions = Permissions()
+        if var sub = try reader.optionalObject("permissions") {
+            permissions.network = try sub.optionalBool("network") ?? false
+            try sub.finish()
+        }
+        var limits = Limits()
+        if var sub = try reader.optionalObject("limits") {
+            if let memory = try sub.optionalString("memory") {
+                guard isQuantity(memory, units: ["k", "m", "g", "kb", "mb", "gb", "ki", "mi", "gi", "kib", "mib", "gib"]) else {
+                    throw SkillFormatError(.invalidField, field: "limits.memory", "\"\(memory)\" is not a memory size like 256m or 1g")
+                }
+                limits.memory = memory
+            }
+            if let cpu = try sub.optionalNumberText("cpu") {
+                guard let value = Double(cpu), value >= 0.01, value <= 1024 else {
+                    throw SkillFormatError(.invalidField, field: "limits.cpu", "\"\(cpu)\" is not a number of CPUs between 0.01 and 1024")
+                }
+                limits.cpu = cpu
+            }
+            if let timeout = try sub.optionalNumber("timeout_seconds") {
+                guard timeout > 0, timeout <= 3_600 else {
+                    throw SkillFormatError(.invalidField, field: "limits.timeout_seconds", "\(timeout) is out of range; use more than 0 and at most 3600")
+                }
+                limits.timeoutSeconds = timeout
+            }
+            try sub.finish()
+        }
+        let inputSchema = try reader.optionalSchema("inputs") ?? .object(["type": .string("object")])
+        let outputSchema = try reader.optionalSchema("outputs") ?? .object(["type": .string("object")])
+
+        var examples: [Example] = []
+        if let list = try reader.optionalArray("examples") {
+            for (index, item) in list.enumerated() {
+                let path = "examples[\(index)]"
+                guard case .object(let exampleFields) = item else {
+                    throw SkillFormatError(.invalidField, field: path, "must be a mapping with inputs and expect, not a \(item.typeName)")
+                }
+                var sub = FieldReader(fields: exampleFields, path: path + ".")
+                let exampleName = try sub.optionalString("name") ?? "example \(index + 1)"
+                let inputs = try sub.optionalObjectValue("inputs") ?? [:]
+                let expect = try sub.optionalObjectValue("expect") ?? [:]
+                try sub.finish()
+                examples.append(Example(name: exampleName, inputs: inputs, expect: expect))
+            }
+        }
+        try reader.finish()
+        return SkillManifest(
+            name: name, version: version, description: description, category: category, runtime: runtime,
+            entry: entry, function: function, packages: packages, tags: tags, author: author,
+            permissions: permissions, limits: limits, inputSchema: inputSchema, outputSchema: outputSchema,
+            examples: examples
+        )
+    }
+
+    /// Skill names: lowercase letters, digits, `-` and `_`, starting with a letter.
+    public static func checkName(_ name: String, field: String = "name") throws(SkillFormatError) {
+        guard !name.isEmpty, name.count <= maxNameLength else {
+            throw SkillFormatError(.invalidField, field: field, "must be 1 to \(maxNameLength) characters")
+        }
+        guard let first = name.unicodeScalars.first, ("a"..."z").contains(first) else {
+            throw SkillFormatError(.invalidField, field: field, "\"\(name)\" must start with a lowercase letter")
+        }
+        if let bad = name.unicodeScalars.first(where: { !(("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_") }) {
+            throw SkillFormatError(.invalidField, field: field, "\"\(name)\" has '\(bad)'; use lowercase letters, digits, '-' and '_'")
+        }
+    }
+
+    private static func checkToken(_ token: String, field: String) throws(SkillFormatError) {
+        guard !token.isEmpty, token.count <= 64,
+              token.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" })
+        else {
+            throw SkillFormatError(.invalidField, field: field, "\"\(token)\" must be 1 to 64 lowercase letters, digits, '-' or '_'")
+        }
+    }
+
+    /// The entry is a relative path that stays inside the skill folder.
+    private static func checkEntry(_ entry: String) throws(SkillFormatError) {
+        guard !entry.isEmpty, !entry.hasPrefix("/"), !entry.contains("\\"), !entry.contains("\0") else {
+            throw SkillFormatError(.invalidField, field: "entry", "\"\(entry)\" must be a relative path inside the skill folder")
+        }
+        if entry.split(separator: "/").contains(where: { $0 == ".." }) {
+            throw SkillFormatError(.invalidField, field: "entry", "\"\(entry)\" leaves the skill folder ('..')")
+        }
+    }
+
+    private static func isIdentifier(_ text: String) -> Bool {
+        guard let first = text.unicodeScalars.first, first == "_" || ("a"..."z").contains(first) || ("A"..."Z").contains(first) else { return false }
+        return text.unicodeScalars.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) }
+    }
+
+    private static func isQuantity(_ text: String, units: Set<String>) -> Bool {
+        let lower = text.lowercased()
+        let number = lower.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+        guard let value = Double(number), value > 0 else { return false }
+        return units.contains(String(lower.dropFirst(number.count)))
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let decoding = error as? DecodingError {
+            switch decoding {
+            case .dataCorrupted(let context): return context.underlyingError.map { "\($0)" } ?? context.debugDescription
+            default: return "\(decoding)"
+            }
+        }
+        return "\(error)"
+    }
+}
+
+/// Reads the fields of one mapping, remembering which were used so unknown ones can be reported.
+private struct FieldReader {
+    let fields: [String: JSONValue]
+    let path: String
+    private var used: Set<String> = []
+
+    init(fields: [String: JSONValue], path: String) {
+        self.fields = fields
+        self.path = path
+    }
+
+    private mutating func take(_ key: String) -> JSONValue? {
+        used.insert(key)
+        guard let value = fields[key], value != .null else { return nil }
+        return value
+    }
+
+    mutating func requiredString(_ key: String) throws(SkillFormatError) -> String {
+        guard let value = try optionalString(key), !value.isEmpty else {
+            throw SkillFormatError(.invalidField, field: path + key, "is required")
+        }
+        return value
+    }
+
+    mutating func optionalString(_ key: String) throws(SkillFormatError) -> String? {
+        guard let value = take(key) else { return nil }
+        guard case .string(let text) = value else {
+            let hint = key == "version" ? " (quote it in YAML: version: \"1.0.0\")" : ""
+            throw SkillFormatError(.invalidField, field: path + key, "must be a string, not a \(value.typeName)\(hint)")
+        }
+        return text
+    }
+
+    /// A number written either as a number or as a string (`cpu: 0.5` or `cpu: "0.5"`).
+    mutating func optionalNumberText(_ key: String) throws(SkillFormatError) -> String? {
+        guard let value = take(key) else { return nil }
+        switch value {
+        case .string(let text): return text
+        case .number(let number): return number.rounded() == number ? String(Int64(number)) : "\(number)"
+        default: throw SkillFormatError(.invalidField, field: path + key, "must be a number, not a \(value.typeName)")
+        }
+    }
+
+    mutating func optionalNumber(_ key: String) throws(SkillFormatError) -> Double? {
+        guard let value = take(key) else { return nil }
+        guard case .number(let number) = value, number.isFinite else {
+            throw SkillFormatError(.invalidField, field: path + key, "must be a number, not a \(value.typeName)")
+        }
+        return number
+    }
+
+    mutating func optionalBool(_ key: String) throws(SkillFormatError) -> Bool? {
+        guard let value = take(key) else { return nil }
+        guard case .bool(let flag) = value else {
+            throw SkillFormatError(.invalidField, field: path + key, "must be true or false, not a \(value.typeName)")
+        }
+        return flag
+    }
+
+    mutating func stringList(_ key: String) throws(SkillFormatError) -> [String] {
+        guard let list = try optionalArray(key) else { return [] }
+        var strings: [String] = []
+        for (index, item) in list.enumerated() {
+            guard case .string(let text) = item else {
+                throw SkillFormatError(.invalidField, field: "\(path)\(key)[\(index)]", "must be a string, not a \(item.typeName)")
+            }
+            strings.append(text)
+        }
+        return strings
+    }
+
+    mutating func optionalArray(_ key: String) throws(SkillFormatError) -> [JSONValue]? {
+        guard let value = take(key) else { return nil }
+        guard case .array(let list) = value else {
+            throw SkillFormatError(.invalidField, field: path + key, "must be a list, not a \(value.typeName)")
+        }
+        return list
+    }
+
+    mutating func optionalObjectValue(_ key: String) throws(SkillFormatError) -> [String: JSONValue]? {
+        guard let value = take(key) else { return nil }
+        guard case .object(let object) = value else {
+            throw SkillFormatError(.invalidField, field: path + key, "must be a mapping, not a \(value.typeName)")
+        }
+        return object
+    }
+
+    mutating func optionalObject(_ key: String) throws(SkillFormatError) -> FieldReader? {
+        guard let object = try optionalObjectValue(key) else { return nil }
+        return FieldReader(fields: object, path: path + key + ".")
+    }
+
+    /// A JSON Schema for an object: a mapping whose `type`, when given, is "object".
+    mutating func optionalSchema(_ key: String) throws(SkillFormatError) -> JSONValue? {
+        guard let schema = try optionalObjectValue(key) else { return nil }
+        if let type = schema["type"], type != .string("object") {
+            throw SkillFormatError(.invalidField, field: path + key + ".type", "a skill takes and returns an object; the schema's type must be \"object\", not \(type.jsonText)")
+        }
+        return .object(schema)
+    }
+
+    func finish() throws(SkillFormatError) {
+        if let unknown = fields.keys.filter({ !used.contains($0) }).sorted().first {
+            throw SkillFormatError(.invalidField, field: path + unknown, "is not a manifest field (see docs/SKILL_FORMAT.md)")
+        }
+    }
+}
