@@ -104,12 +104,13 @@ struct EngineTests {
             """, executor: executor)
         #expect(outcome.state == .succeeded, "\(outcome.error)")
         #expect(executor.running.withLock { $0.peak } == 3)
-        // From the first step's start to the last one's end (other suites running beside this
-        // one may block the shared thread pool before the run starts); sequential would be
-        // 600 ms or more: a generous bound.
+        // All three were running at the same moment: each started before any ended. (The
+        // wall-clock bound, 3 x 200 ms in well under 600 ms, is checked end to end through the
+        // real process; in here other suites share the thread pool and can delay wake-ups.)
         let calls = executor.calls.withLock { $0 }
-        let span = try #require(calls.compactMap(\.end).max()) - calls.map(\.start).min()!
-        #expect(span < .milliseconds(590), "the three steps took \(span)")
+        let lastStart = try #require(calls.map(\.start).max())
+        let firstEnd = try #require(calls.compactMap(\.end).min())
+        #expect(calls.count == 3 && lastStart < firstEnd)
         #expect(log.all.first?.runState == .running && log.all.last?.runState == .succeeded)
         #expect(try JSONValue.parse(outcome.outputs)[member: "a"]?[member: "slept"] == .int(200))
     }
