@@ -8,7 +8,7 @@ public struct LoaderStepExecutor: StepExecutor {
     /// How long GetSkill and ListSkills may take.
     public let lookupTimeout: Duration
 
-    public init(client: RPCClient, lookupTimeout: Duration = .seconds(5)) {
+    public init(client: RPCClient, lookupTimeout: Duration = .seconds(2)) {
         loader = LoaderClient(client)
         self.lookupTimeout = lookupTimeout
     }

@@ -82,6 +82,21 @@ final class ServedHost: @unchecked Sendable {
     }
 }
 
+/// Runs the `atom` CLI on a thread of its own: `CLI.run` waits synchronously, and the fixture
+/// skill host in this process needs the shared pool to answer while it waits.
+func atomCLI(_ arguments: [String], environment: [String: String]) async throws -> CLI.Outcome {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            do {
+                continuation.resume(returning: try CLI.run(arguments, environment: environment))
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+        thread.start()
+    }
+}
+
 @Suite("Workflow end to end", .serialized, .timeLimit(.minutes(5)))
 struct WorkflowEndToEndTests {
     func withWorkflow<T>(
@@ -351,30 +366,30 @@ struct WorkflowEndToEndTests {
             try "steps:\n  - {id: a, skill: echo, depends_on: [a]}\n".write(toFile: bad, atomically: true, encoding: .utf8)
             let environment = ["ATOM_GATEWAY": stack.endpoint, "ATOM_HOME": stack.home]
 
-            let valid = try CLI.run(["workflow", "validate", good], environment: environment)
+            let valid = try await atomCLI(["workflow", "validate", good], environment: environment)
             #expect(valid.status == 0 && valid.output.contains("valid: 3 step(s), depth 2, width 2"), "\(valid.output)")
-            let invalid = try CLI.run(["workflow", "validate", bad], environment: environment)
+            let invalid = try await atomCLI(["workflow", "validate", bad], environment: environment)
             #expect(invalid.status == 1 && invalid.output.contains("SELF_DEPENDENCY [a]"), "\(invalid.output)")
 
-            let run = try CLI.run(["workflow", "run", good, "--input", "who=ada", "--input", "times=3"], environment: environment)
+            let run = try await atomCLI(["workflow", "run", good, "--input", "who=ada", "--input", "times=3"], environment: environment)
             #expect(run.status == 0, "\(run.output)")
             #expect(run.output.contains("succeeded hello") && run.output.contains("running   bye") && run.output.contains("succeeded bye"), "\(run.output)")
             #expect(run.output.contains(#""text":"bye ada""#), "\(run.output)")
             let runID = try #require(run.output.split(separator: "\n").first { $0.hasPrefix("run ") && $0.hasSuffix("started") }?.split(separator: " ")[1])
 
-            let status = try CLI.run(["workflow", "status", String(runID), "--json"], environment: environment)
+            let status = try await atomCLI(["workflow", "status", String(runID), "--json"], environment: environment)
             #expect(status.status == 0, "\(status.output)")
             let json = try #require(try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])
             #expect(json["state"] as? String == "succeeded" && (json["steps"] as? [Any])?.count == 3)
             #expect((json["inputs"] as? String) == #"{"times":3,"who":"ada"}"#)
 
-            let list = try CLI.run(["workflow", "list"], environment: environment)
+            let list = try await atomCLI(["workflow", "list"], environment: environment)
             #expect(list.status == 0 && list.output.contains(String(runID)) && list.output.contains("greet"), "\(list.output)")
-            let missingInput = try CLI.run(["workflow", "run", good], environment: environment)
+            let missingInput = try await atomCLI(["workflow", "run", good], environment: environment)
             #expect(missingInput.status == 4 && missingInput.output.contains("input who is required"), "\(missingInput.output)")
-            let cancel = try CLI.run(["workflow", "cancel", "run-nope"], environment: environment)
+            let cancel = try await atomCLI(["workflow", "cancel", "run-nope"], environment: environment)
             #expect(cancel.status == 4 && cancel.output.contains("NOT_FOUND"), "\(cancel.output)")
-            let detached = try CLI.run(["workflow", "run", good, "--input", "who=bob", "--detach"], environment: environment)
+            let detached = try await atomCLI(["workflow", "run", good, "--input", "who=bob", "--detach"], environment: environment)
             #expect(detached.status == 0 && detached.output.hasPrefix("run-"), "\(detached.output)")
         }
     }
