@@ -111,6 +111,8 @@ struct HostFactory: Sendable {
             "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
         ]
         if !key.network { arguments.append("--unshare-net") }
+        // The scratch folder first: binds below /tmp (skills in temporary folders) go on top of it.
+        arguments += ["--proc", "/proc", "--dev", "/dev", "--bind", scratch, "/tmp"]
         for system in ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
             arguments += ["--ro-bind-try", system, system]
         }
@@ -124,7 +126,7 @@ struct HostFactory: Sendable {
         for path in readOnly where !path.isEmpty && seen.insert(path).inserted {
             arguments += ["--ro-bind", path, path]
         }
-        arguments += ["--proc", "/proc", "--dev", "/dev", "--bind", scratch, "/tmp", "--chdir", "/tmp", "--cap-drop", "ALL", "--"]
+        arguments += ["--chdir", "/tmp", "--cap-drop", "ALL", "--"]
         return HostLaunch(executable: bwrap, arguments: arguments + command, environment: variables, logPath: logPath, scratch: scratch)
     }
 
