@@ -48,7 +48,7 @@ public struct ExecutionOutcome: Sendable {
 /// actor (it is released while a host works), so executions of different skills, and of one
 /// skill on several hosts, run in parallel.
 public actor Loader {
-    public let configuration: LoaderConfiguration
+    public nonisolated let configuration: LoaderConfiguration
     let factory: HostFactory
     let paths: SkillPaths
     let launcher = HostLauncher()

@@ -1,5 +1,5 @@
 internal import Foundation
-public import AtomRPC
+internal import AtomRPC
 
 /// The loader's settings, read once at start (the environment wins over the config file, the
 /// file over the defaults; `atom config` lists them).
@@ -44,6 +44,9 @@ public struct LoaderConfiguration: Sendable {
     public var installIndexURL: String
     public var installFindLinks: [String]
     public var installOffline: Bool
+    /// The bubblewrap executable; nil: `bwrap` on PATH. (Tests point it at nothing to check
+    /// that a missing sandbox fails closed.)
+    public var bwrapExecutable: String?
     /// Where hosts keep their logs and scratch folders.
     public var stateDirectory: String { "\(home)/loader" }
 

@@ -83,7 +83,7 @@ def parse(body):
 
 
 class Skill:
-    __slots__ = ("module", "function", "directory", "private")
+    __slots__ = ("module", "function", "directory", "private", "local")
 
     def __init__(self, directory):
         self.module = None
@@ -91,6 +91,17 @@ class Skill:
         self.directory = directory
         # Bare module name -> module object of this skill's own files.
         self.private = {}
+        # Top-level names the folder itself provides (`helpers`, `json`): while the skill runs
+        # they resolve to its files first, as for a script run from that folder.
+        self.local = set()
+        try:
+            for entry in posix.listdir(directory):
+                if entry.endswith(".py"):
+                    self.local.add(entry[:-3])
+                elif "." not in entry and _external._path_isfile(directory + "/" + entry + "/__init__.py"):
+                    self.local.add(entry)
+        except OSError:
+            pass
 
 
 class SkillFinder:
@@ -139,6 +150,11 @@ class Running:
             if name in modules:
                 self.shadowed[name] = modules[name]
             modules[name] = module
+        for name in skill.local:
+            if name not in skill.private and name in modules:
+                # A global module of the same name (the host's json) steps aside while the
+                # skill imports its own.
+                self.shadowed[name] = modules.pop(name)
         self.before = set(modules)
         SkillFinder.current = skill
         return self
@@ -156,8 +172,8 @@ class Running:
         for name in skill.private:
             if modules.get(name) is skill.private[name]:
                 del modules[name]
-            if name in self.shadowed:
-                modules[name] = self.shadowed[name]
+        for name, module in self.shadowed.items():
+            modules[name] = module
         return False
 
 

@@ -34,7 +34,7 @@ struct HostFactory: Sendable {
         self.configuration = configuration
         python = Self.realPython(configuration.python) ?? configuration.python
         node = Self.which(configuration.node).map(Self.realPath) ?? configuration.node
-        bwrap = Self.which("bwrap")
+        bwrap = configuration.bwrapExecutable.map { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil } ?? Self.which("bwrap")
         setpriv = Self.which("setpriv")
         if configuration.sandbox == .off {
             sandboxProblem = nil
@@ -126,7 +126,8 @@ struct HostFactory: Sendable {
         for path in readOnly where !path.isEmpty && seen.insert(path).inserted {
             arguments += ["--ro-bind", path, path]
         }
-        arguments += ["--chdir", "/tmp", "--cap-drop", "ALL", "--"]
+        // Everything else (bwrap's own root) read-only: only /tmp, the scratch folder, is writable.
+        arguments += ["--remount-ro", "/", "--chdir", "/tmp", "--cap-drop", "ALL", "--"]
         return HostLaunch(executable: bwrap, arguments: arguments + command, environment: variables, logPath: logPath, scratch: scratch)
     }
 

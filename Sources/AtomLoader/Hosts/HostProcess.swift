@@ -31,8 +31,16 @@ struct HostExit: Error, Sendable {
     /// The end of the host's own stderr (faulthandler's report of a crash, a fatal error).
     var logTail: String
 
-    var signal: Int32? { (status & 0x7F) != 0 && (status & 0x7F) != 0x7F ? status & 0x7F : nil }
-    var exitCode: Int32? { (status & 0x7F) == 0 ? (status >> 8) & 0xFF : nil }
+    /// The signal that ended the host. bwrap reports its child's death by a signal as exit
+    /// status 128 + signal, so that counts too.
+    var signal: Int32? {
+        if (status & 0x7F) != 0 && (status & 0x7F) != 0x7F { return status & 0x7F }
+        if let code = rawExitCode, code > 128, code < 128 + 65 { return code - 128 }
+        return nil
+    }
+
+    var exitCode: Int32? { signal == nil ? rawExitCode : nil }
+    private var rawExitCode: Int32? { (status & 0x7F) == 0 ? (status >> 8) & 0xFF : nil }
 
     var summary: String {
         if let signal { return "was killed by signal \(signal) (\(Self.signalName(signal)))" }
