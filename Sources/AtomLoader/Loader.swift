@@ -440,6 +440,8 @@ public actor Loader {
             skills[name]?.failures += 1
         }
         metrics.record("skill_execute", elapsed)
+        // Unloaded while it ran: its hosts may now serve nothing.
+        if skills[name] == nil { await stopUnusedGroups() }
         return response
     }
 

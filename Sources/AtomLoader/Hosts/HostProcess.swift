@@ -73,7 +73,9 @@ final class HostProcess: Sendable {
     let launch: HostLaunch
     private let requests: Int32
     private let replies: Int32
-    private let writeLock = Mutex<Void>(())
+    /// Whether the request pipe is still open; writes and the close happen under this lock, so
+    /// no write ever lands on a reused descriptor number.
+    private let writeLock = Mutex<Bool>(true)
     private let state = Mutex<State>(State())
     private let started = ContinuousClock.now
 
@@ -195,8 +197,9 @@ final class HostProcess: Sendable {
     }
 
     private func write(_ bytes: [UInt8]) -> Bool {
-        writeLock.withLock { _ in
-            bytes.withUnsafeBytes { buffer -> Bool in
+        writeLock.withLock { open in
+            guard open else { return false }
+            return bytes.withUnsafeBytes { buffer -> Bool in
                 var offset = 0
                 while offset < buffer.count {
                     let written = Foundation.write(requests, buffer.baseAddress! + offset, buffer.count - offset)
@@ -232,7 +235,10 @@ final class HostProcess: Sendable {
             pending?.continuation.resume(returning: frame)
         }
         close(replies)
-        _ = writeLock.withLock { _ in close(requests) }
+        writeLock.withLock { open in
+            close(requests)
+            open = false
+        }
         // Wait without reaping, then reap under the lock: `kill` never hits a reused pid.
         var info = siginfo_t()
         while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) == -1 && errno == EINTR {}

@@ -16,5 +16,8 @@ do {
 let loader = service.loader
 await ServiceMain.run(
     service, label: "atom-loader",
+    // Handlers never block (host I/O has threads of its own, folder reads a Dispatch queue):
+    // they run on the reactor thread, so a call costs no thread hop.
+    handlerExecution: .reactorThread,
     willServe: { server in await loader.start(metrics: server.metrics) },
     didStop: { await loader.shutdown() })
