@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "atom-gateway", targets: ["atom-gateway"]),
         .executable(name: "atom-echo", targets: ["atom-echo"]),
         .executable(name: "atom-installer", targets: ["atom-installer"]),
+        .executable(name: "atom-loader", targets: ["atom-loader"]),
         .executable(name: "atom-protogen", targets: ["atom-protogen"]),
         .library(name: "AtomRPC", targets: ["AtomRPC"]),
         .library(name: "AtomAPI", targets: ["AtomAPI"]),
@@ -110,6 +111,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The loader: skill hosts (runtime/), sandbox, hot reload, execution with limits.
+        .target(
+            name: "AtomLoader",
+            dependencies: [
+                "AtomRPC", "AtomAPI", "AtomProto", "AtomSkillFormat", "AtomMetrics",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `atom` commands as a library.
         .target(
             name: "AtomCLI",
@@ -143,6 +153,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "atom-loader",
+            dependencies: ["AtomLoader", "AtomRPC", .product(name: "Logging", package: "swift-log")],
+            path: "services/loader/Sources",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "atom-protogen",
             dependencies: ["CProtoDescriptor", "CProtobufC"],
             swiftSettings: swiftSettings
@@ -172,6 +188,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AtomSkillFormatTests", dependencies: ["AtomSkillFormat"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AtomLoaderTests",
+            dependencies: ["AtomLoader", "AtomSkillFormat", "AtomRPC", "AtomAPI", "AtomProto", "AtomMetrics", "AtomTesting",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "AtomCLI", "CZeroMQ"],
