@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "atom-gateway", targets: ["atom-gateway"]),
         .executable(name: "atom-echo", targets: ["atom-echo"]),
         .executable(name: "atom-installer", targets: ["atom-installer"]),
+        .executable(name: "atom-loader", targets: ["atom-loader"]),
         .executable(name: "atom-workflow", targets: ["atom-workflow"]),
         .executable(name: "atom-protogen", targets: ["atom-protogen"]),
         .library(name: "AtomRPC", targets: ["AtomRPC"]),
@@ -111,6 +112,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The loader: skill hosts (runtime/), sandbox, hot reload, execution with limits.
+        .target(
+            name: "AtomLoader",
+            dependencies: [
+                "AtomRPC", "AtomAPI", "AtomProto", "AtomSkillFormat", "AtomMetrics",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The workflow engine: specs (YAML/JSON), validation and plans, the scheduler, the result
         // cache and durable runs; skills execute through the loader service.
         .target(
@@ -157,6 +167,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "atom-loader",
+            dependencies: ["AtomLoader", "AtomRPC", .product(name: "Logging", package: "swift-log")],
+            path: "services/loader/Sources",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "atom-workflow",
             dependencies: ["AtomWorkflow", "AtomRPC"],
             path: "services/workflow/Sources",
@@ -192,6 +208,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AtomSkillFormatTests", dependencies: ["AtomSkillFormat"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AtomLoaderTests",
+            dependencies: ["AtomLoader", "AtomSkillFormat", "AtomRPC", "AtomAPI", "AtomProto", "AtomMetrics", "AtomTesting",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AtomWorkflowTests",
             dependencies: [

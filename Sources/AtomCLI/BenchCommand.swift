@@ -8,7 +8,7 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Run benchmark suites and compare them with their targets.",
         discussion: """
-            Suites: rpc, install, workflow. Without --gateway, starts a temporary stack of its own and stops it after. \
+            Suites: rpc, install, loader, workflow. Without --gateway, starts a temporary stack of its own and stops it after. \
             `install` needs the package index (PyPI) and always runs its own stack; it is run only when named. \
             Build with `swift build -c release` (or `make bench`) for figures worth comparing.
             """)
@@ -37,6 +37,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Rounds of each install benchmark (each is a real install).")
     var installRounds: Int = 3
 
+    @Option(name: .long, help: "Rounds of each loader load benchmark (each starts or loads into a host).")
+    var loadRounds: Int = 100
+
     @Option(name: .long, help: "The package the install benchmark installs.")
     var installPackage: String = "requests==2.28.0"
 
@@ -45,7 +48,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     private func runSuites() async throws {
-        let known = ["rpc", "install", "workflow"]
+        let known = ["rpc", "install", "loader", "workflow"]
         // Every suite by default; `install` downloads from the package index (PyPI) like the
         // peers it is compared with.
         let selected = suites.isEmpty ? known : suites
@@ -73,6 +76,8 @@ struct BenchCommand: AsyncParsableCommand {
             switch suite {
             case "install":
                 try await InstallBenchmark(rounds: quick ? 1 : installRounds, package: installPackage).run(into: &report)
+            case "loader":
+                try await LoaderBenchmark(rounds: rounds, loadRounds: quick ? 20 : loadRounds).run(into: &report)
             case "workflow":
                 try await WorkflowBenchmark(quick: quick).run(into: &report)
             default:

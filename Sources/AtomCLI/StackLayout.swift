@@ -12,6 +12,7 @@ struct StackComponent: Sendable {
         StackComponent(name: "gateway", executable: "atom-gateway", service: nil),
         StackComponent(name: "echo", executable: "atom-echo", service: "atom.v1.Echo"),
         StackComponent(name: "installer", executable: "atom-installer", service: "atom.v1.Installer"),
+        StackComponent(name: "loader", executable: "atom-loader", service: "atom.v1.Loader"),
         StackComponent(name: "workflow", executable: "atom-workflow", service: "atom.v1.Workflow"),
     ]
 }

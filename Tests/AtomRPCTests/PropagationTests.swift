@@ -73,7 +73,8 @@ struct PropagationTests {
                 _ = try await echo.sleep(SleepRequest(durationMs: 5_000), options: CallOptions(timeout: .milliseconds(300)))
             }
             #expect(error?.code == .deadlineExceeded)
-            #expect(ContinuousClock.now - start < .seconds(1))
+            // Well before the 5 s sleep ends (a loose bound: the machine may be busy).
+            #expect(ContinuousClock.now - start < .seconds(3))
         } catch {
             client.close()
             relayClient.close()

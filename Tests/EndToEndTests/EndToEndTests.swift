@@ -224,7 +224,7 @@ struct EndToEndTests {
                 _ = try await echo.sleep(SleepRequest(durationMs: 10_000), options: CallOptions(timeout: .milliseconds(250)))
             }
             #expect(error?.code == .deadlineExceeded)
-            #expect(ContinuousClock.now - start < .seconds(1))
+            #expect(ContinuousClock.now - start < .seconds(5), "well before the 10 s sleep ends")
             let answer = try await echo.echo(EchoRequest(text: "after"))
             #expect(answer.text == "after")
         }

@@ -61,6 +61,7 @@ public enum ProtoRegistry {
             LoadSkillResponse.self,
             GetSkillRequest.self,
             ListSkillsRequest.self,
+            ReloadEvent.self,
             ListSkillsResponse.self,
             ExecuteSkillRequest.self,
             SkillFailure.self,

@@ -15,6 +15,40 @@ public struct SkillInfo: ProtoMessage {
     public var loadedAtMs: UInt64 = 0
     public var executions: UInt64 = 0
     public var description: String = ""
+    public var category: String = ""
+
+    /// Entry file (relative to the skill folder) and the function called.
+    public var entry: String = ""
+    public var function: String = ""
+
+    /// The manifest's packages; empty: the system runtime serves it.
+    public var packages: [String] = []
+
+    /// The manifest allows network access (the sandbox keeps a network namespace otherwise).
+    public var network: Bool = false
+    public var memoryLimitBytes: UInt64 = 0
+
+    /// The manifest's default execution time limit.
+    public var timeoutMs: UInt32 = 0
+
+    /// Reloads that swapped in new code (hot or by ReloadSkill), and the last one's time.
+    public var reloads: UInt64 = 0
+    public var lastReloadMs: UInt64 = 0
+
+    /// The last reload that failed (the previous version kept serving); empty when the last
+    /// reload succeeded.
+    public var lastError: String = ""
+    public var lastUsedMs: UInt64 = 0
+
+    /// The manifest's JSON Schemas of the input and output objects, as JSON text.
+    public var inputSchemaJson: String = ""
+    public var outputSchemaJson: String = ""
+
+    /// Whether the skill's host runs in the sandbox (false only with LOADER_SANDBOX=off).
+    public var sandboxed: Bool = false
+
+    /// Executions that ended with the skill's own exception (a failure in the response).
+    public var failures: UInt64 = 0
 
     public init() {}
 
@@ -28,6 +62,21 @@ public struct SkillInfo: ProtoMessage {
         loadedAtMs: UInt64 = 0,
         executions: UInt64 = 0,
         description: String = "",
+        category: String = "",
+        entry: String = "",
+        function: String = "",
+        packages: [String] = [],
+        network: Bool = false,
+        memoryLimitBytes: UInt64 = 0,
+        timeoutMs: UInt32 = 0,
+        reloads: UInt64 = 0,
+        lastReloadMs: UInt64 = 0,
+        lastError: String = "",
+        lastUsedMs: UInt64 = 0,
+        inputSchemaJson: String = "",
+        outputSchemaJson: String = "",
+        sandboxed: Bool = false,
+        failures: UInt64 = 0,
     ) {
         self.name = name
         self.version = version
@@ -38,9 +87,27 @@ public struct SkillInfo: ProtoMessage {
         self.loadedAtMs = loadedAtMs
         self.executions = executions
         self.description = description
+        self.category = category
+        self.entry = entry
+        self.function = function
+        self.packages = packages
+        self.network = network
+        self.memoryLimitBytes = memoryLimitBytes
+        self.timeoutMs = timeoutMs
+        self.reloads = reloads
+        self.lastReloadMs = lastReloadMs
+        self.lastError = lastError
+        self.lastUsedMs = lastUsedMs
+        self.inputSchemaJson = inputSchemaJson
+        self.outputSchemaJson = outputSchemaJson
+        self.sandboxed = sandboxed
+        self.failures = failures
     }
 }
 
+/// path: the skill folder (absolute, or relative to a skills directory); it must resolve inside
+/// one of the loader's skills directories (SKILLS_DIRS). Empty: the folder named `name` in the
+/// first skills directory that has one.
 public struct LoadSkillRequest: ProtoMessage {
     public static let protoName = "atom.v1.LoadSkillRequest"
 
@@ -58,6 +125,8 @@ public struct LoadSkillRequest: ProtoMessage {
     }
 }
 
+/// cached: the same content was loaded already (LoadSkill) or is unchanged (ReloadSkill), so
+/// nothing was done.
 public struct LoadSkillResponse: ProtoMessage {
     public static let protoName = "atom.v1.LoadSkillResponse"
 
@@ -98,17 +167,59 @@ public struct ListSkillsRequest: ProtoMessage {
     public init() {}
 }
 
+/// One reload attempt (hot reload on a file change, or ReloadSkill).
+public struct ReloadEvent: ProtoMessage {
+    public static let protoName = "atom.v1.ReloadEvent"
+
+    public var name: String = ""
+    public var atMs: UInt64 = 0
+
+    /// "hot" (a file change) or "rpc" (ReloadSkill).
+    public var trigger: String = ""
+
+    /// "reloaded", "unchanged" or "failed".
+    public var outcome: String = ""
+    public var message: String = ""
+    public var contentHash: String = ""
+    public var durationUs: UInt64 = 0
+
+    public init() {}
+
+    public init(
+        name: String = "",
+        atMs: UInt64 = 0,
+        trigger: String = "",
+        outcome: String = "",
+        message: String = "",
+        contentHash: String = "",
+        durationUs: UInt64 = 0,
+    ) {
+        self.name = name
+        self.atMs = atMs
+        self.trigger = trigger
+        self.outcome = outcome
+        self.message = message
+        self.contentHash = contentHash
+        self.durationUs = durationUs
+    }
+}
+
 public struct ListSkillsResponse: ProtoMessage {
     public static let protoName = "atom.v1.ListSkillsResponse"
 
     public var skills: [SkillInfo] = []
 
+    /// The most recent reload attempts, newest last (at most 50).
+    public var reloads: [ReloadEvent] = []
+
     public init() {}
 
     public init(
         skills: [SkillInfo] = [],
+        reloads: [ReloadEvent] = [],
     ) {
         self.skills = skills
+        self.reloads = reloads
     }
 }
 
@@ -116,7 +227,11 @@ public struct ExecuteSkillRequest: ProtoMessage {
     public static let protoName = "atom.v1.ExecuteSkillRequest"
 
     public var name: String = ""
+
+    /// A JSON object; empty means {}.
     public var inputsJson: String = ""
+
+    /// 0: the manifest's limits.timeout_seconds. The call's own deadline also applies.
     public var timeoutMs: UInt32 = 0
 
     public init() {}
@@ -153,6 +268,10 @@ public struct SkillFailure: ProtoMessage {
     }
 }
 
+/// A skill's own exception is a failure here with status OK; the call's status is an error
+/// only when the skill could not run to an answer: DEADLINE_EXCEEDED (time limit),
+/// RESOURCE_EXHAUSTED (memory or CPU limit), INTERNAL (the host crashed or exited),
+/// NOT_FOUND (not loaded), INVALID_ARGUMENT (inputs not a JSON object). See docs/LOADER.md.
 public struct ExecuteSkillResponse: ProtoMessage {
     public static let protoName = "atom.v1.ExecuteSkillResponse"
 
@@ -160,16 +279,26 @@ public struct ExecuteSkillResponse: ProtoMessage {
     public var durationUs: UInt64 = 0
     public var failure: SkillFailure? = nil
 
+    /// What the skill printed (stdout and stderr) during this execution, truncated to 64 KiB.
+    public var logs: String = ""
+
+    /// The content hash of the version that ran.
+    public var contentHash: String = ""
+
     public init() {}
 
     public init(
         outputsJson: String = "",
         durationUs: UInt64 = 0,
         failure: SkillFailure? = nil,
+        logs: String = "",
+        contentHash: String = "",
     ) {
         self.outputsJson = outputsJson
         self.durationUs = durationUs
         self.failure = failure
+        self.logs = logs
+        self.contentHash = contentHash
     }
 }
 
@@ -269,6 +398,21 @@ extension SkillInfo {
         self.loadedAtMs = c.loaded_at_ms
         self.executions = c.executions
         self.description = try ProtoDecode.string(c.description, field: "atom.v1.SkillInfo.description")
+        self.category = try ProtoDecode.string(c.category, field: "atom.v1.SkillInfo.category")
+        self.entry = try ProtoDecode.string(c.entry, field: "atom.v1.SkillInfo.entry")
+        self.function = try ProtoDecode.string(c.function, field: "atom.v1.SkillInfo.function")
+        self.packages = try ProtoDecode.strings(c.packages, count: c.n_packages, field: "atom.v1.SkillInfo.packages")
+        self.network = c.network != 0
+        self.memoryLimitBytes = c.memory_limit_bytes
+        self.timeoutMs = c.timeout_ms
+        self.reloads = c.reloads
+        self.lastReloadMs = c.last_reload_ms
+        self.lastError = try ProtoDecode.string(c.last_error, field: "atom.v1.SkillInfo.last_error")
+        self.lastUsedMs = c.last_used_ms
+        self.inputSchemaJson = try ProtoDecode.string(c.input_schema_json, field: "atom.v1.SkillInfo.input_schema_json")
+        self.outputSchemaJson = try ProtoDecode.string(c.output_schema_json, field: "atom.v1.SkillInfo.output_schema_json")
+        self.sandboxed = c.sandboxed != 0
+        self.failures = c.failures
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -283,6 +427,22 @@ extension SkillInfo {
         c.loaded_at_ms = self.loadedAtMs
         c.executions = self.executions
         if !self.description.isEmpty { c.description = try arena.string(self.description, field: "atom.v1.SkillInfo.description") }
+        if !self.category.isEmpty { c.category = try arena.string(self.category, field: "atom.v1.SkillInfo.category") }
+        if !self.entry.isEmpty { c.entry = try arena.string(self.entry, field: "atom.v1.SkillInfo.entry") }
+        if !self.function.isEmpty { c.function = try arena.string(self.function, field: "atom.v1.SkillInfo.function") }
+        c.n_packages = self.packages.count
+        c.packages = try arena.strings(self.packages, field: "atom.v1.SkillInfo.packages")
+        c.network = self.network ? 1 : 0
+        c.memory_limit_bytes = self.memoryLimitBytes
+        c.timeout_ms = self.timeoutMs
+        c.reloads = self.reloads
+        c.last_reload_ms = self.lastReloadMs
+        if !self.lastError.isEmpty { c.last_error = try arena.string(self.lastError, field: "atom.v1.SkillInfo.last_error") }
+        c.last_used_ms = self.lastUsedMs
+        if !self.inputSchemaJson.isEmpty { c.input_schema_json = try arena.string(self.inputSchemaJson, field: "atom.v1.SkillInfo.input_schema_json") }
+        if !self.outputSchemaJson.isEmpty { c.output_schema_json = try arena.string(self.outputSchemaJson, field: "atom.v1.SkillInfo.output_schema_json") }
+        c.sandboxed = self.sandboxed ? 1 : 0
+        c.failures = self.failures
     }
 }
 
@@ -433,6 +593,53 @@ extension ListSkillsRequest {
     }
 }
 
+extension ReloadEvent {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__reload_event__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__reload_event__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__ReloadEvent()
+            try fill(&message, arena: arena)
+            let size = atom__v1__reload_event__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__reload_event__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__ReloadEvent>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.name = try ProtoDecode.string(c.name, field: "atom.v1.ReloadEvent.name")
+        self.atMs = c.at_ms
+        self.trigger = try ProtoDecode.string(c.trigger, field: "atom.v1.ReloadEvent.trigger")
+        self.outcome = try ProtoDecode.string(c.outcome, field: "atom.v1.ReloadEvent.outcome")
+        self.message = try ProtoDecode.string(c.message, field: "atom.v1.ReloadEvent.message")
+        self.contentHash = try ProtoDecode.string(c.content_hash, field: "atom.v1.ReloadEvent.content_hash")
+        self.durationUs = c.duration_us
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__ReloadEvent, arena: ProtoArena) throws {
+        atom__v1__reload_event__init(&c)
+        if !self.name.isEmpty { c.name = try arena.string(self.name, field: "atom.v1.ReloadEvent.name") }
+        c.at_ms = self.atMs
+        if !self.trigger.isEmpty { c.trigger = try arena.string(self.trigger, field: "atom.v1.ReloadEvent.trigger") }
+        if !self.outcome.isEmpty { c.outcome = try arena.string(self.outcome, field: "atom.v1.ReloadEvent.outcome") }
+        if !self.message.isEmpty { c.message = try arena.string(self.message, field: "atom.v1.ReloadEvent.message") }
+        if !self.contentHash.isEmpty { c.content_hash = try arena.string(self.contentHash, field: "atom.v1.ReloadEvent.content_hash") }
+        c.duration_us = self.durationUs
+    }
+}
+
 extension ListSkillsResponse {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
         guard let message = atom__v1__list_skills_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
@@ -459,6 +666,7 @@ extension ListSkillsResponse {
         self.init()
         let c = cMessage.pointee
         self.skills = try ProtoDecode.array(c.skills, count: c.n_skills).compactMap { $0 }.map { try SkillInfo(cMessage: $0) }
+        self.reloads = try ProtoDecode.array(c.reloads, count: c.n_reloads).compactMap { $0 }.map { try ReloadEvent(cMessage: $0) }
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -472,6 +680,15 @@ extension ListSkillsResponse {
                 list[index] = nested
             }
             c.skills = list
+        }
+        c.n_reloads = self.reloads.count
+        if let list = arena.allocateArray(UnsafeMutablePointer<Atom__V1__ReloadEvent>?.self, count: self.reloads.count) {
+            for (index, value) in self.reloads.enumerated() {
+                let nested = arena.allocate(Atom__V1__ReloadEvent.self)
+                try value.fill(&nested.pointee, arena: arena)
+                list[index] = nested
+            }
+            c.reloads = list
         }
     }
 }
@@ -582,6 +799,8 @@ extension ExecuteSkillResponse {
         self.outputsJson = try ProtoDecode.string(c.outputs_json, field: "atom.v1.ExecuteSkillResponse.outputs_json")
         self.durationUs = c.duration_us
         if let nested = c.failure { self.failure = try SkillFailure(cMessage: nested) }
+        self.logs = try ProtoDecode.string(c.logs, field: "atom.v1.ExecuteSkillResponse.logs")
+        self.contentHash = try ProtoDecode.string(c.content_hash, field: "atom.v1.ExecuteSkillResponse.content_hash")
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -594,6 +813,8 @@ extension ExecuteSkillResponse {
             try value.fill(&nested.pointee, arena: arena)
             c.failure = nested
         }
+        if !self.logs.isEmpty { c.logs = try arena.string(self.logs, field: "atom.v1.ExecuteSkillResponse.logs") }
+        if !self.contentHash.isEmpty { c.content_hash = try arena.string(self.contentHash, field: "atom.v1.ExecuteSkillResponse.content_hash") }
     }
 }
 

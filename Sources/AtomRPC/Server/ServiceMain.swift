@@ -1,13 +1,20 @@
 internal import Logging
 @preconcurrency internal import Dispatch
 internal import Foundation
+internal import Synchronization
 
 /// The whole `main` of a service executable: reads the environment, bootstraps logging,
 /// serves until SIGTERM or SIGINT (graceful drain; a second signal exits at once).
 public enum ServiceMain {
+    /// - Parameters:
+    ///   - willServe: runs once the server exists, before it serves (background work of the
+    ///     service that records into `server.metrics`).
+    ///   - didStop: runs after the drain, before the process exits (child processes, files).
     public static func run(
         _ service: any RPCService, label: String,
-        handlerExecution: RPCServerConfiguration.HandlerExecution = .sharedPool
+        handlerExecution: RPCServerConfiguration.HandlerExecution = .sharedPool,
+        willServe: (@Sendable (RPCServer) async -> Void)? = nil,
+        didStop: (@Sendable () async -> Void)? = nil
     ) async -> Never {
         let environment: AtomEnvironment
         let security: TransportSecurity
@@ -40,14 +47,18 @@ public enum ServiceMain {
             server.shutdown()
         }
         logger.info("starting", metadata: ["gateway": "\(environment.gateway)", "instance": "\(configuration.instanceID)"])
+        await willServe?(server)
         await server.run()
+        await didStop?()
         withExtendedLifetime(signals) {}
         logger.info("stopped")
         exit(0)
     }
 
-    /// swift-log to stderr at the given level; only executables call this.
+    /// swift-log to stderr at the given level; only executables call this. Calls after the
+    /// first do nothing (a service's main may bootstrap before `run` does).
     public static func bootstrapLogging(level: String) {
+        guard bootstrapped.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
         let logLevel = Logger.Level(rawValue: level) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -56,6 +67,8 @@ public enum ServiceMain {
         }
     }
 }
+
+private let bootstrapped = Atomic<Bool>(false)
 
 /// Turns SIGINT and SIGTERM into calls of `handler` with the count of signals so far.
 public final class SignalHandler: @unchecked Sendable {

@@ -232,6 +232,51 @@ void   atom__v1__list_skills_request__free_unpacked
   assert(message->base.descriptor == &atom__v1__list_skills_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   atom__v1__reload_event__init
+                     (Atom__V1__ReloadEvent         *message)
+{
+  static const Atom__V1__ReloadEvent init_value = ATOM__V1__RELOAD_EVENT__INIT;
+  *message = init_value;
+}
+size_t atom__v1__reload_event__get_packed_size
+                     (const Atom__V1__ReloadEvent *message)
+{
+  assert(message->base.descriptor == &atom__v1__reload_event__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__reload_event__pack
+                     (const Atom__V1__ReloadEvent *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__reload_event__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__reload_event__pack_to_buffer
+                     (const Atom__V1__ReloadEvent *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__reload_event__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__ReloadEvent *
+       atom__v1__reload_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__ReloadEvent *)
+     protobuf_c_message_unpack (&atom__v1__reload_event__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__reload_event__free_unpacked
+                     (Atom__V1__ReloadEvent *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__reload_event__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   atom__v1__list_skills_response__init
                      (Atom__V1__ListSkillsResponse         *message)
 {
@@ -637,7 +682,7 @@ void   atom__v1__clear_cache_response__free_unpacked
   assert(message->base.descriptor == &atom__v1__clear_cache_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor atom__v1__skill_info__field_descriptors[9] =
+static const ProtobufCFieldDescriptor atom__v1__skill_info__field_descriptors[24] =
 {
   {
     "name",
@@ -747,22 +792,217 @@ static const ProtobufCFieldDescriptor atom__v1__skill_info__field_descriptors[9]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "category",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SkillInfo, category),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "entry",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SkillInfo, entry),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "function",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SkillInfo, function),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "packages",
+    13,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Atom__V1__SkillInfo, n_packages),
+    offsetof(Atom__V1__SkillInfo, packages),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "network",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SkillInfo, network),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "memory_limit_bytes",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SkillInfo, memory_limit_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "timeout_ms",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SkillInfo, timeout_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reloads",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SkillInfo, reloads),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_reload_ms",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SkillInfo, last_reload_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_error",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SkillInfo, last_error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_used_ms",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SkillInfo, last_used_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "input_schema_json",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SkillInfo, input_schema_json),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "output_schema_json",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SkillInfo, output_schema_json),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sandboxed",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SkillInfo, sandboxed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "failures",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SkillInfo, failures),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__skill_info__field_indices_by_name[] = {
+  9,   /* field[9] = category */
   4,   /* field[4] = content_hash */
   8,   /* field[8] = description */
+  10,   /* field[10] = entry */
   5,   /* field[5] = environment_id */
   7,   /* field[7] = executions */
+  23,   /* field[23] = failures */
+  11,   /* field[11] = function */
+  20,   /* field[20] = input_schema_json */
+  18,   /* field[18] = last_error */
+  17,   /* field[17] = last_reload_ms */
+  19,   /* field[19] = last_used_ms */
   6,   /* field[6] = loaded_at_ms */
+  14,   /* field[14] = memory_limit_bytes */
   0,   /* field[0] = name */
+  13,   /* field[13] = network */
+  21,   /* field[21] = output_schema_json */
+  12,   /* field[12] = packages */
   2,   /* field[2] = path */
+  16,   /* field[16] = reloads */
   3,   /* field[3] = runtime */
+  22,   /* field[22] = sandboxed */
+  15,   /* field[15] = timeout_ms */
   1,   /* field[1] = version */
 };
 static const ProtobufCIntRange atom__v1__skill_info__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 24 }
 };
 const ProtobufCMessageDescriptor atom__v1__skill_info__descriptor =
 {
@@ -772,7 +1012,7 @@ const ProtobufCMessageDescriptor atom__v1__skill_info__descriptor =
   "Atom__V1__SkillInfo",
   "atom.v1",
   sizeof(Atom__V1__SkillInfo),
-  9,
+  24,
   atom__v1__skill_info__field_descriptors,
   atom__v1__skill_info__field_indices_by_name,
   1,  atom__v1__skill_info__number_ranges,
@@ -950,7 +1190,123 @@ const ProtobufCMessageDescriptor atom__v1__list_skills_request__descriptor =
   (ProtobufCMessageInit) atom__v1__list_skills_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__list_skills_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor atom__v1__reload_event__field_descriptors[7] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ReloadEvent, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "at_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ReloadEvent, at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "trigger",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ReloadEvent, trigger),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outcome",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ReloadEvent, outcome),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ReloadEvent, message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "content_hash",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ReloadEvent, content_hash),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "duration_us",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ReloadEvent, duration_us),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__reload_event__field_indices_by_name[] = {
+  1,   /* field[1] = at_ms */
+  5,   /* field[5] = content_hash */
+  6,   /* field[6] = duration_us */
+  4,   /* field[4] = message */
+  0,   /* field[0] = name */
+  3,   /* field[3] = outcome */
+  2,   /* field[2] = trigger */
+};
+static const ProtobufCIntRange atom__v1__reload_event__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor atom__v1__reload_event__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.ReloadEvent",
+  "ReloadEvent",
+  "Atom__V1__ReloadEvent",
+  "atom.v1",
+  sizeof(Atom__V1__ReloadEvent),
+  7,
+  atom__v1__reload_event__field_descriptors,
+  atom__v1__reload_event__field_indices_by_name,
+  1,  atom__v1__reload_event__number_ranges,
+  (ProtobufCMessageInit) atom__v1__reload_event__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor atom__v1__list_skills_response__field_descriptors[2] =
 {
   {
     "skills",
@@ -964,14 +1320,27 @@ static const ProtobufCFieldDescriptor atom__v1__list_skills_response__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reloads",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Atom__V1__ListSkillsResponse, n_reloads),
+    offsetof(Atom__V1__ListSkillsResponse, reloads),
+    &atom__v1__reload_event__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__list_skills_response__field_indices_by_name[] = {
+  1,   /* field[1] = reloads */
   0,   /* field[0] = skills */
 };
 static const ProtobufCIntRange atom__v1__list_skills_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor atom__v1__list_skills_response__descriptor =
 {
@@ -981,7 +1350,7 @@ const ProtobufCMessageDescriptor atom__v1__list_skills_response__descriptor =
   "Atom__V1__ListSkillsResponse",
   "atom.v1",
   sizeof(Atom__V1__ListSkillsResponse),
-  1,
+  2,
   atom__v1__list_skills_response__field_descriptors,
   atom__v1__list_skills_response__field_indices_by_name,
   1,  atom__v1__list_skills_response__number_ranges,
@@ -1116,7 +1485,7 @@ const ProtobufCMessageDescriptor atom__v1__skill_failure__descriptor =
   (ProtobufCMessageInit) atom__v1__skill_failure__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__execute_skill_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor atom__v1__execute_skill_response__field_descriptors[5] =
 {
   {
     "outputs_json",
@@ -1154,16 +1523,42 @@ static const ProtobufCFieldDescriptor atom__v1__execute_skill_response__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "logs",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ExecuteSkillResponse, logs),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "content_hash",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ExecuteSkillResponse, content_hash),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__execute_skill_response__field_indices_by_name[] = {
+  4,   /* field[4] = content_hash */
   1,   /* field[1] = duration_us */
   2,   /* field[2] = failure */
+  3,   /* field[3] = logs */
   0,   /* field[0] = outputs_json */
 };
 static const ProtobufCIntRange atom__v1__execute_skill_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor atom__v1__execute_skill_response__descriptor =
 {
@@ -1173,7 +1568,7 @@ const ProtobufCMessageDescriptor atom__v1__execute_skill_response__descriptor =
   "Atom__V1__ExecuteSkillResponse",
   "atom.v1",
   sizeof(Atom__V1__ExecuteSkillResponse),
-  3,
+  5,
   atom__v1__execute_skill_response__field_descriptors,
   atom__v1__execute_skill_response__field_indices_by_name,
   1,  atom__v1__execute_skill_response__number_ranges,

@@ -20,6 +20,7 @@ typedef struct Atom__V1__LoadSkillRequest Atom__V1__LoadSkillRequest;
 typedef struct Atom__V1__LoadSkillResponse Atom__V1__LoadSkillResponse;
 typedef struct Atom__V1__GetSkillRequest Atom__V1__GetSkillRequest;
 typedef struct Atom__V1__ListSkillsRequest Atom__V1__ListSkillsRequest;
+typedef struct Atom__V1__ReloadEvent Atom__V1__ReloadEvent;
 typedef struct Atom__V1__ListSkillsResponse Atom__V1__ListSkillsResponse;
 typedef struct Atom__V1__ExecuteSkillRequest Atom__V1__ExecuteSkillRequest;
 typedef struct Atom__V1__SkillFailure Atom__V1__SkillFailure;
@@ -48,12 +49,61 @@ struct  Atom__V1__SkillInfo
   uint64_t loaded_at_ms;
   uint64_t executions;
   char *description;
+  char *category;
+  /*
+   * Entry file (relative to the skill folder) and the function called.
+   */
+  char *entry;
+  char *function;
+  /*
+   * The manifest's packages; empty: the system runtime serves it.
+   */
+  size_t n_packages;
+  char **packages;
+  /*
+   * The manifest allows network access (the sandbox keeps a network namespace otherwise).
+   */
+  protobuf_c_boolean network;
+  uint64_t memory_limit_bytes;
+  /*
+   * The manifest's default execution time limit.
+   */
+  uint32_t timeout_ms;
+  /*
+   * Reloads that swapped in new code (hot or by ReloadSkill), and the last one's time.
+   */
+  uint64_t reloads;
+  uint64_t last_reload_ms;
+  /*
+   * The last reload that failed (the previous version kept serving); empty when the last
+   * reload succeeded.
+   */
+  char *last_error;
+  uint64_t last_used_ms;
+  /*
+   * The manifest's JSON Schemas of the input and output objects, as JSON text.
+   */
+  char *input_schema_json;
+  char *output_schema_json;
+  /*
+   * Whether the skill's host runs in the sandbox (false only with LOADER_SANDBOX=off).
+   */
+  protobuf_c_boolean sandboxed;
+  /*
+   * Executions that ended with the skill's own exception (a failure in the response).
+   */
+  uint64_t failures;
 };
 #define ATOM__V1__SKILL_INFO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__skill_info__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
 
 
+/*
+ * path: the skill folder (absolute, or relative to a skills directory); it must resolve inside
+ * one of the loader's skills directories (SKILLS_DIRS). Empty: the folder named `name` in the
+ * first skills directory that has one.
+ */
 struct  Atom__V1__LoadSkillRequest
 {
   ProtobufCMessage base;
@@ -65,6 +115,10 @@ struct  Atom__V1__LoadSkillRequest
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
+/*
+ * cached: the same content was loaded already (LoadSkill) or is unchanged (ReloadSkill), so
+ * nothing was done.
+ */
 struct  Atom__V1__LoadSkillResponse
 {
   ProtobufCMessage base;
@@ -96,22 +150,58 @@ struct  Atom__V1__ListSkillsRequest
      }
 
 
+/*
+ * One reload attempt (hot reload on a file change, or ReloadSkill).
+ */
+struct  Atom__V1__ReloadEvent
+{
+  ProtobufCMessage base;
+  char *name;
+  uint64_t at_ms;
+  /*
+   * "hot" (a file change) or "rpc" (ReloadSkill).
+   */
+  char *trigger;
+  /*
+   * "reloaded", "unchanged" or "failed".
+   */
+  char *outcome;
+  char *message;
+  char *content_hash;
+  uint64_t duration_us;
+};
+#define ATOM__V1__RELOAD_EVENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__reload_event__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
 struct  Atom__V1__ListSkillsResponse
 {
   ProtobufCMessage base;
   size_t n_skills;
   Atom__V1__SkillInfo **skills;
+  /*
+   * The most recent reload attempts, newest last (at most 50).
+   */
+  size_t n_reloads;
+  Atom__V1__ReloadEvent **reloads;
 };
 #define ATOM__V1__LIST_SKILLS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__list_skills_response__descriptor) \
-    , 0,NULL }
+    , 0,NULL, 0,NULL }
 
 
 struct  Atom__V1__ExecuteSkillRequest
 {
   ProtobufCMessage base;
   char *name;
+  /*
+   * A JSON object; empty means {}.
+   */
   char *inputs_json;
+  /*
+   * 0: the manifest's limits.timeout_seconds. The call's own deadline also applies.
+   */
   uint32_t timeout_ms;
 };
 #define ATOM__V1__EXECUTE_SKILL_REQUEST__INIT \
@@ -134,16 +224,30 @@ struct  Atom__V1__SkillFailure
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
+/*
+ * A skill's own exception is a failure here with status OK; the call's status is an error
+ * only when the skill could not run to an answer: DEADLINE_EXCEEDED (time limit),
+ * RESOURCE_EXHAUSTED (memory or CPU limit), INTERNAL (the host crashed or exited),
+ * NOT_FOUND (not loaded), INVALID_ARGUMENT (inputs not a JSON object). See docs/LOADER.md.
+ */
 struct  Atom__V1__ExecuteSkillResponse
 {
   ProtobufCMessage base;
   char *outputs_json;
   uint64_t duration_us;
   Atom__V1__SkillFailure *failure;
+  /*
+   * What the skill printed (stdout and stderr) during this execution, truncated to 64 KiB.
+   */
+  char *logs;
+  /*
+   * The content hash of the version that ran.
+   */
+  char *content_hash;
 };
 #define ATOM__V1__EXECUTE_SKILL_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__execute_skill_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, NULL }
+    , (char *)protobuf_c_empty_string, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Atom__V1__ReloadSkillRequest
@@ -289,6 +393,25 @@ Atom__V1__ListSkillsRequest *
                       const uint8_t       *data);
 void   atom__v1__list_skills_request__free_unpacked
                      (Atom__V1__ListSkillsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Atom__V1__ReloadEvent methods */
+void   atom__v1__reload_event__init
+                     (Atom__V1__ReloadEvent         *message);
+size_t atom__v1__reload_event__get_packed_size
+                     (const Atom__V1__ReloadEvent   *message);
+size_t atom__v1__reload_event__pack
+                     (const Atom__V1__ReloadEvent   *message,
+                      uint8_t             *out);
+size_t atom__v1__reload_event__pack_to_buffer
+                     (const Atom__V1__ReloadEvent   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__ReloadEvent *
+       atom__v1__reload_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__reload_event__free_unpacked
+                     (Atom__V1__ReloadEvent *message,
                       ProtobufCAllocator *allocator);
 /* Atom__V1__ListSkillsResponse methods */
 void   atom__v1__list_skills_response__init
@@ -478,6 +601,9 @@ typedef void (*Atom__V1__GetSkillRequest_Closure)
 typedef void (*Atom__V1__ListSkillsRequest_Closure)
                  (const Atom__V1__ListSkillsRequest *message,
                   void *closure_data);
+typedef void (*Atom__V1__ReloadEvent_Closure)
+                 (const Atom__V1__ReloadEvent *message,
+                  void *closure_data);
 typedef void (*Atom__V1__ListSkillsResponse_Closure)
                  (const Atom__V1__ListSkillsResponse *message,
                   void *closure_data);
@@ -591,6 +717,7 @@ extern const ProtobufCMessageDescriptor atom__v1__load_skill_request__descriptor
 extern const ProtobufCMessageDescriptor atom__v1__load_skill_response__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__get_skill_request__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__list_skills_request__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__reload_event__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__list_skills_response__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__execute_skill_request__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__skill_failure__descriptor;

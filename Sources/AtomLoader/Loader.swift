@@ -1,0 +1,634 @@
+public import AtomProto
+public import AtomRPC
+public import Logging
+internal import AtomAPI
+public import AtomMetrics
+internal import AtomSkillFormat
+internal import Foundation
+
+/// One loaded version of a skill: its folder as read, the environment it runs in and the
+/// unique module name it has in its hosts.
+struct SkillVersion: Sendable {
+    let folder: SkillFolder
+    let module: String
+    let key: HostKey
+    /// The installer's environment folder, nil for the system runtime.
+    let environment: String?
+    let loadedAt: Date
+}
+
+/// A loaded skill: the version that serves, and its counters.
+struct SkillEntry {
+    var current: SkillVersion
+    var executions: UInt64 = 0
+    var failures: UInt64 = 0
+    var reloads: UInt64 = 0
+    var lastReload: Date?
+    var lastError = ""
+    var lastUsed = ContinuousClock.now
+    var lastUsedDate = Date()
+}
+
+/// The hosts of one `HostKey`: at most `LOADER_HOSTS_PER_ENVIRONMENT`, each serving one
+/// request at a time; callers queue for a free one.
+final class HostGroup {
+    var hosts: [HostProcess] = []
+    var idle: [HostProcess] = []
+    var starting = 0
+    var lastUsed: [Int: ContinuousClock.Instant] = [:]
+    var waiters: [CheckedContinuation<Void, Never>] = []
+}
+
+/// What an execution produced: outputs, or the skill's own exception.
+public struct ExecutionOutcome: Sendable {
+    public var response: ExecuteSkillResponse
+}
+
+/// The loader's state: loaded skills, their hosts, reloads. Host I/O happens outside the
+/// actor (it is released while a host works), so executions of different skills, and of one
+/// skill on several hosts, run in parallel.
+public actor Loader {
+    public nonisolated let configuration: LoaderConfiguration
+    let factory: HostFactory
+    let paths: SkillPaths
+    let launcher = HostLauncher()
+    let logger: Logger
+    let makeClient: @Sendable () throws -> RPCClient
+    private var client: RPCClient?
+    private var skills: [String: SkillEntry] = [:]
+    private var groups: [HostKey: HostGroup] = [:]
+    private var reloadEvents: [ReloadEvent] = []
+    private var lockedNames: [String: [CheckedContinuation<Void, Never>]] = [:]
+    private var nextHostID = 1
+    private var nextModule = 1
+    private var watcher: SkillWatcher?
+    private var background: [Task<Void, Never>] = []
+    private var stopped = false
+
+    /// - Parameter makeClient: a client to the gateway, for the installer (made on first need).
+    public init(configuration: LoaderConfiguration, logger: Logger, makeClient: @escaping @Sendable () throws -> RPCClient) {
+        signal(SIGPIPE, SIG_IGN)
+        self.configuration = configuration
+        self.logger = logger
+        self.makeClient = makeClient
+        factory = HostFactory(configuration: configuration)
+        paths = SkillPaths(configuration.skillsDirectories)
+        let state = configuration.stateDirectory
+        // Leftovers of a loader that was killed: its hosts died with it.
+        try? FileManager.default.removeItem(atPath: "\(state)/scratch")
+        try? FileManager.default.removeItem(atPath: "\(state)/logs")
+        try? FileManager.default.createDirectory(atPath: "\(configuration.home)/skills", withIntermediateDirectories: true)
+        if configuration.sandbox == .off {
+            logger.warning("LOADER_SANDBOX=off: SKILLS RUN WITHOUT A SANDBOX (network and file system open). Development only.")
+        } else if let problem = factory.sandboxProblem {
+            logger.error("the skill sandbox is unavailable; every load will fail until it is fixed", metadata: ["problem": "\(problem)"])
+        }
+        logger.info("loader ready", metadata: [
+            "skills_dirs": "\(configuration.skillsDirectories.joined(separator: ":"))", "python": "\(factory.python)",
+            "runtime": "\(configuration.runtimeDirectory)", "hot_reload": "\(configuration.hotReload)", "sandbox": "\(configuration.sandbox.rawValue)",
+        ])
+    }
+
+    /// Starts hot reload (when enabled), the idle-host janitor and the preload list.
+    public func start(metrics: LatencyRecorder) {
+        if configuration.hotReload {
+            let (stream, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .unbounded)
+            do {
+                watcher = try SkillWatcher(debounce: configuration.reloadDebounce) { continuation.yield($0) }
+                background.append(Task { [weak self] in
+                    for await folder in stream {
+                        await self?.folderChanged(folder, metrics: metrics)
+                    }
+                })
+            } catch {
+                logger.error("hot reload is off: \(error)")
+            }
+        }
+        if let idle = configuration.hostIdleTimeout {
+            background.append(Task { [weak self] in
+                let interval = min(max(idle / 4, .milliseconds(100)), .seconds(30))
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    await self?.stopIdleHosts(olderThan: idle)
+                }
+            })
+        }
+        let preload = configuration.preload
+        if !preload.isEmpty {
+            background.append(Task { [weak self] in
+                for item in preload {
+                    let isPath = item.contains("/")
+                    do {
+                        _ = try await self?.load(name: isPath ? "" : item, path: isPath ? item : "", context: nil, metrics: metrics)
+                    } catch {
+                        self?.logger.error("preload of \(item) failed: \(LoaderError.rpc(error).message)")
+                    }
+                }
+            })
+        }
+    }
+
+    /// Stops every host and the background work.
+    public func shutdown() async {
+        stopped = true
+        watcher?.stop()
+        for task in background { task.cancel() }
+        for group in groups.values {
+            for host in group.hosts { await host.stop() }
+        }
+        groups = [:]
+        client?.close()
+    }
+
+    // MARK: loading
+
+    /// LoadSkill: loads a skill, or answers `cached` when the same content is loaded already.
+    public func load(name: String, path: String, context: RPCContext?, metrics: LatencyRecorder) async throws -> LoadSkillResponse {
+        let started = ContinuousClock.now
+        let folderPath = try paths.resolve(name: name, path: path)
+        let folder = try await Self.readFolder(folderPath)
+        let skillName = folder.manifest.name
+        guard name.isEmpty || name == skillName else {
+            throw LoaderError(.invalidArgument, "the skill at \(folderPath) is named \(skillName) in its manifest, not \(name)")
+        }
+        await lock(skillName)
+        defer { unlock(skillName) }
+        if var entry = skills[skillName], entry.current.folder.contentHash == folder.contentHash, entry.current.folder.url == folder.url {
+            entry.lastUsed = .now
+            entry.lastUsedDate = Date()
+            skills[skillName] = entry
+            let elapsed = ContinuousClock.now - started
+            metrics.record("skill_load_cached", elapsed)
+            return LoadSkillResponse(skill: info(entry), cached: true, durationUs: Self.micros(elapsed))
+        }
+        let version = try await prepare(folder, context: context)
+        try await activate(version)
+        if var entry = skills[skillName] {
+            let old = entry.current
+            entry.current = version
+            entry.reloads += 1
+            entry.lastReload = Date()
+            entry.lastError = ""
+            entry.lastUsed = .now
+            skills[skillName] = entry
+            await retire(old)
+        } else {
+            skills[skillName] = SkillEntry(current: version)
+        }
+        watcher?.watch(folder.url.path)
+        await evict(keeping: skillName)
+        let elapsed = ContinuousClock.now - started
+        metrics.record("skill_load", elapsed)
+        logger.info("loaded \(skillName) \(folder.manifest.version)", metadata: [
+            "loader.skill": "\(skillName)", "loader.hash": "\(folder.contentHash.prefix(12))", "loader.host": "\(version.key)",
+        ])
+        return LoadSkillResponse(skill: info(skills[skillName]!), cached: false, durationUs: Self.micros(elapsed))
+    }
+
+    public enum ReloadTrigger: String, Sendable {
+        case hot
+        case rpc
+    }
+
+    /// ReloadSkill / hot reload: the new version is loaded beside the old one and swapped in
+    /// only when it imports; otherwise the old one keeps serving and the error is kept.
+    public func reload(name: String, trigger: ReloadTrigger, context: RPCContext?, metrics: LatencyRecorder) async throws -> LoadSkillResponse {
+        guard skills[name] != nil else { throw LoaderError(.notFound, "skill \(name) is not loaded; LoadSkill it first") }
+        let started = ContinuousClock.now
+        await lock(name)
+        defer { unlock(name) }
+        guard let entry = skills[name] else { throw LoaderError(.notFound, "skill \(name) was unloaded") }
+        func fail(_ error: any Error) -> any Error {
+            let message = LoaderError.rpc(error).message
+            skills[name]?.lastError = message
+            event(name, trigger, "failed", message, hash: "", started)
+            logger.warning("reload of \(name) failed; the previous version keeps serving", metadata: ["loader.skill": "\(name)", "error": "\(message)"])
+            return error
+        }
+        let folder: SkillFolder
+        do {
+            folder = try await Self.readFolder(entry.current.folder.url.path)
+            guard folder.manifest.name == name else {
+                throw LoaderError(.failedPrecondition, "the manifest now names the skill \(folder.manifest.name), not \(name); load it under its new name")
+            }
+        } catch {
+            throw fail(error)
+        }
+        if folder.contentHash == entry.current.folder.contentHash {
+            event(name, trigger, "unchanged", "", hash: folder.contentHash, started)
+            return LoadSkillResponse(skill: info(entry), cached: true, durationUs: Self.micros(ContinuousClock.now - started))
+        }
+        let version: SkillVersion
+        do {
+            version = try await prepare(folder, context: context)
+            try await activate(version)
+        } catch {
+            throw fail(error)
+        }
+        guard var current = skills[name] else { throw LoaderError(.notFound, "skill \(name) was unloaded during its reload") }
+        let old = current.current
+        current.current = version
+        current.reloads += 1
+        current.lastReload = Date()
+        current.lastError = ""
+        skills[name] = current
+        await retire(old)
+        let elapsed = ContinuousClock.now - started
+        metrics.record("hot_reload", elapsed)
+        event(name, trigger, "reloaded", "", hash: folder.contentHash, started)
+        logger.info("reloaded \(name) (\(trigger.rawValue))", metadata: ["loader.skill": "\(name)", "loader.hash": "\(folder.contentHash.prefix(12))"])
+        return LoadSkillResponse(skill: info(current), cached: false, durationUs: Self.micros(elapsed))
+    }
+
+    private func folderChanged(_ folder: String, metrics: LatencyRecorder) async {
+        for (name, entry) in skills where entry.current.folder.url.path == folder {
+            _ = try? await reload(name: name, trigger: .hot, context: nil, metrics: metrics)
+        }
+    }
+
+    private func event(_ name: String, _ trigger: ReloadTrigger, _ outcome: String, _ message: String, hash: String, _ started: ContinuousClock.Instant) {
+        reloadEvents.append(ReloadEvent(
+            name: name, atMs: Self.millis(Date()), trigger: trigger.rawValue, outcome: outcome, message: message, contentHash: hash,
+            durationUs: Self.micros(ContinuousClock.now - started)))
+        if reloadEvents.count > 50 { reloadEvents.removeFirst(reloadEvents.count - 50) }
+    }
+
+    /// The environment (installing packages through the installer when the skill has any) and
+    /// the host key of a new version.
+    private func prepare(_ folder: SkillFolder, context: RPCContext?) async throws -> SkillVersion {
+        let manifest = folder.manifest
+        var environmentID = ""
+        var environment: String?
+        if !manifest.packages.isEmpty {
+            environmentID = try await install(manifest, context: context)
+            environment = "\(configuration.environmentsDirectory)/\(environmentID)"
+        }
+        let key = HostKey(runtime: manifest.runtime, environmentID: environmentID, network: manifest.permissions.network, memoryBytes: manifest.limits.memoryBytes ?? 0)
+        let safe = String(manifest.name.map { $0.isLetter || $0.isNumber ? $0 : "_" })
+        let module = "atom_skill_\(safe)_\(folder.contentHash.prefix(12))_\(nextModule)"
+        nextModule += 1
+        return SkillVersion(folder: folder, module: module, key: key, environment: environment, loadedAt: Date())
+    }
+
+    private func install(_ manifest: SkillManifest, context: RPCContext?) async throws -> String {
+        if client == nil { client = try makeClient() }
+        let installer = InstallerClient(client!)
+        let request = InstallRequest(
+            skillId: manifest.name, packages: manifest.packages, packageType: manifest.runtime == .python ? .python : .npm, agentId: "atom-loader",
+            options: InstallOptions(
+                memoryLimit: manifest.limits.memory, cpuLimit: manifest.limits.cpu, indexUrl: configuration.installIndexURL,
+                findLinks: configuration.installFindLinks, offline: configuration.installOffline))
+        let options = context.map { CallOptions(parent: $0, timeout: .seconds(900)) } ?? CallOptions(timeout: .seconds(900))
+        var result: InstallResult?
+        do {
+            for try await event in installer.installDependencies(request, options: options) where event.phase == .done {
+                result = event.result
+            }
+        } catch {
+            let rpc = RPCError.from(error)
+            throw LoaderError(rpc.code, "installing the packages of \(manifest.name) through the installer failed: \(rpc.message)", reason: "INSTALL_FAILED")
+        }
+        guard let result, result.success else {
+            throw LoaderError(.failedPrecondition, "installing the packages of \(manifest.name) failed: \(result?.error ?? "the installer gave no result")", reason: "INSTALL_FAILED")
+        }
+        return result.environmentId
+    }
+
+    /// Imports a version into a host of its key (a new module beside any older one).
+    private func activate(_ version: SkillVersion) async throws {
+        let host = try await acquire(version.key, preferring: nil, environment: version.environment)
+        do {
+            try await loadInto(host, version)
+            release(host)
+        } catch {
+            release(host)
+            throw error
+        }
+    }
+
+    private func loadInto(_ host: HostProcess, _ version: SkillVersion) async throws {
+        let manifest = version.folder.manifest
+        let reply: HostFrame
+        do {
+            reply = try await host.request(
+                .load, [version.module, version.folder.url.path, version.folder.entryURL.path, manifest.function].map { Array($0.utf8) },
+                timeout: .seconds(max(manifest.limits.timeoutSeconds, 10)))
+        } catch let exit as HostExit {
+            throw Self.hostFailure(exit, skill: manifest.name, doing: "loading")
+        }
+        if reply.op == .ok {
+            host.markLoaded(version.module)
+            return
+        }
+        if reply.text(3) == "memory" {
+            host.kill(.stopped)
+            throw LoaderError(.resourceExhausted, "skill \(manifest.name) ran out of memory while importing (limit \(manifest.limits.memory))", reason: "SKILL_MEMORY")
+        }
+        let traceback = reply.text(2)
+        throw LoaderError(
+            .failedPrecondition, "skill \(manifest.name) failed to import: \(reply.text(0)): \(reply.text(1))\(traceback.isEmpty ? "" : "\n\(traceback)")",
+            reason: "SKILL_IMPORT_FAILED")
+    }
+
+    /// Takes an old version out of its hosts; stops hosts no loaded skill needs any more.
+    private func retire(_ version: SkillVersion) async {
+        if let group = groups[version.key] {
+            for host in group.hosts { host.unload([version.module]) }
+        }
+        await stopUnusedGroups()
+    }
+
+    private func stopUnusedGroups() async {
+        let used = Set(skills.values.map(\.current.key))
+        for (key, group) in groups where !used.contains(key) && group.starting == 0 && group.idle.count == group.hosts.count {
+            groups[key] = nil
+            for host in group.hosts { await host.stop() }
+        }
+    }
+
+    /// Unloads the least recently used skills while more than `cache_size` are loaded.
+    private func evict(keeping: String) async {
+        while skills.count > configuration.cacheSize {
+            guard let victim = skills.filter({ $0.key != keeping && lockedNames[$0.key] == nil }).min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key else { return }
+            logger.info("cache_size \(configuration.cacheSize) reached: unloading \(victim), the least recently used")
+            _ = await remove(victim)
+        }
+    }
+
+    private func remove(_ name: String) async -> Bool {
+        guard let entry = skills.removeValue(forKey: name) else { return false }
+        if !skills.values.contains(where: { $0.current.folder.url == entry.current.folder.url }) {
+            watcher?.unwatch(entry.current.folder.url.path)
+        }
+        await retire(entry.current)
+        return true
+    }
+
+    public func unload(name: String) async -> Bool {
+        await lock(name)
+        defer { unlock(name) }
+        return await remove(name)
+    }
+
+    public func clear() async -> UInt32 {
+        var count: UInt32 = 0
+        for name in skills.keys.sorted() {
+            if await unload(name: name) { count += 1 }
+        }
+        return count
+    }
+
+    // MARK: executing
+
+    /// ExecuteSkill. A skill's own exception is a `failure` in the response; a host that dies,
+    /// runs out of time or memory is an error (and the host is replaced).
+    public func execute(name: String, inputs: String, timeoutMs: UInt32, capMs: UInt32? = nil, metrics: LatencyRecorder) async throws -> ExecuteSkillResponse {
+        guard var entry = skills[name] else {
+            throw LoaderError(.notFound, "skill \(name) is not loaded; LoadSkill it first (`atom skill load`)", reason: "SKILL_NOT_LOADED")
+        }
+        entry.lastUsed = .now
+        entry.lastUsedDate = Date()
+        skills[name] = entry
+        let version = entry.current
+        let limits = version.folder.manifest.limits
+        var milliseconds = timeoutMs > 0 ? Int64(timeoutMs) : Int64(limits.timeoutSeconds * 1000)
+        if let capMs { milliseconds = min(milliseconds, Int64(capMs)) }
+        let timeout: Duration = .milliseconds(milliseconds)
+        let cpuSeconds = Int(((timeout / .seconds(1)) * (limits.cpuCount ?? 1)).rounded(.up)) + 1
+        let host = try await acquire(version.key, preferring: version.module, environment: version.environment)
+        let started = ContinuousClock.now
+        let reply: HostFrame
+        do {
+            if !host.hasLoaded(version.module) { try await loadInto(host, version) }
+            var answer = try await host.request(.execute, [Array(version.module.utf8), Array(inputs.utf8), Array(String(cpuSeconds).utf8)], timeout: timeout)
+            if answer.op == .failure && answer.text(3) == "missing" {
+                // Unloaded from this host by a reload racing with this call: load it and retry once.
+                try await loadInto(host, version)
+                answer = try await host.request(.execute, [Array(version.module.utf8), Array(inputs.utf8), Array(String(cpuSeconds).utf8)], timeout: timeout)
+            }
+            reply = answer
+        } catch let exit as HostExit {
+            release(host)
+            throw Self.hostFailure(exit, skill: name, doing: "running", timeout: timeout)
+        } catch {
+            release(host)
+            throw error
+        }
+        let elapsed = ContinuousClock.now - started
+        var response = ExecuteSkillResponse(durationUs: Self.micros(elapsed), contentHash: version.folder.contentHash)
+        switch (reply.op, reply.text(3)) {
+        case (.ok, _):
+            release(host)
+            response.outputsJson = reply.text(0)
+            response.logs = reply.text(1)
+            skills[name]?.executions += 1
+        case (_, "input"):
+            release(host)
+            throw LoaderError(.invalidArgument, "skill \(name): \(reply.text(1))")
+        case (_, "memory"):
+            // Its heap may be in any state: replace the host.
+            host.kill(.stopped)
+            release(host)
+            throw LoaderError(
+                .resourceExhausted, "skill \(name) ran out of memory (limit \(limits.memory)); its host is replaced. \(reply.text(0)): \(reply.text(1))",
+                reason: "SKILL_MEMORY")
+        default:
+            release(host)
+            response.failure = SkillFailure(type: reply.text(0), message: reply.text(1), traceback: reply.text(2))
+            response.logs = reply.text(4)
+            skills[name]?.executions += 1
+            skills[name]?.failures += 1
+        }
+        metrics.record("skill_execute", elapsed)
+        // Unloaded while it ran: its hosts may now serve nothing.
+        if skills[name] == nil { await stopUnusedGroups() }
+        return response
+    }
+
+    /// A dead host as the error the caller sees: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED or INTERNAL.
+    static func hostFailure(_ exit: HostExit, skill: String, doing: String, timeout: Duration? = nil) -> LoaderError {
+        let tail = exit.logTail.split(separator: "\n").suffix(12).joined(separator: "\n")
+        let detail = tail.isEmpty ? "" : "\nhost output:\n\(tail)"
+        switch exit.killReason {
+        case .timeout:
+            let limit = timeout.map { " of \(Int64($0 / .milliseconds(1))) ms" } ?? ""
+            return LoaderError(.deadlineExceeded, "skill \(skill) ran past its time limit\(limit) while \(doing); its host was stopped and is replaced", reason: "SKILL_TIMEOUT")
+        case .cancelled:
+            return LoaderError(.cancelled, "the caller of skill \(skill) went away while \(doing); its host was stopped", reason: "CALL_CANCELLED")
+        default:
+            break
+        }
+        if exit.signal == SIGXCPU {
+            return LoaderError(.resourceExhausted, "skill \(skill) used up its CPU time while \(doing); its host is replaced", reason: "SKILL_CPU")
+        }
+        let lower = tail.lowercased()
+        if lower.contains("memoryerror") || lower.contains("out of memory") || lower.contains("cannot allocate memory") {
+            return LoaderError(.resourceExhausted, "skill \(skill) ran out of memory while \(doing); its host \(exit.summary) and is replaced\(detail)", reason: "SKILL_MEMORY")
+        }
+        if exit.signal == SIGKILL && exit.killReason == nil {
+            return LoaderError(
+                .resourceExhausted, "the host of skill \(skill) was killed (SIGKILL, likely the kernel's out-of-memory killer) while \(doing)\(detail)",
+                reason: "SKILL_MEMORY")
+        }
+        return LoaderError(.internal, "the host of skill \(skill) \(exit.summary) while \(doing); it is replaced\(detail)", reason: "HOST_CRASHED")
+    }
+
+    // MARK: hosts
+
+    private func acquire(_ key: HostKey, preferring module: String?, environment: String?) async throws -> HostProcess {
+        while true {
+            try Task.checkCancellation()
+            let group = groups[key] ?? {
+                let group = HostGroup()
+                groups[key] = group
+                return group
+            }()
+            group.hosts.removeAll { !$0.isAlive }
+            group.idle.removeAll { !$0.isAlive }
+            if !group.idle.isEmpty {
+                let index = module.flatMap { module in group.idle.firstIndex { $0.hasLoaded(module) } } ?? group.idle.count - 1
+                return group.idle.remove(at: index)
+            }
+            if group.hosts.count + group.starting < configuration.hostsPerEnvironment {
+                group.starting += 1
+                let id = nextHostID
+                nextHostID += 1
+                do {
+                    let launch = try factory.launch(for: key, environment: environment, id: id)
+                    let host = try await HostProcess.start(id: id, key: key, launch: launch, launcher: launcher)
+                    group.starting -= 1
+                    group.hosts.append(host)
+                    logger.debug("started host \(id) for \(key)", metadata: ["pid": "\(host.pid)"])
+                    return host
+                } catch {
+                    group.starting -= 1
+                    wakeOne(group)
+                    throw error
+                }
+            }
+            await withCheckedContinuation { group.waiters.append($0) }
+        }
+    }
+
+    private func release(_ host: HostProcess) {
+        guard let group = groups[host.key] else {
+            host.kill(.stopped)
+            return
+        }
+        if host.isAlive && !stopped {
+            group.idle.append(host)
+            group.lastUsed[host.id] = .now
+        } else {
+            group.hosts.removeAll { $0 === host }
+            if !stopped { host.kill(.stopped) }
+        }
+        wakeOne(group)
+    }
+
+    private func wakeOne(_ group: HostGroup) {
+        if !group.waiters.isEmpty { group.waiters.removeFirst().resume() }
+    }
+
+    private func stopIdleHosts(olderThan idle: Duration) async {
+        let now = ContinuousClock.now
+        for group in groups.values {
+            for host in group.idle where now - (group.lastUsed[host.id] ?? now) > idle {
+                group.idle.removeAll { $0 === host }
+                group.hosts.removeAll { $0 === host }
+                logger.debug("stopping idle host \(host.id) (\(host.key))")
+                await host.stop()
+            }
+        }
+        await stopUnusedGroups()
+    }
+
+    /// Live host processes (the interpreter's or bwrap's pids), for tests and `atom skill list`.
+    public func hostPIDs() -> [Int32] {
+        groups.values.flatMap { $0.hosts.filter(\.isAlive).map(\.pid) }
+    }
+
+    // MARK: queries
+
+    public func get(_ name: String, metrics: LatencyRecorder) throws -> SkillInfo {
+        guard let entry = skills[name] else {
+            throw LoaderError(.notFound, "skill \(name) is not loaded; LoadSkill it first (`atom skill load`)", reason: "SKILL_NOT_LOADED")
+        }
+        return info(entry)
+    }
+
+    public func list() -> ListSkillsResponse {
+        ListSkillsResponse(skills: skills.keys.sorted().map { info(skills[$0]!) }, reloads: reloadEvents)
+    }
+
+    private func info(_ entry: SkillEntry) -> SkillInfo {
+        let version = entry.current
+        let manifest = version.folder.manifest
+        var info = SkillInfo()
+        info.name = manifest.name
+        info.version = manifest.version
+        info.path = version.folder.url.path
+        info.runtime = manifest.runtime.rawValue
+        info.contentHash = version.folder.contentHash
+        info.environmentId = version.key.environmentID
+        info.loadedAtMs = Self.millis(version.loadedAt)
+        info.executions = entry.executions
+        info.failures = entry.failures
+        info.description = manifest.description
+        info.category = manifest.category
+        info.entry = manifest.entry
+        info.function = manifest.function
+        info.packages = manifest.packages
+        info.network = manifest.permissions.network
+        info.memoryLimitBytes = manifest.limits.memoryBytes ?? 0
+        info.timeoutMs = UInt32(min(manifest.limits.timeoutSeconds * 1000, Double(UInt32.max)))
+        info.reloads = entry.reloads
+        info.lastReloadMs = entry.lastReload.map(Self.millis) ?? 0
+        info.lastError = entry.lastError
+        info.lastUsedMs = Self.millis(entry.lastUsedDate)
+        info.inputSchemaJson = manifest.inputSchema.jsonText
+        info.outputSchemaJson = manifest.outputSchema.jsonText
+        info.sandboxed = factory.sandboxed
+        return info
+    }
+
+    // MARK: helpers
+
+    /// One operation at a time per skill name (load, reload, unload).
+    private func lock(_ name: String) async {
+        if lockedNames[name] == nil {
+            lockedNames[name] = []
+            return
+        }
+        await withCheckedContinuation { lockedNames[name]!.append($0) }
+    }
+
+    private func unlock(_ name: String) {
+        guard var waiters = lockedNames[name] else { return }
+        if waiters.isEmpty {
+            lockedNames[name] = nil
+        } else {
+            let next = waiters.removeFirst()
+            lockedNames[name] = waiters
+            next.resume()
+        }
+    }
+
+    /// Reads and hashes a skill folder off the cooperative pool.
+    static func readFolder(_ path: String) async throws -> SkillFolder {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do {
+                    continuation.resume(returning: try SkillFolder.load(URL(fileURLWithPath: path)))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    static func micros(_ duration: Duration) -> UInt64 {
+        UInt64(max(0, duration.components.seconds)) * 1_000_000 + UInt64(max(0, duration.components.attoseconds) / 1_000_000_000_000)
+    }
+
+    static func millis(_ date: Date) -> UInt64 { UInt64(max(0, date.timeIntervalSince1970 * 1000)) }
+}
