@@ -161,20 +161,121 @@ struct WorkflowBenchmark {
         return .success(histogram)
     }
 
-    /// The two results that need the loader service: measured when `atom-loader` exists.
+    /// The results that need the loader service: a temporary gateway, loader and workflow
+    /// service, real Python skills in the loader's warm hosts.
     func loaderBenchmarks(into report: inout BenchReport) async {
         guard (try? ExecutableLocator.path(for: "atom-loader")) != nil else {
-            let reason = "loader service not available: this build has no atom-loader executable (the loader issue has not landed), so no skill can run"
+            let reason = "loader service not available: this build has no atom-loader executable, so no skill can run"
             progress("step_overhead_chain_40, parallel_3x100ms: skipped (\(reason))")
             report.skipped = (report.skipped ?? []) + [
                 BenchSkip(name: "step_overhead_chain_40", reason: reason), BenchSkip(name: "parallel_3x100ms", reason: reason),
             ]
             return
         }
-        let reason = "loader service present, but this benchmark does not drive it yet (its skill contract landed after the workflow service)"
-        report.skipped = (report.skipped ?? []) + [
-            BenchSkip(name: "step_overhead_chain_40", reason: reason), BenchSkip(name: "parallel_3x100ms", reason: reason),
-        ]
+        do {
+            let stack = try LocalStack()
+            do {
+                try await measureThroughLoader(stack, into: &report)
+                await stack.stopAll()
+            } catch {
+                for name in ["atom-gateway", "bench-loader", "bench-workflow"] {
+                    let log = stack.log(of: name)
+                    if !log.isEmpty { progress("\(name) log:\n\(log.suffix(2000))") }
+                }
+                await stack.stopAll()
+                throw error
+            }
+        } catch {
+            let reason = "the loader benchmarks failed: \(error)"
+            progress(reason)
+            report.skipped = (report.skipped ?? []) + [
+                BenchSkip(name: "step_overhead_chain_40", reason: reason), BenchSkip(name: "parallel_3x100ms", reason: reason),
+            ]
+        }
+    }
+
+    static func writeSkill(_ directory: String, name: String, code: String) throws {
+        let folder = "\(directory)/\(name)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try """
+            name: \(name)
+            version: "1.0.0"
+            description: A workflow benchmark skill.
+            category: bench
+            runtime: python
+            """.write(toFile: "\(folder)/skill.yaml", atomically: true, encoding: .utf8)
+        try code.write(toFile: "\(folder)/main.py", atomically: true, encoding: .utf8)
+    }
+
+    func measureThroughLoader(_ stack: LocalStack, into report: inout BenchReport) async throws {
+        let skills = "\(stack.home)/skills"
+        try Self.writeSkill(skills, name: "bench-noop", code: "def execute(inputs):\n    return {\"n\": inputs.get(\"n\", 0) + 1}\n")
+        try Self.writeSkill(skills, name: "bench-sleep", code: "import time\n\ndef execute(inputs):\n    time.sleep(inputs.get(\"ms\", 100) / 1000)\n    return {\"slept\": inputs.get(\"ms\", 100)}\n")
+        progress("starting a temporary gateway, loader and workflow service at \(stack.endpoint)")
+        try stack.startGateway()
+        // Three branches of one skill need three warm hosts of the same environment.
+        try stack.start("atom-loader", name: "bench-loader", environment: [
+            "ATOM_INSTANCE_ID": "bench-loader", "SKILLS_DIRS": skills, "LOADER_HOSTS_PER_ENVIRONMENT": "4",
+        ])
+        try stack.start("atom-workflow", name: "bench-workflow", environment: ["ATOM_INSTANCE_ID": "bench-workflow"])
+        try await stack.waitForService(LoaderClient.serviceName)
+        try await stack.waitForService(WorkflowClient.serviceName)
+        let client = try RPCClient(endpoint: stack.endpoint, name: "atom-bench")
+        defer { client.close() }
+        let loader = LoaderClient(client)
+        let workflow = WorkflowClient(client)
+        for name in ["bench-noop", "bench-sleep"] {
+            _ = try await loader.loadSkill(LoadSkillRequest(name: name), options: CallOptions(timeout: .seconds(60)))
+        }
+        let chain = "name: chain-40\nsteps:\n" + (0..<40).map { index in
+            index == 0 ? "  - {id: s0, skill: bench-noop, inputs: {n: 0}}\n"
+                : "  - {id: s\(index), skill: bench-noop, inputs: {n: \"${steps.s\(index - 1).output.n}\"}}\n"
+        }.joined()
+        let parallel = "name: parallel-3\nsteps:\n" + (0..<3).map { "  - {id: b\($0), skill: bench-sleep, inputs: {ms: 100}}\n" }.joined()
+
+        func run(_ spec: String) async throws -> Duration {
+            let request = RunWorkflowRequest(workflow: ValidateWorkflowRequest(specText: spec, skillCheck: .off))
+            let start = ContinuousClock.now
+            var last: StepEvent?
+            for try await event in workflow.runWorkflow(request, options: CallOptions(timeout: .seconds(60))) { last = event }
+            let elapsed = ContinuousClock.now - start
+            guard last?.runState == .succeeded else { throw CLIFailure(.failure, "a benchmark run did not succeed: \(last?.error ?? "no result")") }
+            return elapsed
+        }
+
+        let rounds = quick ? 5 : 30
+        // Warm up: every host the runs will use is started and has imported the skills.
+        for _ in 0..<3 {
+            _ = try await run(chain)
+            _ = try await run(parallel)
+        }
+        progress("baseline_execute_trivial: 200 ExecuteSkill calls of the same skill through the gateway")
+        var direct = BenchReport.histogram()
+        for _ in 0..<200 {
+            let start = ContinuousClock.now
+            let response = try await loader.executeSkill(ExecuteSkillRequest(name: "bench-noop", inputsJson: #"{"n":1}"#, timeoutMs: 5_000))
+            guard response.failure == nil else { throw CLIFailure(.failure, "bench-noop failed: \(response.failure?.message ?? "")") }
+            _ = direct.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
+        }
+        report.results.append(BenchResult(name: "baseline_execute_trivial", histogram: direct))
+
+        progress("step_overhead_chain_40: \(rounds) runs of 40 chained trivial steps through the loader (per step)")
+        var chainPerStep = BenchReport.histogram()
+        var netPerStep = BenchReport.histogram()
+        let directMedian = direct.valueAtPercentile(50)
+        for _ in 0..<rounds {
+            let nanoseconds = RPCBenchmark.nanoseconds(try await run(chain))
+            _ = chainPerStep.record(nanoseconds / 40)
+            _ = netPerStep.record(max(1, (nanoseconds / 40) > directMedian ? nanoseconds / 40 - directMedian : 1))
+        }
+        report.results.append(BenchResult(
+            name: "step_overhead_chain_40", histogram: chainPerStep, target: "median <= 2000 us per step (the skill's own call included)"))
+        report.results.append(BenchResult(name: "step_overhead_chain_40_net", histogram: netPerStep, baseline: "baseline_execute_trivial"))
+
+        progress("parallel_3x100ms: \(rounds) runs of 3 independent 100 ms skills")
+        var parallelRuns = BenchReport.histogram()
+        for _ in 0..<rounds { _ = parallelRuns.record(RPCBenchmark.nanoseconds(try await run(parallel))) }
+        report.results.append(BenchResult(name: "parallel_3x100ms", histogram: parallelRuns, target: "median <= 130000 us"))
     }
 
     private func addTargets(_ report: inout BenchReport) {

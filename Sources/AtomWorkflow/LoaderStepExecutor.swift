@@ -17,8 +17,18 @@ public struct LoaderStepExecutor: StepExecutor {
         let milliseconds = max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         let request = ExecuteSkillRequest(name: skill, inputsJson: inputs, timeoutMs: UInt32(clamping: milliseconds))
         let response: ExecuteSkillResponse
+        let started = ContinuousClock.now
         do {
-            response = try await loader.executeSkill(request, options: CallOptions(timeout: timeout))
+            do {
+                response = try await loader.executeSkill(request, options: CallOptions(timeout: timeout))
+            } catch let error as RPCError where error.reason == "SKILL_NOT_LOADED" {
+                // Load it by name from the loader's skills directories, then run it (in what is
+                // left of the step's time).
+                try await load(skill, timeout: timeout)
+                let left = timeout - (ContinuousClock.now - started)
+                guard left > .zero else { throw RPCError(.deadlineExceeded, "loading skill \(skill) took the step's whole time") }
+                response = try await loader.executeSkill(request, options: CallOptions(timeout: left))
+            }
         } catch let error as RPCError {
             throw StepFailure(error.code, error.code == .unavailable ? "the loader service is not reachable: \(error.message)" : error.message)
         }
@@ -34,13 +44,23 @@ public struct LoaderStepExecutor: StepExecutor {
         return response.outputsJson
     }
 
+    /// LoadSkill by name (the loader looks it up in its skills directories).
+    func load(_ skill: String, timeout: Duration) async throws {
+        _ = try await loader.loadSkill(LoadSkillRequest(name: skill), options: CallOptions(timeout: timeout))
+    }
+
     public func identity(of skill: String) async throws -> String {
-        let info = try await loader.getSkill(GetSkillRequest(name: skill), options: CallOptions(timeout: lookupTimeout))
+        let info: SkillInfo
+        do {
+            info = try await loader.getSkill(GetSkillRequest(name: skill), options: CallOptions(timeout: lookupTimeout))
+        } catch let error as RPCError where error.code == .notFound {
+            info = try await loader.loadSkill(LoadSkillRequest(name: skill), options: CallOptions(timeout: lookupTimeout)).skill ?? SkillInfo()
+        }
         return "\(info.name)@\(info.version)#\(info.contentHash)"
     }
 
-    /// ListSkills first (one call); names it does not list are asked one by one with
-    /// GetSkill, which may find skills the loader has not loaded yet. NOT_FOUND means unknown.
+    /// ListSkills first (one call); names it does not list are looked for with LoadSkill by
+    /// name (the loader's skills directories). NOT_FOUND means unknown.
     public func unknownSkills(among names: Set<String>) async throws -> Set<String> {
         let listed = Set(try await loader.listSkills(ListSkillsRequest(), options: CallOptions(timeout: lookupTimeout)).skills.map(\.name))
         let rest = names.subtracting(listed)
@@ -51,7 +71,7 @@ public struct LoaderStepExecutor: StepExecutor {
             for name in rest.sorted().prefix(256) {
                 group.addTask {
                     do {
-                        _ = try await loader.getSkill(GetSkillRequest(name: name), options: CallOptions(timeout: timeout))
+                        _ = try await loader.loadSkill(LoadSkillRequest(name: name), options: CallOptions(timeout: timeout))
                         return nil
                     } catch let error as RPCError where error.code == .notFound {
                         return name

@@ -56,7 +56,9 @@ final class FixtureSkillHost: LoaderService {
         ListSkillsResponse(skills: Self.skills.map { SkillInfo(name: $0, version: "1.0.0") })
     }
 
-    func loadSkill(_ request: LoadSkillRequest, context: RPCContext) async throws -> LoadSkillResponse { throw RPCError(.unimplemented, "fixture") }
+    func loadSkill(_ request: LoadSkillRequest, context: RPCContext) async throws -> LoadSkillResponse {
+        LoadSkillResponse(skill: try await getSkill(GetSkillRequest(name: request.name), context: context), cached: true)
+    }
     func reloadSkill(_ request: ReloadSkillRequest, context: RPCContext) async throws -> LoadSkillResponse { throw RPCError(.unimplemented, "fixture") }
     func unloadSkill(_ request: UnloadSkillRequest, context: RPCContext) async throws -> UnloadSkillResponse { throw RPCError(.unimplemented, "fixture") }
     func clearCache(_ request: ClearCacheRequest, context: RPCContext) async throws -> ClearCacheResponse { throw RPCError(.unimplemented, "fixture") }
@@ -402,6 +404,91 @@ struct WorkflowEndToEndTests {
             let badSetting = try CLI.runExecutable(
                 "atom-workflow", [], environment: ["ATOM_GATEWAY": stack.endpoint, "ATOM_HOME": stack.home + "/other", "WORKFLOW_CHECK_SKILLS": "maybe"])
             #expect(badSetting.status == 2 && badSetting.output.contains("WORKFLOW_CHECK_SKILLS=maybe"), "\(badSetting.output)")
+        }
+    }
+}
+
+/// The real gateway, `atom-loader` (sandboxed Python hosts) and `atom-workflow` processes:
+/// steps run real skills.
+@Suite("Workflow through the real loader", .serialized, .timeLimit(.minutes(5)))
+struct WorkflowLoaderEndToEndTests {
+    func withLoaderAndWorkflow<T>(_ body: (LocalStack, WorkflowClient, LoaderClient) async throws -> T) async throws -> T {
+        let scratch = try ScratchDirectory("workflow-loader")
+        defer { scratch.remove() }
+        let skills = scratch.path + "/skills"
+        func skill(_ name: String, _ code: String) throws {
+            try FileManager.default.createDirectory(atPath: "\(skills)/\(name)", withIntermediateDirectories: true)
+            try """
+                name: \(name)
+                version: "1.0.0"
+                description: A workflow end-to-end skill.
+                category: test
+                runtime: python
+                """.write(toFile: "\(skills)/\(name)/skill.yaml", atomically: true, encoding: .utf8)
+            try code.write(toFile: "\(skills)/\(name)/main.py", atomically: true, encoding: .utf8)
+        }
+        try skill("nap", "import time\n\ndef execute(inputs):\n    time.sleep(inputs['ms'] / 1000)\n    return {'slept': inputs['ms']}\n")
+        try skill("shout", "def execute(inputs):\n    return {'text': inputs['text'].upper(), 'mine': inputs.get('mine')}\n")
+        try skill("explode", "def execute(inputs):\n    raise ValueError('exploded on purpose')\n")
+        return try await withProcessStack(echoInstances: 0) { stack in
+            try stack.start("atom-loader", name: "loader-1", environment: [
+                "ATOM_INSTANCE_ID": "loader-1", "SKILLS_DIRS": skills, "LOADER_HOSTS_PER_ENVIRONMENT": "4",
+            ])
+            try stack.start("atom-workflow", name: "workflow-1", environment: ["ATOM_INSTANCE_ID": "workflow-1"])
+            do {
+                try await stack.waitForService(LoaderClient.serviceName)
+                try await stack.waitForService(WorkflowClient.serviceName)
+                let client = try RPCClient(endpoint: stack.endpoint, name: "workflow-loader-e2e")
+                defer { client.close() }
+                return try await body(stack, WorkflowClient(client), LoaderClient(client))
+            } catch {
+                print("--- loader log ---\n\(stack.log(of: "loader-1").suffix(3000))")
+                print("--- workflow log ---\n\(stack.log(of: "workflow-1").suffix(3000))")
+                throw error
+            }
+        }
+    }
+
+    func run(_ workflow: WorkflowClient, _ yaml: String, inputs: String = "") async throws -> [StepEvent] {
+        var events: [StepEvent] = []
+        let request = RunWorkflowRequest(workflow: ValidateWorkflowRequest(specText: yaml), inputsJson: inputs)
+        for try await event in workflow.runWorkflow(request, options: CallOptions(timeout: .seconds(120))) { events.append(event) }
+        return events
+    }
+
+    @Test("real skills: data passing, a skill that raises, unknown skills, and three 200 ms branches in parallel")
+    func realSkills() async throws {
+        try await withLoaderAndWorkflow { _, workflow, loader in
+            // Skills load on first use (by name, from the loader's skills directories).
+            let events = try await run(workflow, """
+                inputs: [who]
+                steps:
+                  - {id: first, skill: shout, inputs: {text: "hi ${inputs.who}"}}
+                  - {id: second, skill: shout, inputs: {text: "${steps.first.output.text} again", mine: kept}}
+                  - {id: bad, skill: explode}
+                  - {id: never, skill: shout, depends_on: [bad], inputs: {text: x}}
+                """, inputs: #"{"who": "ada"}"#)
+            func final(_ step: String) -> StepEvent? { events.last { $0.stepId == step } }
+            #expect(final("second")?.state == .succeeded, "\(events)")
+            #expect(final("second")?.outputsJson == #"{"mine":"kept","text":"HI ADA AGAIN"}"#)
+            #expect(final("bad")?.state == .failed && final("bad")?.errorType == "ValueError" && final("bad")?.error.contains("exploded on purpose") == true)
+            #expect(final("never")?.state == .skipped)
+            #expect(events.last?.runState == .failed)
+
+            let unknown = try await workflow.validateWorkflow(ValidateWorkflowRequest(specText: "steps:\n  - {id: a, skill: no-such-skill}\n  - {id: b, skill: shout}\n", skillCheck: .required))
+            #expect(unknown.errors.map(\.code) == ["UNKNOWN_SKILL"] && unknown.errors.first?.stepId == "a", "\(unknown.errors)")
+
+            // Warm three hosts, then time three 200 ms branches.
+            let spec = "steps:\n" + (0..<3).map { "  - {id: n\($0), skill: nap, inputs: {ms: 200}}\n" }.joined()
+            _ = try await run(workflow, spec)
+            let parallel = try await run(workflow, spec)
+            #expect(parallel.last?.runState == .succeeded, "\(parallel)")
+            let ends = parallel.filter { $0.state == .succeeded && !$0.stepId.isEmpty }
+            let span = (ends.map(\.finishedAtMs).max() ?? 0) - (ends.map(\.startedAtMs).min() ?? 0)
+            // Sequential would be 600 ms or more: a generous bound.
+            #expect(ends.count == 3 && span < 590, "3 x 200 ms through the loader took \(span) ms")
+            let listed = try await loader.listSkills(ListSkillsRequest())
+            #expect(Set(listed.skills.map(\.name)).isSuperset(of: ["shout", "explode", "nap"]))
         }
     }
 }
