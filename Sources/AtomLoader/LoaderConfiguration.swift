@@ -9,7 +9,7 @@ internal import AtomRPC
 /// | `SKILLS_DIRS` | the repository's `skills/` (when found) and `$ATOM_HOME/skills` | colon-separated folders a skill path must resolve inside |
 /// | `SKILL_HOT_RELOAD_ENABLED` | `false` | reload a loaded skill when its files change (inotify) |
 /// | `LOADER_CACHE_SIZE` | `100` | loaded skills at most; the least recently used is unloaded first |
-/// | `LOADER_HOSTS_PER_ENVIRONMENT` | `2` | host processes per environment (executions of one environment run in parallel up to this) |
+/// | `LOADER_HOSTS_PER_ENVIRONMENT` | `4` | host processes per environment, started on demand (executions of one environment run in parallel up to this; a workflow with parallel branches of one environment needs as many) |
 /// | `LOADER_HOST_IDLE_SECONDS` | `300` | a host unused this long is stopped (its skills load again on next use); 0: never |
 /// | `LOADER_SANDBOX` | `bwrap` | `bwrap` (fail closed: no sandbox, no execution) or `off` (development only, logged loudly) |
 /// | `LOADER_PRELOAD` | empty | comma-separated skill names (or paths) loaded at start |
@@ -79,7 +79,7 @@ public struct LoaderConfiguration: Sendable {
         }
         hotReload = try Self.boolean(environment, "SKILL_HOT_RELOAD_ENABLED", default: false)
         cacheSize = try Self.integer(environment, "LOADER_CACHE_SIZE", default: 100, range: 1...100_000)
-        hostsPerEnvironment = try Self.integer(environment, "LOADER_HOSTS_PER_ENVIRONMENT", default: 2, range: 1...64)
+        hostsPerEnvironment = try Self.integer(environment, "LOADER_HOSTS_PER_ENVIRONMENT", default: 4, range: 1...64)
         let idle = try Self.integer(environment, "LOADER_HOST_IDLE_SECONDS", default: 300, range: 0...86_400)
         hostIdleTimeout = idle == 0 ? nil : .seconds(idle)
         let mode = text("LOADER_SANDBOX") ?? "bwrap"

@@ -111,7 +111,9 @@ struct LoaderTests {
             }
             try fixture.editorSave("def execute(inputs):\n    return {'v': 3}\n", to: "\(folder)/main.py")
             try await fixture.eventually("the fixed version") { try await fixture.outputs("counter")["v"] as? Int == 3 }
-            #expect(try await fixture.loader.get("counter", metrics: fixture.metrics).lastError == "")
+            // The swap and the cleared error are one step, but a hot reload of the same save may still
+            // be settling: wait for it rather than race it.
+            try await fixture.eventually("the error cleared") { try await fixture.loader.get("counter", metrics: fixture.metrics).lastError == "" }
 
             // Deleting a file the skill does not import is a change that reloads cleanly.
             try FileManager.default.removeItem(atPath: "\(folder)/extra.py")

@@ -181,7 +181,7 @@ struct WorkflowEndToEndTests {
             #expect(good.valid && good.plan?.levels.map(\.stepIds) == [["a"], ["b", "c"]] && good.plan?.criticalPath.count == 2)
             #expect(good.spec?.steps.count == 3)
             // The loader knows echo and sleep, not nope.
-            let checked = try await workflow.validateWorkflow(ValidateWorkflowRequest(spec: try #require(good.spec), skillCheck: .auto))
+            let checked = try await workflow.validateWorkflow(ValidateWorkflowRequest(spec: good.spec, skillCheck: .auto))
             #expect(!checked.valid && checked.errors.map(\.code) == ["UNKNOWN_SKILL"] && checked.errors.first?.stepId == "c", "\(checked.errors)")
 
             // Without a loader: `auto` validates and warns, `required` is UNAVAILABLE.

@@ -57,7 +57,7 @@ public enum AtomSettings {
         Spec(name: "ATOM_INSTALLER_SCANNER", defaultValue: nil, kind: .text, usedBy: "installer", description: "a vulnerability scanner command; its failure fails the install"),
         Spec(name: "SKILLS_DIRS", defaultValue: nil, kind: .text, usedBy: "loader", description: "colon-separated skill folders (default: the repository's skills/ and $ATOM_HOME/skills)"),
         Spec(name: "LOADER_CACHE_SIZE", defaultValue: "100", kind: .integer(1...100_000), usedBy: "loader", description: "loaded skills at most (cache_size); least recently used unloaded first"),
-        Spec(name: "LOADER_HOSTS_PER_ENVIRONMENT", defaultValue: "2", kind: .integer(1...64), usedBy: "loader", description: "skill host processes per environment"),
+        Spec(name: "LOADER_HOSTS_PER_ENVIRONMENT", defaultValue: "4", kind: .integer(1...64), usedBy: "loader", description: "skill host processes per environment"),
         Spec(name: "LOADER_HOST_IDLE_SECONDS", defaultValue: "300", kind: .integer(0...86_400), usedBy: "loader", description: "stop a host unused this long (0: never)"),
         Spec(name: "LOADER_SANDBOX", defaultValue: "bwrap", kind: .text, usedBy: "loader", description: "bwrap (fails closed) or off (development only)"),
         Spec(name: "LOADER_PRELOAD", defaultValue: nil, kind: .text, usedBy: "loader", description: "skills loaded at start (comma-separated names or paths)"),
