@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "atom-gateway", targets: ["atom-gateway"]),
         .executable(name: "atom-echo", targets: ["atom-echo"]),
         .executable(name: "atom-installer", targets: ["atom-installer"]),
+        .executable(name: "atom-marketplace", targets: ["atom-marketplace"]),
         .executable(name: "atom-protogen", targets: ["atom-protogen"]),
         .library(name: "AtomRPC", targets: ["AtomRPC"]),
         .library(name: "AtomAPI", targets: ["AtomAPI"]),
@@ -110,6 +111,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The marketplace: the catalog in SQLite, the ranked in-memory index, the search cache.
+        .target(
+            name: "AtomMarketplace",
+            dependencies: [
+                "AtomRPC", "AtomAPI", "AtomProto", "AtomSkillFormat",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `atom` commands as a library.
         .target(
             name: "AtomCLI",
@@ -143,6 +155,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "atom-marketplace",
+            dependencies: ["AtomMarketplace", "AtomRPC"],
+            path: "services/marketplace/Sources",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "atom-protogen",
             dependencies: ["CProtoDescriptor", "CProtobufC"],
             swiftSettings: swiftSettings
@@ -172,6 +190,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AtomSkillFormatTests", dependencies: ["AtomSkillFormat"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AtomMarketplaceTests",
+            dependencies: [
+                "AtomMarketplace", "AtomSkillFormat", "AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "AtomCLI",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "AtomCLI", "CZeroMQ"],

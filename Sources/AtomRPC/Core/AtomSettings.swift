@@ -55,7 +55,10 @@ public enum AtomSettings {
         Spec(name: "ATOM_INSTALLER_DENY", defaultValue: nil, kind: .text, usedBy: "installer", description: "packages never installed (comma-separated)"),
         Spec(name: "ATOM_INSTALLER_WHEELS_ONLY", defaultValue: "false", kind: .boolean, usedBy: "installer", description: "refuse source distributions"),
         Spec(name: "ATOM_INSTALLER_SCANNER", defaultValue: nil, kind: .text, usedBy: "installer", description: "a vulnerability scanner command; its failure fails the install"),
-        Spec(name: "MARKETPLACE_CACHE_TTL", defaultValue: "300", kind: .integer(0...86_400), usedBy: "marketplace", description: "seconds search results stay cached"),
+        Spec(name: "MARKETPLACE_CACHE_TTL", defaultValue: "300", kind: .integer(0...86_400), usedBy: "marketplace", description: "seconds search results stay cached (0: no cache); every write invalidates them"),
+        Spec(name: "MARKETPLACE_SEED_PATH", defaultValue: nil, kind: .text, usedBy: "marketplace", description: "skills imported at start (`atom up` sets the bundled skills/)"),
+        Spec(name: "MARKETPLACE_IMPORT_CHUNK", defaultValue: "1000", kind: .integer(1...100_000), usedBy: "marketplace", description: "items per import transaction"),
+        Spec(name: "MARKETPLACE_INSTALL_TIMEOUT_S", defaultValue: "900", kind: .integer(1...86_400), usedBy: "marketplace", description: "longest InstallSkill waits for the installer"),
         Spec(name: "WORKFLOW_CACHE_TTL", defaultValue: "60", kind: .integer(0...86_400), usedBy: "workflow", description: "seconds step results stay cached"),
     ]
 
