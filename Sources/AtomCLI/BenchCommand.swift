@@ -8,8 +8,10 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Run benchmark suites and compare them with their targets.",
         discussion: """
-            Suites: rpc, install. Without --gateway, starts a temporary stack of its own and stops it after. \
-            `install` needs the package index (PyPI) and always runs its own stack; it is run only when named. \
+            Suites: rpc, install, marketplace. Without --gateway, starts a temporary stack of its own and stops it after. \
+            `install` needs the package index (PyPI) and always runs its own stack. `marketplace` builds 100,000 skills \
+            from Debian's package descriptions (cached in $ATOM_HOME/bench), runs its own stack, and installs tantivy \
+            from PyPI into a benchmark-only environment for its baseline. \
             Build with `swift build -c release` (or `make bench`) for figures worth comparing.
             """)
 
@@ -40,12 +42,18 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The package the install benchmark installs.")
     var installPackage: String = "requests==2.28.0"
 
+    @Option(name: .long, help: "Skills in the marketplace benchmark's catalog.")
+    var marketplaceSkills: Int = 100_000
+
+    @Option(name: .long, help: "Searches of each shape and kind in the marketplace benchmark (default: --rounds, at most 5,000).")
+    var marketplaceRounds: Int?
+
     func run() async throws {
         try await reportingFailures { try await runSuites() }
     }
 
     private func runSuites() async throws {
-        let known = ["rpc", "install"]
+        let known = ["rpc", "install", "marketplace"]
         // Every suite by default; `install` downloads from the package index (PyPI) like the
         // peers it is compared with.
         let selected = suites.isEmpty ? known : suites
@@ -73,6 +81,12 @@ struct BenchCommand: AsyncParsableCommand {
             switch suite {
             case "install":
                 try await InstallBenchmark(rounds: quick ? 1 : installRounds, package: installPackage).run(into: &report)
+            case "marketplace":
+                guard marketplaceSkills >= 1_000 else { throw CLIFailure(.usage, "--marketplace-skills must be at least 1000") }
+                let home = (try? AtomEnvironment().home) ?? NSTemporaryDirectory()
+                try await MarketplaceBenchmark(
+                    rounds: max(1, marketplaceRounds ?? min(rounds, 5_000)), skills: marketplaceSkills, cacheDirectory: "\(home)/bench/marketplace"
+                ).run(into: &report)
             default:
                 let rpc = RPCBenchmark(gateway: gateway, rounds: rounds, seconds: seconds)
                 try await rpc.run(into: &report)

@@ -68,6 +68,8 @@ struct BenchReport: Codable {
     var targets: [BenchTarget] = []
     /// Results more than 1.5x slower than in the `--compare` file (absent without `--compare`).
     var regressions: [String]?
+    /// What could not be measured and why (a baseline that could not be installed, ...).
+    var notes: [String]?
 
     init(suites: [String]) {
         schema_version = 1
@@ -111,6 +113,9 @@ struct BenchReport: Codable {
         let rule = String(repeating: "-", count: widths.reduce(0, +) + 2 * (widths.count - 1))
         var lines = [rule, line(headers), rule] + rows.map(line) + [rule]
         if build == "debug" { lines.append("note: debug build; use `make bench` (release) for figures worth comparing") }
+        for note in notes ?? [] {
+            lines.append("NOTE  \(note)")
+        }
         for regression in regressions ?? [] {
             lines.append("REGRESSION  \(regression)")
         }
