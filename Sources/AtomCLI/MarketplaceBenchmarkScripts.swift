@@ -131,6 +131,8 @@ enum MarketplaceBenchmarkScripts {
             db.execute("CREATE VIRTUAL TABLE skills USING fts5(name, tags, description, category UNINDEXED)")
             db.executemany("INSERT INTO skills(name, tags, description, category) VALUES (?, ?, ?, ?)",
                            ((d["name"].replace("-", " "), " ".join(d["tags"] + [d["category"]]), d["description"], d["category"]) for d in docs))
+            # The weights as the table's rank function: ORDER BY rank is FTS5's optimised path.
+            db.execute("INSERT INTO skills(skills, rank) VALUES ('rank', 'bm25(4.0, 2.0, 1.0)')")
             db.commit()
             def fts(text, prefix=False):
                 words = [w for w in text.split() if w]
@@ -141,10 +143,10 @@ enum MarketplaceBenchmarkScripts {
             for shape, q in queries.items():
                 match = fts(q["query"], prefix=shape == "prefix")
                 if shape == "filtered":
-                    sql = "SELECT rowid FROM skills WHERE skills MATCH ? AND category = ? ORDER BY bm25(skills, 4.0, 2.0, 1.0) LIMIT 20"
+                    sql = "SELECT rowid FROM skills WHERE skills MATCH ? AND category = ? ORDER BY rank LIMIT 20"
                     args = (match, q["category"])
                 else:
-                    sql = "SELECT rowid FROM skills WHERE skills MATCH ? ORDER BY bm25(skills, 4.0, 2.0, 1.0) LIMIT 20"
+                    sql = "SELECT rowid FROM skills WHERE skills MATCH ? ORDER BY rank LIMIT 20"
                     args = (match,)
                 result[shape] = timed(lambda: db.execute(sql, args).fetchall(), shape)
         else:

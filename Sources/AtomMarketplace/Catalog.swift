@@ -42,23 +42,31 @@ public final class Catalog: Sendable {
             }
         }
         let index = self.index, cache = self.cache
+        let chunkSize = configuration.importChunk
+        func slice(at start: Int) -> [CatalogItem] { Array(valid[start..<min(start + chunkSize, valid.count)]) }
         var start = 0
+        // Tokenising the next chunk overlaps writing this one (SQLite runs on GRDB's writer).
+        var current = slice(at: 0)
+        var prepared = SearchIndex.prepare(current.map(\.record))
         while start < valid.count {
             try Task.checkCancellation()
-            let chunk = Array(valid[start..<min(start + configuration.importChunk, valid.count)])
+            let chunk = current
+            let documents = prepared
             start += chunk.count
-            // Tokenise before taking the writer; the figures are filled in after the commit.
-            let prepared = SearchIndex.prepare(chunk.map(\.record))
+            let next = start < valid.count ? slice(at: start) : []
+            async let upcoming = SearchIndex.prepare(next.map(\.record))
             let outcomes = try await store.importChunk(chunk, now: Self.nowMs) { outcomes in
                 var changed: [PreparedDocument] = []
                 for (position, (_, record)) in outcomes.enumerated() {
                     guard let record else { continue }
-                    changed.append(prepared[position].with(record))
+                    changed.append(documents[position].with(record))
                 }
                 guard !changed.isEmpty else { return }
                 index.upsert(changed)
                 cache.invalidate()
             }
+            current = next
+            prepared = await upcoming
             for ((outcome, record), item) in zip(outcomes, chunk) {
                 switch outcome {
                 case .added:

@@ -49,6 +49,33 @@ public enum ImportSource {
         return items
     }
 
+    /// `items(at:)`, with a bundle's lines parsed and checked on every core.
+    public static func load(at path: String) async throws -> [Item] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            return try items(at: path)
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ImportFailure.unreadable("cannot read \(path)") }
+        let text = String(decoding: data, as: UTF8.self)
+        var lines: [(Int, Substring)] = []
+        var number = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            number += 1
+            if !line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { lines.append((number, line)) }
+        }
+        let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, lines.count / 1_000))
+        let size = (lines.count + parts - 1) / max(parts, 1)
+        return await withTaskGroup(of: (Int, [Item]).self) { group in
+            for part in 0..<parts {
+                let slice = Array(lines[min(part * size, lines.count)..<min((part + 1) * size, lines.count)])
+                group.addTask { (part, slice.map { bundleLine(String($0.1), label: "\(path):\($0.0)") }) }
+            }
+            var results = [[Item]](repeating: [], count: parts)
+            for await (part, items) in group { results[part] = items }
+            return results.flatMap { $0 }
+        }
+    }
+
     static func skillFolder(_ url: URL) -> Item {
         do {
             let folder = try SkillFolder.load(url)

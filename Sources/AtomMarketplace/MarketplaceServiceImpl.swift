@@ -93,8 +93,8 @@ public struct MarketplaceServiceImpl: MarketplaceService {
                 throw RPCError(.invalidArgument, "path \(request.path) is relative; give an absolute path on the marketplace's host")
             }
             do {
-                items = try ImportSource.items(at: request.path)
-            } catch {
+                items = try await ImportSource.load(at: request.path)
+            } catch let error as ImportFailure {
                 switch error {
                 case .notFound(let message): throw RPCError(.notFound, message)
                 case .unreadable(let message): throw RPCError(.failedPrecondition, message)

@@ -103,6 +103,8 @@ public final class SearchIndex: @unchecked Sendable {
     private var state = IndexState()
     /// Lazily built orders for the non-relevance sorts, tagged with the index version.
     private let orders = Mutex<[SearchOrder: Ordering]>([:])
+    /// Impact-ordered heads of the posting lists, built on demand (see `topList`).
+    private let topLists = Mutex<[Int: TopList]>([:])
 
     /// BM25F parameters: a name match outweighs a tag match, which outweighs a description match.
     static let k1: Float = 1.2
@@ -121,6 +123,7 @@ public final class SearchIndex: @unchecked Sendable {
         let prepared = Self.prepare(records)
         lock.write {
             state = IndexState()
+            topLists.withLock { $0.removeAll() }
             state.freezeAverages(prepared)
             for document in prepared { state.append(document) }
             state.mergeNewTerms()
@@ -139,7 +142,7 @@ public final class SearchIndex: @unchecked Sendable {
         lock.write {
             for document in documents { state.upsert(document) }
             state.mergeNewTerms()
-            state.rebuildIfNeeded()
+            if state.rebuildIfNeeded() { topLists.withLock { $0.removeAll() } }
             state.version &+= 1
         }
     }
@@ -228,7 +231,9 @@ public final class SearchIndex: @unchecked Sendable {
                 total = Self.matches(queryTerms, state, allowed: allowed, slotCount: slotCount).count
             }
             guard query.offset < total, query.limit > 0 else { return SearchHits(total: total, skills: [], scores: []) }
-            let top = topK(queryTerms, state, allowed: allowed, k: min(query.offset + query.limit, total), slotCount: slotCount)
+            let k = min(query.offset + query.limit, total)
+            let top = thresholdTopK(queryTerms, state, allowed: allowed, k: k)
+                ?? topK(queryTerms, state, allowed: allowed, k: k, slotCount: slotCount)
             let page = top.dropFirst(query.offset)
             return SearchHits(total: total, skills: page.map { state.records[Int($0.slot)] }, scores: page.map(\.score))
         }
@@ -267,11 +272,14 @@ public final class SearchIndex: @unchecked Sendable {
         var result: [QueryTerm] = []
         var used = Set<Int>()
         for (index, token) in tokens.enumerated() {
-            if let id = state.termIDs[token], state.lists[Int(id)].alive > 0, used.insert(Int(id)).inserted {
-                result.append(QueryTerm(term: Int(id), weight: idf(state.lists[Int(id)].alive)))
+            var isWord = false
+            if let id = state.termIDs[token], state.lists[Int(id)].alive > 0 {
+                isWord = true
+                if used.insert(Int(id)).inserted { result.append(QueryTerm(term: Int(id), weight: idf(state.lists[Int(id)].alive))) }
             }
-            guard index == tokens.count - 1, token.utf8.count >= 2 else { continue }
-            // The last token also matches as a prefix (`summar` finds `summarize`).
+            // The last token, when it is not a word of the catalog, matches as a prefix (`summar`
+            // finds `summarize`; `for` stays `for` and does not become `forecast`).
+            guard index == tokens.count - 1, !isWord, token.utf8.count >= 2 else { continue }
             var expansions: [(Int, Int)] = []
             var position = state.lowerBound(token)
             while position < state.sortedTerms.count {
@@ -395,6 +403,84 @@ public final class SearchIndex: @unchecked Sendable {
         return heap.sorted()
     }
 
+    /// Top-k by walking the terms' impact-ordered lists in step (Fagin's threshold algorithm):
+    /// each new slot is scored in full from its forward list, and the walk stops as soon as the
+    /// k-th best score is above what any unseen slot could reach (the sum of the impacts at the
+    /// current depth). Words in a large share of the catalog are answered after a few hundred
+    /// postings instead of tens of thousands. Nil when it does not apply (many terms, short
+    /// lists) or runs out of depth; the block-max search answers then.
+    private func thresholdTopK(_ terms: [QueryTerm], _ state: IndexState, allowed: Bitset, k: Int) -> [ScoredSlot]? {
+        guard k > 0, k <= Self.topListDepth / 2, terms.count <= 8 else { return nil }
+        var postings = 0
+        for term in terms { postings += state.lists[term.term].docs.count }
+        guard postings >= 2_048 else { return nil }
+        let lists = terms.map { topList($0.term, state) }
+        var positions: [Int: Int] = [:]
+        for (position, term) in terms.enumerated() { positions[term.term] = position }
+        var heap = TopKHeap(capacity: k)
+        var seen = Set<Int32>()
+        seen.reserveCapacity(4 * k)
+        var depth = 0
+        while true {
+            var bound: Float = 0
+            var exhausted = 0
+            for (position, list) in lists.enumerated() {
+                guard depth < list.slots.count else {
+                    bound += terms[position].weight * list.cutoff
+                    exhausted += 1
+                    continue
+                }
+                bound += terms[position].weight * list.impacts[depth]
+                let slot = list.slots[depth]
+                guard allowed.contains(Int(slot)), seen.insert(slot).inserted else { continue }
+                heap.offer(fullScore(Int(slot), terms, positions, state), slot)
+            }
+            depth += 1
+            // Every unseen slot scores at most `bound` (strictly below the k-th: ties go to lower slots).
+            if heap.isFull && heap.minimum > bound { return heap.sorted() }
+            if exhausted == lists.count {
+                // Every list was walked to its end: exact if they held every posting.
+                return lists.allSatisfy({ $0.cutoff == 0 }) ? heap.sorted() : nil
+            }
+        }
+    }
+
+    static let topListDepth = 1_024
+
+    /// A term's best postings by impact (slot order for ties), built on first use after the
+    /// term's list last grew; `cutoff` is the best impact left out (0 when none is).
+    private func topList(_ term: Int, _ state: IndexState) -> TopList {
+        let list = state.lists[term]
+        let key = ObjectIdentifier(list)
+        let count = list.docs.count
+        if let cached = topLists.withLock({ $0[term] }), cached.list == key, cached.count == count { return cached }
+        let docs = list.docs, impacts = list.impacts
+        var order = Array(0..<docs.count)
+        order.sort { impacts[$0] != impacts[$1] ? impacts[$0] > impacts[$1] : docs[$0] < docs[$1] }
+        let kept = order.prefix(Self.topListDepth)
+        let top = TopList(
+            list: key, count: count, slots: kept.map { Int32(docs[$0]) }, impacts: kept.map { impacts[$0] },
+            cutoff: order.count > Self.topListDepth ? impacts[order[Self.topListDepth]] : 0)
+        topLists.withLock { $0[term] = top }
+        return top
+    }
+
+    /// A slot's score for the query, from its forward list (the same impacts as its postings).
+    /// Summed in query-term order, as the block search sums, so both give the same float.
+    private func fullScore(_ slot: Int, _ terms: [QueryTerm], _ positions: [Int: Int], _ state: IndexState) -> Float {
+        var parts = [Float](repeating: 0, count: terms.count)
+        let ids = state.forward[slot], frequencies = state.forwardFrequencies[slot], lengths = state.lengths[slot]
+        for (index, id) in ids.enumerated() {
+            guard let position = positions[Int(id)] else { continue }
+            let packed = frequencies[index]
+            let tf = (UInt16(truncatingIfNeeded: packed >> 32), UInt16(truncatingIfNeeded: packed >> 16), UInt16(truncatingIfNeeded: packed))
+            parts[position] = terms[position].weight * state.impact(tf, lengths)
+        }
+        var score: Float = 0
+        for part in parts where part != 0 { score += part }
+        return score
+    }
+
     /// `limit` skills from `ordering`, after skipping `offset`, keeping those in `allowed` (all
     /// of them when nil).
     private func walk(_ ordering: Ordering, allowed: Bitset?, offset: Int, limit: Int, _ state: IndexState) -> [CatalogSkill] {
@@ -465,6 +551,15 @@ struct QueryTerm {
 struct ScoredSlot {
     let score: Float
     let slot: Int32
+}
+
+struct TopList: Sendable {
+    /// The list it was built from and its length then: a longer list or a rebuilt index makes it stale.
+    let list: ObjectIdentifier
+    let count: Int
+    let slots: [Int32]
+    let impacts: [Float]
+    let cutoff: Float
 }
 
 struct Ordering: Sendable {
@@ -729,11 +824,13 @@ struct IndexState {
 
     /// Compacts and refreshes the averages when a quarter of the slots are dead or the live
     /// count has doubled since the averages were taken.
-    mutating func rebuildIfNeeded() {
+    /// Returns whether it rebuilt.
+    mutating func rebuildIfNeeded() -> Bool {
         let dead = records.count - aliveCount
         let grown = aliveCount >= max(2 * averagedAt, 256)
-        guard grown || (records.count >= 1_024 && dead * 4 > records.count) else { return }
+        guard grown || (records.count >= 1_024 && dead * 4 > records.count) else { return false }
         rebuild()
+        return true
     }
 
     mutating func rebuild() {

@@ -10,7 +10,7 @@ do {
     let catalog = try await Catalog(configuration: configuration)
     if let seed = configuration.seedPath {
         // The bundled catalog: importing the same versions again changes nothing.
-        let result = try await catalog.importItems(try ImportSource.items(at: seed))
+        let result = try await catalog.importItems(try await ImportSource.load(at: seed))
         FileHandle.standardError.write(Data(
             "atom-marketplace: seeded from \(seed): \(result.added) added, \(result.updated) updated, \(result.unchanged) unchanged, \(result.failed) failed\n".utf8))
         for error in result.errors {
