@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "atom-installer", targets: ["atom-installer"]),
         .executable(name: "atom-loader", targets: ["atom-loader"]),
         .executable(name: "atom-workflow", targets: ["atom-workflow"]),
+        .executable(name: "atom-marketplace", targets: ["atom-marketplace"]),
         .executable(name: "atom-protogen", targets: ["atom-protogen"]),
         .library(name: "AtomRPC", targets: ["AtomRPC"]),
         .library(name: "AtomAPI", targets: ["AtomAPI"]),
@@ -121,6 +122,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The marketplace: the catalog in SQLite, the ranked in-memory index, the search cache.
+        .target(
+            name: "AtomMarketplace",
+            dependencies: [
+                "AtomRPC", "AtomAPI", "AtomProto", "AtomSkillFormat",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The workflow engine: specs (YAML/JSON), validation and plans, the scheduler, the result
         // cache and durable runs; skills execute through the loader service.
         .target(
@@ -170,6 +182,12 @@ let package = Package(
             name: "atom-loader",
             dependencies: ["AtomLoader", "AtomRPC", .product(name: "Logging", package: "swift-log")],
             path: "services/loader/Sources",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "atom-marketplace",
+            dependencies: ["AtomMarketplace", "AtomRPC"],
+            path: "services/marketplace/Sources",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -223,8 +241,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "AtomMarketplaceTests",
+            dependencies: [
+                "AtomMarketplace", "AtomSkillFormat", "AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "AtomCLI",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "EndToEndTests",
-            dependencies: ["AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "AtomCLI", "CZeroMQ"],
+            dependencies: [
+                "AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "AtomCLI", "CZeroMQ",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -15,7 +15,7 @@ public struct AtomCommand: AsyncParsableCommand {
         version: AtomVersion.current,
         subcommands: [
             UpCommand.self, DownCommand.self, HealthCommand.self, ServicesCommand.self, InstallCommand.self, ResolveCommand.self,
-            EnvsCommand.self, SkillCommand.self, MetricsCommand.self, PingCommand.self, ConfigCommand.self, KeysCommand.self, BenchCommand.self,
+            EnvsCommand.self, SkillCommand.self, SearchCommand.self, MarketplaceCommand.self, MetricsCommand.self, PingCommand.self, ConfigCommand.self, KeysCommand.self, BenchCommand.self,
             WorkflowCommand.self,
         ]
     )

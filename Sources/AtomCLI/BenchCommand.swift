@@ -8,12 +8,14 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Run benchmark suites and compare them with their targets.",
         discussion: """
-            Suites: rpc, install, loader, workflow. Without --gateway, starts a temporary stack of its own and stops it after. \
-            `install` needs the package index (PyPI) and always runs its own stack; it is run only when named. \
+            Suites: rpc, install, loader, marketplace, workflow. Without --gateway, starts a temporary stack of its own and \
+            stops it after. `install` needs the package index (PyPI) and always runs its own stack. `marketplace` builds \
+            100,000 skills from Debian's package descriptions (cached in $ATOM_HOME/bench), runs its own stack, and installs \
+            tantivy from PyPI into a benchmark-only environment for its baseline. \
             Build with `swift build -c release` (or `make bench`) for figures worth comparing.
             """)
 
-    @Argument(help: "Suites to run (default: rpc).")
+    @Argument(help: "Suites to run (default: every suite).")
     var suites: [String] = []
 
     @Option(name: .long, help: "Benchmark a running stack at this gateway endpoint instead of a temporary one.")
@@ -43,12 +45,18 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The package the install benchmark installs.")
     var installPackage: String = "requests==2.28.0"
 
+    @Option(name: .long, help: "Skills in the marketplace benchmark's catalog.")
+    var marketplaceSkills: Int = 100_000
+
+    @Option(name: .long, help: "Searches of each shape and kind in the marketplace benchmark (default: --rounds, at most 5,000).")
+    var marketplaceRounds: Int?
+
     func run() async throws {
         try await reportingFailures { try await runSuites() }
     }
 
     private func runSuites() async throws {
-        let known = ["rpc", "install", "loader", "workflow"]
+        let known = ["rpc", "install", "loader", "marketplace", "workflow"]
         // Every suite by default; `install` downloads from the package index (PyPI) like the
         // peers it is compared with.
         let selected = suites.isEmpty ? known : suites
@@ -80,6 +88,12 @@ struct BenchCommand: AsyncParsableCommand {
                 try await LoaderBenchmark(rounds: rounds, loadRounds: quick ? 20 : loadRounds).run(into: &report)
             case "workflow":
                 try await WorkflowBenchmark(quick: quick).run(into: &report)
+            case "marketplace":
+                guard marketplaceSkills >= 1_000 else { throw CLIFailure(.usage, "--marketplace-skills must be at least 1000") }
+                let home = (try? AtomEnvironment().home) ?? NSTemporaryDirectory()
+                try await MarketplaceBenchmark(
+                    rounds: max(1, marketplaceRounds ?? min(rounds, 5_000)), skills: marketplaceSkills, cacheDirectory: "\(home)/bench/marketplace"
+                ).run(into: &report)
             default:
                 let rpc = RPCBenchmark(gateway: gateway, rounds: rounds, seconds: seconds)
                 try await rpc.run(into: &report)

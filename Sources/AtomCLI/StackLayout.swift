@@ -13,6 +13,7 @@ struct StackComponent: Sendable {
         StackComponent(name: "echo", executable: "atom-echo", service: "atom.v1.Echo"),
         StackComponent(name: "installer", executable: "atom-installer", service: "atom.v1.Installer"),
         StackComponent(name: "loader", executable: "atom-loader", service: "atom.v1.Loader"),
+        StackComponent(name: "marketplace", executable: "atom-marketplace", service: "atom.v1.Marketplace"),
         StackComponent(name: "workflow", executable: "atom-workflow", service: "atom.v1.Workflow"),
     ]
 }
@@ -58,5 +59,28 @@ struct StackFiles {
               String(decoding: cmdline, as: UTF8.self).contains("atom")
         else { return nil }
         return pid
+    }
+}
+
+/// The bundled catalog (`skills/`): in the current directory, above the `atom` executable (a
+/// build tree inside the repository), or installed in `share/atom/skills` beside `bin/`.
+enum BundledSkills {
+    static func locate() -> String? {
+        var candidates = [FileManager.default.currentDirectoryPath + "/skills"]
+        var directory = URL(fileURLWithPath: ExecutableLocator.selfPath).deletingLastPathComponent()
+        for _ in 0..<5 {
+            candidates.append(directory.appendingPathComponent("skills").path)
+            candidates.append(directory.appendingPathComponent("share/atom/skills").path)
+            directory = directory.deletingLastPathComponent()
+        }
+        return candidates.first(where: isCatalog).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+    }
+
+    /// A folder with at least one skill folder (a subfolder holding a skill manifest).
+    static func isCatalog(_ path: String) -> Bool {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return false }
+        return names.contains { name in
+            ["skill.yaml", "skill.yml", "skill.json"].contains { FileManager.default.fileExists(atPath: "\(path)/\(name)/\($0)") }
+        }
     }
 }

@@ -60,6 +60,12 @@ struct UpCommand: AsyncParsableCommand {
         variables["ATOM_GATEWAY"] = environment.gateway
         variables["ATOM_HOME"] = environment.home
         variables["ATOM_PARENT_PID"] = String(getpid())
+        // The marketplace imports the bundled catalog at start (same versions change nothing),
+        // unless the environment or the config file names another seed.
+        let configured = (try? AtomSettings.resolve().values["MARKETPLACE_SEED_PATH"]) ?? nil
+        if configured == nil, let skills = BundledSkills.locate() {
+            variables["MARKETPLACE_SEED_PATH"] = skills
+        }
         return variables
     }
 

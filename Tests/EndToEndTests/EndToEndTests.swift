@@ -352,6 +352,9 @@ struct EndToEndTests {
         let health = try CLI.run(["health", "--json"], environment: environment)
         #expect(health.status == 0, "\(health.output)")
         #expect(health.output.contains("\"healthy\" : true"))
+        // `atom up` seeds the marketplace with the bundled skills/.
+        let search = try CLI.run(["search", "summar", "--json"], environment: environment)
+        #expect(search.status == 0 && search.output.contains("\"summarize-text\""), "\(search.output)")
         let again = try CLI.run(["up", "--detach"], environment: environment)
         #expect(again.status == 1)
         #expect(again.output.contains("already running"))

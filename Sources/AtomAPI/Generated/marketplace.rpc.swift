@@ -28,6 +28,10 @@ public struct MarketplaceClient: Sendable {
     public func installSkill(_ request: InstallSkillRequest, options: CallOptions = CallOptions()) async throws -> InstallSkillResponse {
         try await rpc.unary(service: Self.serviceName, method: "InstallSkill", request: request, responseType: InstallSkillResponse.self, options: options)
     }
+
+    public func `import`(_ request: ImportRequest, options: CallOptions = CallOptions()) async throws -> ImportResponse {
+        try await rpc.unary(service: Self.serviceName, method: "Import", request: request, responseType: ImportResponse.self, options: options)
+    }
 }
 
 /// Implement to serve atom.v1.Marketplace.
@@ -37,6 +41,7 @@ public protocol MarketplaceService: RPCService {
     func categories(_ request: CategoriesRequest, context: RPCContext) async throws -> CategoriesResponse
     func rateSkill(_ request: RateSkillRequest, context: RPCContext) async throws -> RateSkillResponse
     func installSkill(_ request: InstallSkillRequest, context: RPCContext) async throws -> InstallSkillResponse
+    func `import`(_ request: ImportRequest, context: RPCContext) async throws -> ImportResponse
 }
 
 extension MarketplaceService {
@@ -49,6 +54,7 @@ extension MarketplaceService {
             .unary("Categories") { (request: CategoriesRequest, context: RPCContext) in try await self.categories(request, context: context) },
             .unary("RateSkill") { (request: RateSkillRequest, context: RPCContext) in try await self.rateSkill(request, context: context) },
             .unary("InstallSkill") { (request: InstallSkillRequest, context: RPCContext) in try await self.installSkill(request, context: context) },
+            .unary("Import") { (request: ImportRequest, context: RPCContext) in try await self.import(request, context: context) },
         ]
     }
 }

@@ -70,7 +70,17 @@ public struct CatalogSkill: ProtoMessage {
     public var downloads: UInt64 = 0
     public var createdAtMs: UInt64 = 0
     public var updatedAtMs: UInt64 = 0
+
+    /// Where the skill came from: its folder, or "bundle:<file>:<line>".
     public var source: String = ""
+
+    /// SHA-256 of the skill folder (AtomSkillFormat's content hash) or of the bundle line.
+    public var contentHash: String = ""
+
+    /// The manifest's entry file and function, and whether it asks for the network.
+    public var entry: String = ""
+    public var function: String = ""
+    public var network: Bool = false
 
     public init() {}
 
@@ -90,6 +100,10 @@ public struct CatalogSkill: ProtoMessage {
         createdAtMs: UInt64 = 0,
         updatedAtMs: UInt64 = 0,
         source: String = "",
+        contentHash: String = "",
+        entry: String = "",
+        function: String = "",
+        network: Bool = false,
     ) {
         self.id = id
         self.name = name
@@ -106,6 +120,10 @@ public struct CatalogSkill: ProtoMessage {
         self.createdAtMs = createdAtMs
         self.updatedAtMs = updatedAtMs
         self.source = source
+        self.contentHash = contentHash
+        self.entry = entry
+        self.function = function
+        self.network = network
     }
 }
 
@@ -125,6 +143,9 @@ public struct SearchRequest: ProtoMessage {
     /// 0 means the default (20); above 100 is INVALID_ARGUMENT.
     public var pageSize: UInt32 = 0
 
+    /// Skip the result cache (benchmarks time uncached searches with it); the result is not cached either.
+    public var bypassCache: Bool = false
+
     public init() {}
 
     public init(
@@ -136,6 +157,7 @@ public struct SearchRequest: ProtoMessage {
         sort: SearchSort = .relevance,
         page: UInt32 = 0,
         pageSize: UInt32 = 0,
+        bypassCache: Bool = false,
     ) {
         self.query = query
         self.category = category
@@ -145,6 +167,7 @@ public struct SearchRequest: ProtoMessage {
         self.sort = sort
         self.page = page
         self.pageSize = pageSize
+        self.bypassCache = bypassCache
     }
 }
 
@@ -158,6 +181,11 @@ public struct SearchResponse: ProtoMessage {
     public var totalPages: UInt32 = 0
     public var cached: Bool = false
 
+    /// Nanoseconds the service spent on this search, measured in the handler from the decoded request
+    /// to the response (cache lookup, search, building the items); what `atom bench` reports as
+    /// search_<shape>_service.
+    public var serviceNs: UInt64 = 0
+
     public init() {}
 
     public init(
@@ -167,6 +195,7 @@ public struct SearchResponse: ProtoMessage {
         pageSize: UInt32 = 0,
         totalPages: UInt32 = 0,
         cached: Bool = false,
+        serviceNs: UInt64 = 0,
     ) {
         self.items = items
         self.total = total
@@ -174,6 +203,7 @@ public struct SearchResponse: ProtoMessage {
         self.pageSize = pageSize
         self.totalPages = totalPages
         self.cached = cached
+        self.serviceNs = serviceNs
     }
 }
 
@@ -273,14 +303,19 @@ public struct InstallSkillRequest: ProtoMessage {
     public var skillId: String = ""
     public var agentId: String = ""
 
+    /// Passed on to the installer (package index, find-links, offline, ...).
+    public var options: InstallOptions? = nil
+
     public init() {}
 
     public init(
         skillId: String = "",
         agentId: String = "",
+        options: InstallOptions? = nil,
     ) {
         self.skillId = skillId
         self.agentId = agentId
+        self.options = options
     }
 }
 
@@ -298,6 +333,114 @@ public struct InstallSkillResponse: ProtoMessage {
     ) {
         self.install = install
         self.downloads = downloads
+    }
+}
+
+/// Import skills into the catalog. Give `path` (on the service's host): a folder of skill folders, one
+/// skill folder, or a JSON Lines bundle (one manifest object a line, see docs/MARKETPLACE.md); or give
+/// `jsonl_lines` (a bundle's lines sent inline, for a client on another host). Each item is checked on
+/// its own; bad items are reported and never abort the rest.
+public struct ImportRequest: ProtoMessage {
+    public static let protoName = "atom.v1.ImportRequest"
+
+    public var path: String = ""
+    public var jsonlLines: [String] = []
+
+    /// Names the inline lines in sources and errors ("upload" when empty).
+    public var label: String = ""
+
+    /// The line number of jsonl_lines[0] in its file, for errors (1 when 0).
+    public var firstLine: UInt32 = 0
+
+    public init() {}
+
+    public init(
+        path: String = "",
+        jsonlLines: [String] = [],
+        label: String = "",
+        firstLine: UInt32 = 0,
+    ) {
+        self.path = path
+        self.jsonlLines = jsonlLines
+        self.label = label
+        self.firstLine = firstLine
+    }
+}
+
+public struct ImportItemError: ProtoMessage {
+    public static let protoName = "atom.v1.ImportItemError"
+
+    /// The item: a folder path, or "<file>:<line>".
+    public var item: String = ""
+
+    /// The skill's name when it could be read.
+    public var skillId: String = ""
+
+    /// The manifest field at fault, when there is one.
+    public var field: String = ""
+    public var message: String = ""
+
+    public init() {}
+
+    public init(
+        item: String = "",
+        skillId: String = "",
+        field: String = "",
+        message: String = "",
+    ) {
+        self.item = item
+        self.skillId = skillId
+        self.field = field
+        self.message = message
+    }
+}
+
+public struct ImportResponse: ProtoMessage {
+    public static let protoName = "atom.v1.ImportResponse"
+
+    public var total: UInt32 = 0
+    public var added: UInt32 = 0
+    public var updated: UInt32 = 0
+
+    /// Same version as the catalog's (or older): nothing changed.
+    public var unchanged: UInt32 = 0
+    public var failed: UInt32 = 0
+
+    /// At most 1,000; errors_truncated says when there were more.
+    public var errors: [ImportItemError] = []
+    public var errorsTruncated: Bool = false
+    public var durationMs: UInt64 = 0
+
+    /// Names of skills added or updated (at most 1,000).
+    public var changed: [String] = []
+
+    /// Notes that are not errors, such as "same version, different content" (at most 1,000).
+    public var warnings: [String] = []
+
+    public init() {}
+
+    public init(
+        total: UInt32 = 0,
+        added: UInt32 = 0,
+        updated: UInt32 = 0,
+        unchanged: UInt32 = 0,
+        failed: UInt32 = 0,
+        errors: [ImportItemError] = [],
+        errorsTruncated: Bool = false,
+        durationMs: UInt64 = 0,
+        changed: [String] = [],
+        warnings: [String] = [],
+    ) {
+        self.total = total
+        self.added = added
+        self.updated = updated
+        self.unchanged = unchanged
+        self.failed = failed
+        self.errors = errors
+        self.errorsTruncated = errorsTruncated
+        self.durationMs = durationMs
+        self.changed = changed
+        self.warnings = warnings
     }
 }
 
@@ -341,6 +484,10 @@ extension CatalogSkill {
         self.createdAtMs = c.created_at_ms
         self.updatedAtMs = c.updated_at_ms
         self.source = try ProtoDecode.string(c.source, field: "atom.v1.CatalogSkill.source")
+        self.contentHash = try ProtoDecode.string(c.content_hash, field: "atom.v1.CatalogSkill.content_hash")
+        self.entry = try ProtoDecode.string(c.entry, field: "atom.v1.CatalogSkill.entry")
+        self.function = try ProtoDecode.string(c.function, field: "atom.v1.CatalogSkill.function")
+        self.network = c.network != 0
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -363,6 +510,10 @@ extension CatalogSkill {
         c.created_at_ms = self.createdAtMs
         c.updated_at_ms = self.updatedAtMs
         if !self.source.isEmpty { c.source = try arena.string(self.source, field: "atom.v1.CatalogSkill.source") }
+        if !self.contentHash.isEmpty { c.content_hash = try arena.string(self.contentHash, field: "atom.v1.CatalogSkill.content_hash") }
+        if !self.entry.isEmpty { c.entry = try arena.string(self.entry, field: "atom.v1.CatalogSkill.entry") }
+        if !self.function.isEmpty { c.function = try arena.string(self.function, field: "atom.v1.CatalogSkill.function") }
+        c.network = self.network ? 1 : 0
     }
 }
 
@@ -399,6 +550,7 @@ extension SearchRequest {
         self.sort = SearchSort(rawValue: Int32(truncatingIfNeeded: c.sort.rawValue))
         self.page = c.page
         self.pageSize = c.page_size
+        self.bypassCache = c.bypass_cache != 0
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -413,6 +565,7 @@ extension SearchRequest {
         c.sort = Atom__V1__SearchSort(rawValue: .init(truncatingIfNeeded: self.sort.rawValue))
         c.page = self.page
         c.page_size = self.pageSize
+        c.bypass_cache = self.bypassCache ? 1 : 0
     }
 }
 
@@ -447,6 +600,7 @@ extension SearchResponse {
         self.pageSize = c.page_size
         self.totalPages = c.total_pages
         self.cached = c.cached != 0
+        self.serviceNs = c.service_ns
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -466,6 +620,7 @@ extension SearchResponse {
         c.page_size = self.pageSize
         c.total_pages = self.totalPages
         c.cached = self.cached ? 1 : 0
+        c.service_ns = self.serviceNs
     }
 }
 
@@ -719,6 +874,7 @@ extension InstallSkillRequest {
         let c = cMessage.pointee
         self.skillId = try ProtoDecode.string(c.skill_id, field: "atom.v1.InstallSkillRequest.skill_id")
         self.agentId = try ProtoDecode.string(c.agent_id, field: "atom.v1.InstallSkillRequest.agent_id")
+        if let nested = c.options { self.options = try InstallOptions(cMessage: nested) }
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -726,6 +882,11 @@ extension InstallSkillRequest {
         atom__v1__install_skill_request__init(&c)
         if !self.skillId.isEmpty { c.skill_id = try arena.string(self.skillId, field: "atom.v1.InstallSkillRequest.skill_id") }
         if !self.agentId.isEmpty { c.agent_id = try arena.string(self.agentId, field: "atom.v1.InstallSkillRequest.agent_id") }
+        if let value = self.options {
+            let nested = arena.allocate(Atom__V1__InstallOptions.self)
+            try value.fill(&nested.pointee, arena: arena)
+            c.options = nested
+        }
     }
 }
 
@@ -767,5 +928,151 @@ extension InstallSkillResponse {
             c.install = nested
         }
         c.downloads = self.downloads
+    }
+}
+
+extension ImportRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__import_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__import_request__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__ImportRequest()
+            try fill(&message, arena: arena)
+            let size = atom__v1__import_request__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__import_request__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__ImportRequest>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.path = try ProtoDecode.string(c.path, field: "atom.v1.ImportRequest.path")
+        self.jsonlLines = try ProtoDecode.strings(c.jsonl_lines, count: c.n_jsonl_lines, field: "atom.v1.ImportRequest.jsonl_lines")
+        self.label = try ProtoDecode.string(c.label, field: "atom.v1.ImportRequest.label")
+        self.firstLine = c.first_line
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__ImportRequest, arena: ProtoArena) throws {
+        atom__v1__import_request__init(&c)
+        if !self.path.isEmpty { c.path = try arena.string(self.path, field: "atom.v1.ImportRequest.path") }
+        c.n_jsonl_lines = self.jsonlLines.count
+        c.jsonl_lines = try arena.strings(self.jsonlLines, field: "atom.v1.ImportRequest.jsonl_lines")
+        if !self.label.isEmpty { c.label = try arena.string(self.label, field: "atom.v1.ImportRequest.label") }
+        c.first_line = self.firstLine
+    }
+}
+
+extension ImportItemError {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__import_item_error__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__import_item_error__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__ImportItemError()
+            try fill(&message, arena: arena)
+            let size = atom__v1__import_item_error__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__import_item_error__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__ImportItemError>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.item = try ProtoDecode.string(c.item, field: "atom.v1.ImportItemError.item")
+        self.skillId = try ProtoDecode.string(c.skill_id, field: "atom.v1.ImportItemError.skill_id")
+        self.field = try ProtoDecode.string(c.field, field: "atom.v1.ImportItemError.field")
+        self.message = try ProtoDecode.string(c.message, field: "atom.v1.ImportItemError.message")
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__ImportItemError, arena: ProtoArena) throws {
+        atom__v1__import_item_error__init(&c)
+        if !self.item.isEmpty { c.item = try arena.string(self.item, field: "atom.v1.ImportItemError.item") }
+        if !self.skillId.isEmpty { c.skill_id = try arena.string(self.skillId, field: "atom.v1.ImportItemError.skill_id") }
+        if !self.field.isEmpty { c.field = try arena.string(self.field, field: "atom.v1.ImportItemError.field") }
+        if !self.message.isEmpty { c.message = try arena.string(self.message, field: "atom.v1.ImportItemError.message") }
+    }
+}
+
+extension ImportResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__import_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__import_response__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__ImportResponse()
+            try fill(&message, arena: arena)
+            let size = atom__v1__import_response__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__import_response__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__ImportResponse>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.total = c.total
+        self.added = c.added
+        self.updated = c.updated
+        self.unchanged = c.unchanged
+        self.failed = c.failed
+        self.errors = try ProtoDecode.array(c.errors, count: c.n_errors).compactMap { $0 }.map { try ImportItemError(cMessage: $0) }
+        self.errorsTruncated = c.errors_truncated != 0
+        self.durationMs = c.duration_ms
+        self.changed = try ProtoDecode.strings(c.changed, count: c.n_changed, field: "atom.v1.ImportResponse.changed")
+        self.warnings = try ProtoDecode.strings(c.warnings, count: c.n_warnings, field: "atom.v1.ImportResponse.warnings")
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__ImportResponse, arena: ProtoArena) throws {
+        atom__v1__import_response__init(&c)
+        c.total = self.total
+        c.added = self.added
+        c.updated = self.updated
+        c.unchanged = self.unchanged
+        c.failed = self.failed
+        c.n_errors = self.errors.count
+        if let list = arena.allocateArray(UnsafeMutablePointer<Atom__V1__ImportItemError>?.self, count: self.errors.count) {
+            for (index, value) in self.errors.enumerated() {
+                let nested = arena.allocate(Atom__V1__ImportItemError.self)
+                try value.fill(&nested.pointee, arena: arena)
+                list[index] = nested
+            }
+            c.errors = list
+        }
+        c.errors_truncated = self.errorsTruncated ? 1 : 0
+        c.duration_ms = self.durationMs
+        c.n_changed = self.changed.count
+        c.changed = try arena.strings(self.changed, field: "atom.v1.ImportResponse.changed")
+        c.n_warnings = self.warnings.count
+        c.warnings = try arena.strings(self.warnings, field: "atom.v1.ImportResponse.warnings")
     }
 }

@@ -502,7 +502,142 @@ void   atom__v1__install_skill_response__free_unpacked
   assert(message->base.descriptor == &atom__v1__install_skill_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor atom__v1__catalog_skill__field_descriptors[15] =
+void   atom__v1__import_request__init
+                     (Atom__V1__ImportRequest         *message)
+{
+  static const Atom__V1__ImportRequest init_value = ATOM__V1__IMPORT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t atom__v1__import_request__get_packed_size
+                     (const Atom__V1__ImportRequest *message)
+{
+  assert(message->base.descriptor == &atom__v1__import_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__import_request__pack
+                     (const Atom__V1__ImportRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__import_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__import_request__pack_to_buffer
+                     (const Atom__V1__ImportRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__import_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__ImportRequest *
+       atom__v1__import_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__ImportRequest *)
+     protobuf_c_message_unpack (&atom__v1__import_request__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__import_request__free_unpacked
+                     (Atom__V1__ImportRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__import_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   atom__v1__import_item_error__init
+                     (Atom__V1__ImportItemError         *message)
+{
+  static const Atom__V1__ImportItemError init_value = ATOM__V1__IMPORT_ITEM_ERROR__INIT;
+  *message = init_value;
+}
+size_t atom__v1__import_item_error__get_packed_size
+                     (const Atom__V1__ImportItemError *message)
+{
+  assert(message->base.descriptor == &atom__v1__import_item_error__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__import_item_error__pack
+                     (const Atom__V1__ImportItemError *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__import_item_error__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__import_item_error__pack_to_buffer
+                     (const Atom__V1__ImportItemError *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__import_item_error__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__ImportItemError *
+       atom__v1__import_item_error__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__ImportItemError *)
+     protobuf_c_message_unpack (&atom__v1__import_item_error__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__import_item_error__free_unpacked
+                     (Atom__V1__ImportItemError *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__import_item_error__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   atom__v1__import_response__init
+                     (Atom__V1__ImportResponse         *message)
+{
+  static const Atom__V1__ImportResponse init_value = ATOM__V1__IMPORT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t atom__v1__import_response__get_packed_size
+                     (const Atom__V1__ImportResponse *message)
+{
+  assert(message->base.descriptor == &atom__v1__import_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__import_response__pack
+                     (const Atom__V1__ImportResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__import_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__import_response__pack_to_buffer
+                     (const Atom__V1__ImportResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__import_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__ImportResponse *
+       atom__v1__import_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__ImportResponse *)
+     protobuf_c_message_unpack (&atom__v1__import_response__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__import_response__free_unpacked
+                     (Atom__V1__ImportResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__import_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor atom__v1__catalog_skill__field_descriptors[19] =
 {
   {
     "id",
@@ -684,15 +819,67 @@ static const ProtobufCFieldDescriptor atom__v1__catalog_skill__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "content_hash",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__CatalogSkill, content_hash),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "entry",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__CatalogSkill, entry),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "function",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__CatalogSkill, function),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "network",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__CatalogSkill, network),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__catalog_skill__field_indices_by_name[] = {
   5,   /* field[5] = author */
   3,   /* field[3] = category */
+  15,   /* field[15] = content_hash */
   12,   /* field[12] = created_at_ms */
   2,   /* field[2] = description */
   11,   /* field[11] = downloads */
+  16,   /* field[16] = entry */
+  17,   /* field[17] = function */
   0,   /* field[0] = id */
   1,   /* field[1] = name */
+  18,   /* field[18] = network */
   8,   /* field[8] = packages */
   9,   /* field[9] = rating_average */
   10,   /* field[10] = rating_count */
@@ -705,7 +892,7 @@ static const unsigned atom__v1__catalog_skill__field_indices_by_name[] = {
 static const ProtobufCIntRange atom__v1__catalog_skill__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 0, 19 }
 };
 const ProtobufCMessageDescriptor atom__v1__catalog_skill__descriptor =
 {
@@ -715,14 +902,14 @@ const ProtobufCMessageDescriptor atom__v1__catalog_skill__descriptor =
   "Atom__V1__CatalogSkill",
   "atom.v1",
   sizeof(Atom__V1__CatalogSkill),
-  15,
+  19,
   atom__v1__catalog_skill__field_descriptors,
   atom__v1__catalog_skill__field_indices_by_name,
   1,  atom__v1__catalog_skill__number_ranges,
   (ProtobufCMessageInit) atom__v1__catalog_skill__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__search_request__field_descriptors[8] =
+static const ProtobufCFieldDescriptor atom__v1__search_request__field_descriptors[9] =
 {
   {
     "query",
@@ -820,9 +1007,22 @@ static const ProtobufCFieldDescriptor atom__v1__search_request__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "bypass_cache",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SearchRequest, bypass_cache),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__search_request__field_indices_by_name[] = {
   4,   /* field[4] = author */
+  8,   /* field[8] = bypass_cache */
   1,   /* field[1] = category */
   6,   /* field[6] = page */
   7,   /* field[7] = page_size */
@@ -834,7 +1034,7 @@ static const unsigned atom__v1__search_request__field_indices_by_name[] = {
 static const ProtobufCIntRange atom__v1__search_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor atom__v1__search_request__descriptor =
 {
@@ -844,14 +1044,14 @@ const ProtobufCMessageDescriptor atom__v1__search_request__descriptor =
   "Atom__V1__SearchRequest",
   "atom.v1",
   sizeof(Atom__V1__SearchRequest),
-  8,
+  9,
   atom__v1__search_request__field_descriptors,
   atom__v1__search_request__field_indices_by_name,
   1,  atom__v1__search_request__number_ranges,
   (ProtobufCMessageInit) atom__v1__search_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__search_response__field_descriptors[6] =
+static const ProtobufCFieldDescriptor atom__v1__search_response__field_descriptors[7] =
 {
   {
     "items",
@@ -925,19 +1125,32 @@ static const ProtobufCFieldDescriptor atom__v1__search_response__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "service_ns",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__SearchResponse, service_ns),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__search_response__field_indices_by_name[] = {
   5,   /* field[5] = cached */
   0,   /* field[0] = items */
   2,   /* field[2] = page */
   3,   /* field[3] = page_size */
+  6,   /* field[6] = service_ns */
   1,   /* field[1] = total */
   4,   /* field[4] = total_pages */
 };
 static const ProtobufCIntRange atom__v1__search_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor atom__v1__search_response__descriptor =
 {
@@ -947,7 +1160,7 @@ const ProtobufCMessageDescriptor atom__v1__search_response__descriptor =
   "Atom__V1__SearchResponse",
   "atom.v1",
   sizeof(Atom__V1__SearchResponse),
-  6,
+  7,
   atom__v1__search_response__field_descriptors,
   atom__v1__search_response__field_indices_by_name,
   1,  atom__v1__search_response__number_ranges,
@@ -1214,7 +1427,7 @@ const ProtobufCMessageDescriptor atom__v1__rate_skill_response__descriptor =
   (ProtobufCMessageInit) atom__v1__rate_skill_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__install_skill_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor atom__v1__install_skill_request__field_descriptors[3] =
 {
   {
     "skill_id",
@@ -1240,15 +1453,28 @@ static const ProtobufCFieldDescriptor atom__v1__install_skill_request__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "options",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__InstallSkillRequest, options),
+    &atom__v1__install_options__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__install_skill_request__field_indices_by_name[] = {
   1,   /* field[1] = agent_id */
+  2,   /* field[2] = options */
   0,   /* field[0] = skill_id */
 };
 static const ProtobufCIntRange atom__v1__install_skill_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor atom__v1__install_skill_request__descriptor =
 {
@@ -1258,7 +1484,7 @@ const ProtobufCMessageDescriptor atom__v1__install_skill_request__descriptor =
   "Atom__V1__InstallSkillRequest",
   "atom.v1",
   sizeof(Atom__V1__InstallSkillRequest),
-  2,
+  3,
   atom__v1__install_skill_request__field_descriptors,
   atom__v1__install_skill_request__field_indices_by_name,
   1,  atom__v1__install_skill_request__number_ranges,
@@ -1316,6 +1542,315 @@ const ProtobufCMessageDescriptor atom__v1__install_skill_response__descriptor =
   (ProtobufCMessageInit) atom__v1__install_skill_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor atom__v1__import_request__field_descriptors[4] =
+{
+  {
+    "path",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ImportRequest, path),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "jsonl_lines",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Atom__V1__ImportRequest, n_jsonl_lines),
+    offsetof(Atom__V1__ImportRequest, jsonl_lines),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "label",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ImportRequest, label),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "first_line",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ImportRequest, first_line),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__import_request__field_indices_by_name[] = {
+  3,   /* field[3] = first_line */
+  1,   /* field[1] = jsonl_lines */
+  2,   /* field[2] = label */
+  0,   /* field[0] = path */
+};
+static const ProtobufCIntRange atom__v1__import_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor atom__v1__import_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.ImportRequest",
+  "ImportRequest",
+  "Atom__V1__ImportRequest",
+  "atom.v1",
+  sizeof(Atom__V1__ImportRequest),
+  4,
+  atom__v1__import_request__field_descriptors,
+  atom__v1__import_request__field_indices_by_name,
+  1,  atom__v1__import_request__number_ranges,
+  (ProtobufCMessageInit) atom__v1__import_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor atom__v1__import_item_error__field_descriptors[4] =
+{
+  {
+    "item",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ImportItemError, item),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "skill_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ImportItemError, skill_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "field",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ImportItemError, field),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ImportItemError, message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__import_item_error__field_indices_by_name[] = {
+  2,   /* field[2] = field */
+  0,   /* field[0] = item */
+  3,   /* field[3] = message */
+  1,   /* field[1] = skill_id */
+};
+static const ProtobufCIntRange atom__v1__import_item_error__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor atom__v1__import_item_error__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.ImportItemError",
+  "ImportItemError",
+  "Atom__V1__ImportItemError",
+  "atom.v1",
+  sizeof(Atom__V1__ImportItemError),
+  4,
+  atom__v1__import_item_error__field_descriptors,
+  atom__v1__import_item_error__field_indices_by_name,
+  1,  atom__v1__import_item_error__number_ranges,
+  (ProtobufCMessageInit) atom__v1__import_item_error__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor atom__v1__import_response__field_descriptors[10] =
+{
+  {
+    "total",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ImportResponse, total),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "added",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ImportResponse, added),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ImportResponse, updated),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unchanged",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ImportResponse, unchanged),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "failed",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ImportResponse, failed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "errors",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Atom__V1__ImportResponse, n_errors),
+    offsetof(Atom__V1__ImportResponse, errors),
+    &atom__v1__import_item_error__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "errors_truncated",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ImportResponse, errors_truncated),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "duration_ms",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ImportResponse, duration_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "changed",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Atom__V1__ImportResponse, n_changed),
+    offsetof(Atom__V1__ImportResponse, changed),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "warnings",
+    10,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Atom__V1__ImportResponse, n_warnings),
+    offsetof(Atom__V1__ImportResponse, warnings),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__import_response__field_indices_by_name[] = {
+  1,   /* field[1] = added */
+  8,   /* field[8] = changed */
+  7,   /* field[7] = duration_ms */
+  5,   /* field[5] = errors */
+  6,   /* field[6] = errors_truncated */
+  4,   /* field[4] = failed */
+  0,   /* field[0] = total */
+  3,   /* field[3] = unchanged */
+  2,   /* field[2] = updated */
+  9,   /* field[9] = warnings */
+};
+static const ProtobufCIntRange atom__v1__import_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 10 }
+};
+const ProtobufCMessageDescriptor atom__v1__import_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.ImportResponse",
+  "ImportResponse",
+  "Atom__V1__ImportResponse",
+  "atom.v1",
+  sizeof(Atom__V1__ImportResponse),
+  10,
+  atom__v1__import_response__field_descriptors,
+  atom__v1__import_response__field_indices_by_name,
+  1,  atom__v1__import_response__number_ranges,
+  (ProtobufCMessageInit) atom__v1__import_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue atom__v1__search_sort__enum_values_by_number[5] =
 {
   { "SEARCH_SORT_RELEVANCE", "ATOM__V1__SEARCH_SORT__SEARCH_SORT_RELEVANCE", 0 },
@@ -1350,17 +1885,19 @@ const ProtobufCEnumDescriptor atom__v1__search_sort__descriptor =
   atom__v1__search_sort__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor atom__v1__marketplace__method_descriptors[5] =
+static const ProtobufCMethodDescriptor atom__v1__marketplace__method_descriptors[6] =
 {
   { "Search", &atom__v1__search_request__descriptor, &atom__v1__search_response__descriptor },
   { "GetSkill", &atom__v1__get_catalog_skill_request__descriptor, &atom__v1__catalog_skill__descriptor },
   { "Categories", &atom__v1__categories_request__descriptor, &atom__v1__categories_response__descriptor },
   { "RateSkill", &atom__v1__rate_skill_request__descriptor, &atom__v1__rate_skill_response__descriptor },
   { "InstallSkill", &atom__v1__install_skill_request__descriptor, &atom__v1__install_skill_response__descriptor },
+  { "Import", &atom__v1__import_request__descriptor, &atom__v1__import_response__descriptor },
 };
 const unsigned atom__v1__marketplace__method_indices_by_name[] = {
   2,        /* Categories */
   1,        /* GetSkill */
+  5,        /* Import */
   4,        /* InstallSkill */
   3,        /* RateSkill */
   0         /* Search */
@@ -1372,7 +1909,7 @@ const ProtobufCServiceDescriptor atom__v1__marketplace__descriptor =
   "Marketplace",
   "Atom__V1__Marketplace",
   "atom.v1",
-  5,
+  6,
   atom__v1__marketplace__method_descriptors,
   atom__v1__marketplace__method_indices_by_name
 };
@@ -1415,6 +1952,14 @@ void atom__v1__marketplace__install_skill(ProtobufCService *service,
 {
   assert(service->descriptor == &atom__v1__marketplace__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void atom__v1__marketplace__import(ProtobufCService *service,
+                                   const Atom__V1__ImportRequest *input,
+                                   Atom__V1__ImportResponse_Closure closure,
+                                   void *closure_data)
+{
+  assert(service->descriptor == &atom__v1__marketplace__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void atom__v1__marketplace__init (Atom__V1__Marketplace_Service *service,
                                   Atom__V1__Marketplace_ServiceDestroy destroy)

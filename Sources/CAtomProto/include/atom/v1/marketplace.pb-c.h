@@ -27,6 +27,9 @@ typedef struct Atom__V1__RateSkillRequest Atom__V1__RateSkillRequest;
 typedef struct Atom__V1__RateSkillResponse Atom__V1__RateSkillResponse;
 typedef struct Atom__V1__InstallSkillRequest Atom__V1__InstallSkillRequest;
 typedef struct Atom__V1__InstallSkillResponse Atom__V1__InstallSkillResponse;
+typedef struct Atom__V1__ImportRequest Atom__V1__ImportRequest;
+typedef struct Atom__V1__ImportItemError Atom__V1__ImportItemError;
+typedef struct Atom__V1__ImportResponse Atom__V1__ImportResponse;
 
 
 /* --- enums --- */
@@ -64,11 +67,24 @@ struct  Atom__V1__CatalogSkill
   uint64_t downloads;
   uint64_t created_at_ms;
   uint64_t updated_at_ms;
+  /*
+   * Where the skill came from: its folder, or "bundle:<file>:<line>".
+   */
   char *source;
+  /*
+   * SHA-256 of the skill folder (AtomSkillFormat's content hash) or of the bundle line.
+   */
+  char *content_hash;
+  /*
+   * The manifest's entry file and function, and whether it asks for the network.
+   */
+  char *entry;
+  char *function;
+  protobuf_c_boolean network;
 };
 #define ATOM__V1__CATALOG_SKILL__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__catalog_skill__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Atom__V1__SearchRequest
@@ -89,10 +105,14 @@ struct  Atom__V1__SearchRequest
    * 0 means the default (20); above 100 is INVALID_ARGUMENT.
    */
   uint32_t page_size;
+  /*
+   * Skip the result cache (benchmarks time uncached searches with it); the result is not cached either.
+   */
+  protobuf_c_boolean bypass_cache;
 };
 #define ATOM__V1__SEARCH_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__search_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, ATOM__V1__SEARCH_SORT__SEARCH_SORT_RELEVANCE, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, ATOM__V1__SEARCH_SORT__SEARCH_SORT_RELEVANCE, 0, 0, 0 }
 
 
 struct  Atom__V1__SearchResponse
@@ -105,10 +125,16 @@ struct  Atom__V1__SearchResponse
   uint32_t page_size;
   uint32_t total_pages;
   protobuf_c_boolean cached;
+  /*
+   * Nanoseconds the service spent on this search, measured in the handler from the decoded request
+   * to the response (cache lookup, search, building the items); what `atom bench` reports as
+   * search_<shape>_service.
+   */
+  uint64_t service_ns;
 };
 #define ATOM__V1__SEARCH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__search_response__descriptor) \
-    , 0,NULL, 0, 0, 0, 0, 0 }
+    , 0,NULL, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Atom__V1__GetCatalogSkillRequest
@@ -183,10 +209,14 @@ struct  Atom__V1__InstallSkillRequest
   ProtobufCMessage base;
   char *skill_id;
   char *agent_id;
+  /*
+   * Passed on to the installer (package index, find-links, offline, ...).
+   */
+  Atom__V1__InstallOptions *options;
 };
 #define ATOM__V1__INSTALL_SKILL_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__install_skill_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
 
 
 struct  Atom__V1__InstallSkillResponse
@@ -198,6 +228,88 @@ struct  Atom__V1__InstallSkillResponse
 #define ATOM__V1__INSTALL_SKILL_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__install_skill_response__descriptor) \
     , NULL, 0 }
+
+
+/*
+ * Import skills into the catalog. Give `path` (on the service's host): a folder of skill folders, one
+ * skill folder, or a JSON Lines bundle (one manifest object a line, see docs/MARKETPLACE.md); or give
+ * `jsonl_lines` (a bundle's lines sent inline, for a client on another host). Each item is checked on
+ * its own; bad items are reported and never abort the rest.
+ */
+struct  Atom__V1__ImportRequest
+{
+  ProtobufCMessage base;
+  char *path;
+  size_t n_jsonl_lines;
+  char **jsonl_lines;
+  /*
+   * Names the inline lines in sources and errors ("upload" when empty).
+   */
+  char *label;
+  /*
+   * The line number of jsonl_lines[0] in its file, for errors (1 when 0).
+   */
+  uint32_t first_line;
+};
+#define ATOM__V1__IMPORT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__import_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Atom__V1__ImportItemError
+{
+  ProtobufCMessage base;
+  /*
+   * The item: a folder path, or "<file>:<line>".
+   */
+  char *item;
+  /*
+   * The skill's name when it could be read.
+   */
+  char *skill_id;
+  /*
+   * The manifest field at fault, when there is one.
+   */
+  char *field;
+  char *message;
+};
+#define ATOM__V1__IMPORT_ITEM_ERROR__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__import_item_error__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Atom__V1__ImportResponse
+{
+  ProtobufCMessage base;
+  uint32_t total;
+  uint32_t added;
+  uint32_t updated;
+  /*
+   * Same version as the catalog's (or older): nothing changed.
+   */
+  uint32_t unchanged;
+  uint32_t failed;
+  /*
+   * At most 1,000; errors_truncated says when there were more.
+   */
+  size_t n_errors;
+  Atom__V1__ImportItemError **errors;
+  protobuf_c_boolean errors_truncated;
+  uint64_t duration_ms;
+  /*
+   * Names of skills added or updated (at most 1,000).
+   */
+  size_t n_changed;
+  char **changed;
+  /*
+   * Notes that are not errors, such as "same version, different content" (at most 1,000).
+   */
+  size_t n_warnings;
+  char **warnings;
+};
+#define ATOM__V1__IMPORT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__import_response__descriptor) \
+    , 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0,NULL, 0,NULL }
 
 
 /* Atom__V1__CatalogSkill methods */
@@ -409,6 +521,63 @@ Atom__V1__InstallSkillResponse *
 void   atom__v1__install_skill_response__free_unpacked
                      (Atom__V1__InstallSkillResponse *message,
                       ProtobufCAllocator *allocator);
+/* Atom__V1__ImportRequest methods */
+void   atom__v1__import_request__init
+                     (Atom__V1__ImportRequest         *message);
+size_t atom__v1__import_request__get_packed_size
+                     (const Atom__V1__ImportRequest   *message);
+size_t atom__v1__import_request__pack
+                     (const Atom__V1__ImportRequest   *message,
+                      uint8_t             *out);
+size_t atom__v1__import_request__pack_to_buffer
+                     (const Atom__V1__ImportRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__ImportRequest *
+       atom__v1__import_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__import_request__free_unpacked
+                     (Atom__V1__ImportRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Atom__V1__ImportItemError methods */
+void   atom__v1__import_item_error__init
+                     (Atom__V1__ImportItemError         *message);
+size_t atom__v1__import_item_error__get_packed_size
+                     (const Atom__V1__ImportItemError   *message);
+size_t atom__v1__import_item_error__pack
+                     (const Atom__V1__ImportItemError   *message,
+                      uint8_t             *out);
+size_t atom__v1__import_item_error__pack_to_buffer
+                     (const Atom__V1__ImportItemError   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__ImportItemError *
+       atom__v1__import_item_error__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__import_item_error__free_unpacked
+                     (Atom__V1__ImportItemError *message,
+                      ProtobufCAllocator *allocator);
+/* Atom__V1__ImportResponse methods */
+void   atom__v1__import_response__init
+                     (Atom__V1__ImportResponse         *message);
+size_t atom__v1__import_response__get_packed_size
+                     (const Atom__V1__ImportResponse   *message);
+size_t atom__v1__import_response__pack
+                     (const Atom__V1__ImportResponse   *message,
+                      uint8_t             *out);
+size_t atom__v1__import_response__pack_to_buffer
+                     (const Atom__V1__ImportResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__ImportResponse *
+       atom__v1__import_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__import_response__free_unpacked
+                     (Atom__V1__ImportResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Atom__V1__CatalogSkill_Closure)
@@ -444,6 +613,15 @@ typedef void (*Atom__V1__InstallSkillRequest_Closure)
 typedef void (*Atom__V1__InstallSkillResponse_Closure)
                  (const Atom__V1__InstallSkillResponse *message,
                   void *closure_data);
+typedef void (*Atom__V1__ImportRequest_Closure)
+                 (const Atom__V1__ImportRequest *message,
+                  void *closure_data);
+typedef void (*Atom__V1__ImportItemError_Closure)
+                 (const Atom__V1__ImportItemError *message,
+                  void *closure_data);
+typedef void (*Atom__V1__ImportResponse_Closure)
+                 (const Atom__V1__ImportResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -471,6 +649,10 @@ struct Atom__V1__Marketplace_Service
                         const Atom__V1__InstallSkillRequest *input,
                         Atom__V1__InstallSkillResponse_Closure closure,
                         void *closure_data);
+  void (*import)(Atom__V1__Marketplace_Service *service,
+                 const Atom__V1__ImportRequest *input,
+                 Atom__V1__ImportResponse_Closure closure,
+                 void *closure_data);
 };
 typedef void (*Atom__V1__Marketplace_ServiceDestroy)(Atom__V1__Marketplace_Service *);
 void atom__v1__marketplace__init (Atom__V1__Marketplace_Service *service,
@@ -483,7 +665,8 @@ void atom__v1__marketplace__init (Atom__V1__Marketplace_Service *service,
       function_prefix__ ## get_skill,\
       function_prefix__ ## categories,\
       function_prefix__ ## rate_skill,\
-      function_prefix__ ## install_skill  }
+      function_prefix__ ## install_skill,\
+      function_prefix__ ## import  }
 void atom__v1__marketplace__search(ProtobufCService *service,
                                    const Atom__V1__SearchRequest *input,
                                    Atom__V1__SearchResponse_Closure closure,
@@ -504,6 +687,10 @@ void atom__v1__marketplace__install_skill(ProtobufCService *service,
                                           const Atom__V1__InstallSkillRequest *input,
                                           Atom__V1__InstallSkillResponse_Closure closure,
                                           void *closure_data);
+void atom__v1__marketplace__import(ProtobufCService *service,
+                                   const Atom__V1__ImportRequest *input,
+                                   Atom__V1__ImportResponse_Closure closure,
+                                   void *closure_data);
 
 /* --- descriptors --- */
 
@@ -519,6 +706,9 @@ extern const ProtobufCMessageDescriptor atom__v1__rate_skill_request__descriptor
 extern const ProtobufCMessageDescriptor atom__v1__rate_skill_response__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__install_skill_request__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__install_skill_response__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__import_request__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__import_item_error__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__import_response__descriptor;
 extern const ProtobufCServiceDescriptor atom__v1__marketplace__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -1,0 +1,880 @@
+public import AtomProto
+internal import Synchronization
+internal import Foundation
+
+/// How results are ordered.
+public enum SearchOrder: Sendable, Hashable, CaseIterable {
+    case relevance, downloads, rating, recent, name
+}
+
+/// One search: text, filters, order and the slice of results wanted.
+public struct SearchQuery: Sendable, Hashable {
+    public var text: String
+    public var category: String
+    public var type: String
+    public var tags: [String]
+    public var author: String
+    public var order: SearchOrder
+    public var offset: Int
+    public var limit: Int
+
+    public init(
+        text: String = "", category: String = "", type: String = "", tags: [String] = [], author: String = "",
+        order: SearchOrder = .relevance, offset: Int = 0, limit: Int = 20
+    ) {
+        self.text = text
+        self.category = category
+        self.type = type
+        self.tags = tags
+        self.author = author
+        self.order = order
+        self.offset = offset
+        self.limit = limit
+    }
+}
+
+/// A page of results and how many matched in all.
+public struct SearchHits: Sendable {
+    public var total: Int
+    public var skills: [CatalogSkill]
+    /// BM25 scores of `skills` (relevance order with text only; empty otherwise).
+    public var scores: [Float]
+}
+
+/// A skill tokenised for the index, prepared outside the index's lock.
+struct PreparedDocument: Sendable {
+    struct Term: Sendable {
+        let text: String
+        let name: UInt16
+        let tags: UInt16
+        let description: UInt16
+    }
+
+    var record: CatalogSkill
+    let terms: [Term]
+    let nameLength: UInt16
+    let tagsLength: UInt16
+    let descriptionLength: UInt16
+
+    init(_ record: CatalogSkill) {
+        self.record = record
+        var counts: [String: (UInt16, UInt16, UInt16)] = [:]
+        var order: [String] = []
+        func count(_ text: String, field: Int) -> UInt16 {
+            var length: UInt16 = 0
+            Tokenizer.forEachToken(text) { token in
+                length &+= 1
+                var entry = counts[token] ?? {
+                    order.append(token)
+                    return (0, 0, 0)
+                }()
+                switch field {
+                case 0: entry.0 = min(entry.0 &+ 1, 1000)
+                case 1: entry.1 = min(entry.1 &+ 1, 1000)
+                default: entry.2 = min(entry.2 &+ 1, 1000)
+                }
+                counts[token] = entry
+            }
+            return length
+        }
+        nameLength = count(record.name, field: 0)
+        tagsLength = count((record.tags + [record.category]).joined(separator: " "), field: 1)
+        descriptionLength = count(record.description, field: 2)
+        terms = order.map { token in
+            let entry = counts[token]!
+            return Term(text: token, name: entry.0, tags: entry.1, description: entry.2)
+        }
+    }
+}
+
+/// The ranked in-memory index of the catalog: inverted lists in slot (document) order with a
+/// precomputed BM25F impact per posting and a maximum per block of 256 slots, so a top-k search
+/// visits the blocks that can still beat the k-th best score and skips the rest (block-max
+/// pruning). SQLite is the source of truth: the index is built from it at start and every write
+/// is applied to both.
+///
+/// Documents live in slots. An update of a skill's text appends a new slot and tombstones the
+/// old one, so posting lists only ever grow at their end and stay sorted. When tombstones pass a
+/// quarter of the slots, or the catalog has doubled since the field-length averages were taken,
+/// the index is rebuilt from its own forward lists (compacted, averages refreshed).
+public final class SearchIndex: @unchecked Sendable {
+    // All mutable state is guarded by `lock` (searches read, writes write).
+    private let lock = ReadWriteLock()
+    private var state = IndexState()
+    /// Lazily built orders for the non-relevance sorts, tagged with the index version.
+    private let orders = Mutex<[SearchOrder: Ordering]>([:])
+    /// Impact-ordered heads of the posting lists, built on demand (see `topList`).
+    private let topLists = Mutex<[Int: TopList]>([:])
+
+    /// BM25F parameters: a name match outweighs a tag match, which outweighs a description match.
+    static let k1: Float = 1.2
+    static let weights: (name: Float, tags: Float, description: Float) = (4.0, 2.0, 1.0)
+    static let lengthNormalisation: (name: Float, tags: Float, description: Float) = (0.5, 0.5, 0.75)
+    /// Prefix expansions of the query's last token count for a little less than an exact match.
+    static let prefixWeight: Float = 0.85
+    static let maxPrefixExpansions = 64
+    static let maxQueryTokens = 32
+    static let blockShift = 8
+
+    public init() {}
+
+    /// Replaces the whole content (start-up, from SQLite).
+    public func load(_ records: [CatalogSkill]) {
+        let prepared = Self.prepare(records)
+        lock.write {
+            state = IndexState()
+            topLists.withLock { $0.removeAll() }
+            state.freezeAverages(prepared)
+            for document in prepared { state.append(document) }
+            state.mergeNewTerms()
+            state.version &+= 1
+        }
+    }
+
+    /// Tokenises records; pure, so callers run it before taking the lock.
+    static func prepare(_ records: [CatalogSkill]) -> [PreparedDocument] {
+        records.map(PreparedDocument.init)
+    }
+
+    /// Adds or replaces skills (by id). Text changes move a skill to a new slot.
+    func upsert(_ documents: [PreparedDocument]) {
+        guard !documents.isEmpty else { return }
+        lock.write {
+            for document in documents { state.upsert(document) }
+            state.mergeNewTerms()
+            if state.rebuildIfNeeded() { topLists.withLock { $0.removeAll() } }
+            state.version &+= 1
+        }
+    }
+
+    /// Changes the figures of one skill (downloads, rating) in place.
+    func updateStats(id: String, downloads: UInt64? = nil, ratingAverage: Double? = nil, ratingCount: UInt32? = nil) {
+        lock.write {
+            guard let slot = state.slotOf[id] else { return }
+            if let downloads { state.records[slot].downloads = downloads }
+            if let ratingAverage { state.records[slot].ratingAverage = ratingAverage }
+            if let ratingCount { state.records[slot].ratingCount = ratingCount }
+            state.version &+= 1
+        }
+    }
+
+    public var count: Int { lock.read { state.aliveCount } }
+
+    public func skill(_ id: String) -> CatalogSkill? {
+        lock.read { state.slotOf[id].map { state.records[$0] } }
+    }
+
+    /// Categories with their number of skills, most first (ties by name).
+    public func categories() -> [(String, Int)] {
+        lock.read {
+            state.categoryCounts.filter { $0.value > 0 }.map { ($0.key, $0.value) }
+                .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+        }
+    }
+
+    /// Document frequency of a term among live skills (benchmarks pick their words with it).
+    public func documentFrequency(_ term: String) -> Int {
+        lock.read { state.termIDs[term].map { state.lists[Int($0)].alive } ?? 0 }
+    }
+
+    /// Every term with its live document frequency.
+    public func termFrequencies() -> [(String, Int)] {
+        lock.read { state.lists.indices.map { (state.termText[$0], state.lists[$0].alive) } }
+    }
+
+    public func search(_ query: SearchQuery) -> SearchHits {
+        lock.read { run(query) }
+    }
+
+    // MARK: - Search
+
+    private func run(_ query: SearchQuery) -> SearchHits {
+        let state = self.state
+        let slotCount = state.records.count
+        // The filter: live slots of the wanted category, type, tags and author.
+        var eligible: Bitset?
+        if !query.category.isEmpty {
+            guard let set = state.categories[query.category] else { return SearchHits(total: 0, skills: [], scores: []) }
+            eligible = set
+        }
+        if !query.type.isEmpty {
+            guard let set = state.types[query.type] else { return SearchHits(total: 0, skills: [], scores: []) }
+            if eligible == nil { eligible = set } else { eligible!.formIntersection(set) }
+        }
+        for tag in Set(query.tags) {
+            guard let slots = state.tags[tag] else { return SearchHits(total: 0, skills: [], scores: []) }
+            eligible = Self.restrict(eligible ?? state.alive, to: slots, slotCount: slotCount)
+        }
+        if !query.author.isEmpty {
+            guard let slots = state.authors[query.author.lowercased()] else { return SearchHits(total: 0, skills: [], scores: []) }
+            eligible = Self.restrict(eligible ?? state.alive, to: slots, slotCount: slotCount)
+        }
+        if eligible != nil { eligible!.formIntersection(state.alive) }
+        let allowed = eligible ?? state.alive
+
+        let terms = queryTerms(query.text, state)
+        if terms == nil {
+            // No text: every allowed skill, in the wanted order (relevance means most downloaded).
+            let order = query.order == .relevance ? SearchOrder.downloads : query.order
+            let total = eligible?.count ?? state.aliveCount
+            return SearchHits(total: total, skills: walk(ordering(order, state), allowed: eligible, offset: query.offset, limit: query.limit, state), scores: [])
+        }
+        let queryTerms = terms!
+        if queryTerms.isEmpty { return SearchHits(total: 0, skills: [], scores: []) }
+
+        if query.order == .relevance {
+            let total: Int
+            if queryTerms.count == 1 {
+                let list = state.lists[queryTerms[0].term]
+                total = eligible == nil ? list.alive : Self.countPostings(list, in: allowed)
+            } else {
+                total = Self.matches(queryTerms, state, allowed: allowed, slotCount: slotCount).count
+            }
+            guard query.offset < total, query.limit > 0 else { return SearchHits(total: total, skills: [], scores: []) }
+            let k = min(query.offset + query.limit, total)
+            let top = thresholdTopK(queryTerms, state, allowed: allowed, k: k)
+                ?? topK(queryTerms, state, allowed: allowed, k: k, slotCount: slotCount)
+            let page = top.dropFirst(query.offset)
+            return SearchHits(total: total, skills: page.map { state.records[Int($0.slot)] }, scores: page.map(\.score))
+        }
+        let matched = Self.matches(queryTerms, state, allowed: allowed, slotCount: slotCount)
+        let total = matched.count
+        guard query.offset < total, query.limit > 0 else { return SearchHits(total: total, skills: [], scores: []) }
+        let ordering = ordering(query.order, state)
+        if total <= 4_096 {
+            // Few matches: sort them by their rank in the order instead of walking it all.
+            var slots: [Int] = []
+            slots.reserveCapacity(total)
+            matched.forEach { slots.append($0) }
+            slots.sort { ordering.rank[$0] < ordering.rank[$1] }
+            return SearchHits(
+                total: total, skills: slots.dropFirst(query.offset).prefix(query.limit).map { state.records[$0] }, scores: [])
+        }
+        return SearchHits(total: total, skills: walk(ordering, allowed: matched, offset: query.offset, limit: query.limit, state), scores: [])
+    }
+
+    /// The query's terms with their weights (idf, less for prefix expansions); nil when the
+    /// query has no text at all (browse), empty when it has text but nothing in the index matches.
+    private func queryTerms(_ text: String, _ state: IndexState) -> [QueryTerm]? {
+        var tokens: [String] = []
+        var seen = Set<String>()
+        Tokenizer.forEachToken(text) { token in
+            if tokens.count < Self.maxQueryTokens, seen.insert(token).inserted { tokens.append(token) }
+        }
+        if tokens.isEmpty {
+            return text.allSatisfy(\.isWhitespace) ? nil : []
+        }
+        let documents = Float(max(state.aliveCount, 1))
+        func idf(_ frequency: Int) -> Float {
+            let df = Float(frequency)
+            return log(1 + (documents - df + 0.5) / (df + 0.5))
+        }
+        var result: [QueryTerm] = []
+        var used = Set<Int>()
+        for (index, token) in tokens.enumerated() {
+            var isWord = false
+            if let id = state.termIDs[token], state.lists[Int(id)].alive > 0 {
+                isWord = true
+                if used.insert(Int(id)).inserted { result.append(QueryTerm(term: Int(id), weight: idf(state.lists[Int(id)].alive))) }
+            }
+            // The last token, when it is not a word of the catalog, matches as a prefix (`summar`
+            // finds `summarize`; `for` stays `for` and does not become `forecast`).
+            guard index == tokens.count - 1, !isWord, token.utf8.count >= 2 else { continue }
+            var expansions: [(Int, Int)] = []
+            var position = state.lowerBound(token)
+            while position < state.sortedTerms.count {
+                let id = Int(state.sortedTerms[position])
+                guard state.termText[id].utf8.starts(with: token.utf8) else { break }
+                let alive = state.lists[id].alive
+                if alive > 0, !used.contains(id) { expansions.append((id, alive)) }
+                position += 1
+            }
+            if expansions.count > Self.maxPrefixExpansions {
+                expansions.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+                expansions.removeLast(expansions.count - Self.maxPrefixExpansions)
+            }
+            for (id, alive) in expansions {
+                used.insert(id)
+                result.append(QueryTerm(term: id, weight: idf(alive) * Self.prefixWeight))
+            }
+        }
+        return result
+    }
+
+    /// Live slots in `set` that are also in `slots`.
+    private static func restrict(_ set: Bitset, to slots: [UInt32], slotCount: Int) -> Bitset {
+        var restricted = Bitset(capacity: slotCount)
+        for slot in slots where set.contains(Int(slot)) { restricted.insert(Int(slot)) }
+        return restricted
+    }
+
+    private static func countPostings(_ list: TermList, in allowed: Bitset) -> Int {
+        var count = 0
+        allowed.words.withUnsafeBufferPointer { words in
+            list.docs.withUnsafeBufferPointer { docs in
+                for doc in docs {
+                    let slot = Int(doc)
+                    if words[slot >> 6] & (1 << UInt64(slot & 63)) != 0 { count += 1 }
+                }
+            }
+        }
+        return count
+    }
+
+    /// The allowed slots that hold any of the terms.
+    private static func matches(_ terms: [QueryTerm], _ state: IndexState, allowed: Bitset, slotCount: Int) -> Bitset {
+        var matched = Bitset(capacity: slotCount)
+        matched.words.withUnsafeMutableBufferPointer { out in
+            for term in terms {
+                state.lists[term.term].docs.withUnsafeBufferPointer { docs in
+                    for doc in docs {
+                        let slot = Int(doc)
+                        out[slot >> 6] |= 1 << UInt64(slot & 63)
+                    }
+                }
+            }
+            allowed.words.withUnsafeBufferPointer { mask in
+                let shared = min(out.count, mask.count)
+                for index in 0..<shared { out[index] &= mask[index] }
+                for index in shared..<out.count { out[index] = 0 }
+            }
+        }
+        return matched
+    }
+
+    /// The k best allowed slots by BM25F, best first (ties: lower slot first). Blocks of 256
+    /// slots are visited in order of their score bound (the sum over the query terms of idf x
+    /// the block's best impact); the search stops at the first block whose bound cannot beat the
+    /// k-th best score so far.
+    private func topK(_ terms: [QueryTerm], _ state: IndexState, allowed: Bitset, k: Int, slotCount: Int) -> [ScoredSlot] {
+        let blockCount = (slotCount >> Self.blockShift) + 1
+        var bounds = [Float](repeating: 0, count: blockCount)
+        bounds.withUnsafeMutableBufferPointer { bounds in
+            for term in terms {
+                let list = state.lists[term.term]
+                list.blockWindow.withUnsafeBufferPointer { windows in
+                    list.blockMax.withUnsafeBufferPointer { maxima in
+                        for block in 0..<windows.count { bounds[Int(windows[block])] += term.weight * maxima[block] }
+                    }
+                }
+            }
+        }
+        var candidates: [Int32] = []
+        candidates.reserveCapacity(blockCount)
+        for block in 0..<blockCount where bounds[block] > 0 { candidates.append(Int32(block)) }
+        candidates.sort { bounds[Int($0)] > bounds[Int($1)] }
+
+        var heap = TopKHeap(capacity: k)
+        var accumulator = [Float](repeating: 0, count: 1 << Self.blockShift)
+        let blockSize = 1 << Self.blockShift
+        accumulator.withUnsafeMutableBufferPointer { scores in
+            allowed.words.withUnsafeBufferPointer { allowedWords in
+                for candidate in candidates {
+                    let window = Int(candidate)
+                    // Strictly below: a block that can tie the k-th best may hold a lower slot, which wins ties.
+                    if heap.isFull && bounds[window] < heap.minimum { break }
+                    var touched = false
+                    for term in terms {
+                        let list = state.lists[term.term]
+                        guard let block = list.block(for: UInt32(window)) else { continue }
+                        let end = block + 1 < list.blockStart.count ? Int(list.blockStart[block + 1]) : list.docs.count
+                        let weight = term.weight
+                        list.docs.withUnsafeBufferPointer { docs in
+                            list.impacts.withUnsafeBufferPointer { impacts in
+                                for index in Int(list.blockStart[block])..<end {
+                                    scores[Int(docs[index]) & (blockSize - 1)] += weight * impacts[index]
+                                }
+                            }
+                        }
+                        touched = true
+                    }
+                    guard touched else { continue }
+                    let base = window << Self.blockShift
+                    for local in 0..<blockSize where scores[local] > 0 {
+                        let score = scores[local]
+                        scores[local] = 0
+                        let slot = base | local
+                        guard slot >> 6 < allowedWords.count, allowedWords[slot >> 6] & (1 << UInt64(slot & 63)) != 0 else { continue }
+                        heap.offer(score, Int32(slot))
+                    }
+                }
+            }
+        }
+        return heap.sorted()
+    }
+
+    /// Top-k by walking the terms' impact-ordered lists in step (Fagin's threshold algorithm):
+    /// each new slot is scored in full from its forward list, and the walk stops as soon as the
+    /// k-th best score is above what any unseen slot could reach (the sum of the impacts at the
+    /// current depth). Words in a large share of the catalog are answered after a few hundred
+    /// postings instead of tens of thousands. Nil when it does not apply (many terms, short
+    /// lists) or runs out of depth; the block-max search answers then.
+    private func thresholdTopK(_ terms: [QueryTerm], _ state: IndexState, allowed: Bitset, k: Int) -> [ScoredSlot]? {
+        guard k > 0, k <= Self.topListDepth / 2, terms.count <= 8 else { return nil }
+        var postings = 0
+        for term in terms { postings += state.lists[term.term].docs.count }
+        guard postings >= 2_048 else { return nil }
+        let lists = terms.map { topList($0.term, state) }
+        var positions: [Int: Int] = [:]
+        for (position, term) in terms.enumerated() { positions[term.term] = position }
+        var heap = TopKHeap(capacity: k)
+        var seen = Set<Int32>()
+        seen.reserveCapacity(4 * k)
+        var depth = 0
+        while true {
+            var bound: Float = 0
+            var exhausted = 0
+            for (position, list) in lists.enumerated() {
+                guard depth < list.slots.count else {
+                    bound += terms[position].weight * list.cutoff
+                    exhausted += 1
+                    continue
+                }
+                bound += terms[position].weight * list.impacts[depth]
+                let slot = list.slots[depth]
+                guard allowed.contains(Int(slot)), seen.insert(slot).inserted else { continue }
+                heap.offer(fullScore(Int(slot), terms, positions, state), slot)
+            }
+            depth += 1
+            // Every unseen slot scores at most `bound` (strictly below the k-th: ties go to lower slots).
+            if heap.isFull && heap.minimum > bound { return heap.sorted() }
+            if exhausted == lists.count {
+                // Every list was walked to its end: exact if they held every posting.
+                return lists.allSatisfy({ $0.cutoff == 0 }) ? heap.sorted() : nil
+            }
+        }
+    }
+
+    static let topListDepth = 1_024
+
+    /// A term's best postings by impact (slot order for ties), built on first use after the
+    /// term's list last grew; `cutoff` is the best impact left out (0 when none is).
+    private func topList(_ term: Int, _ state: IndexState) -> TopList {
+        let list = state.lists[term]
+        let key = ObjectIdentifier(list)
+        let count = list.docs.count
+        if let cached = topLists.withLock({ $0[term] }), cached.list == key, cached.count == count { return cached }
+        let docs = list.docs, impacts = list.impacts
+        var order = Array(0..<docs.count)
+        order.sort { impacts[$0] != impacts[$1] ? impacts[$0] > impacts[$1] : docs[$0] < docs[$1] }
+        let kept = order.prefix(Self.topListDepth)
+        let top = TopList(
+            list: key, count: count, slots: kept.map { Int32(docs[$0]) }, impacts: kept.map { impacts[$0] },
+            cutoff: order.count > Self.topListDepth ? impacts[order[Self.topListDepth]] : 0)
+        topLists.withLock { $0[term] = top }
+        return top
+    }
+
+    /// A slot's score for the query, from its forward list (the same impacts as its postings).
+    /// Summed in query-term order, as the block search sums, so both give the same float.
+    private func fullScore(_ slot: Int, _ terms: [QueryTerm], _ positions: [Int: Int], _ state: IndexState) -> Float {
+        var parts = [Float](repeating: 0, count: terms.count)
+        let ids = state.forward[slot], frequencies = state.forwardFrequencies[slot], lengths = state.lengths[slot]
+        for (index, id) in ids.enumerated() {
+            guard let position = positions[Int(id)] else { continue }
+            let packed = frequencies[index]
+            let tf = (UInt16(truncatingIfNeeded: packed >> 32), UInt16(truncatingIfNeeded: packed >> 16), UInt16(truncatingIfNeeded: packed))
+            parts[position] = terms[position].weight * state.impact(tf, lengths)
+        }
+        var score: Float = 0
+        for part in parts where part != 0 { score += part }
+        return score
+    }
+
+    /// `limit` skills from `ordering`, after skipping `offset`, keeping those in `allowed` (all
+    /// of them when nil).
+    private func walk(_ ordering: Ordering, allowed: Bitset?, offset: Int, limit: Int, _ state: IndexState) -> [CatalogSkill] {
+        guard limit > 0 else { return [] }
+        guard let allowed else {
+            guard offset < ordering.slots.count else { return [] }
+            return ordering.slots[offset..<min(ordering.slots.count, offset + limit)].map { state.records[Int($0)] }
+        }
+        var skipped = 0
+        var page: [CatalogSkill] = []
+        for slot in ordering.slots where allowed.contains(Int(slot)) {
+            if skipped < offset {
+                skipped += 1
+                continue
+            }
+            page.append(state.records[Int(slot)])
+            if page.count == limit { break }
+        }
+        return page
+    }
+
+    /// The live slots in the order `order`, with each slot's rank (built once per index version).
+    private func ordering(_ order: SearchOrder, _ state: IndexState) -> Ordering {
+        if let cached = orders.withLock({ $0[order] }), cached.version == state.version { return cached }
+        let records = state.records
+        var slots: [Int32] = []
+        slots.reserveCapacity(state.aliveCount)
+        state.alive.forEach { slots.append(Int32($0)) }
+        // Names break every tie, so the order is total and pages never overlap.
+        let byName = slots.sorted { records[Int($0)].name < records[Int($1)].name }
+        var nameRank = [Int32](repeating: 0, count: records.count)
+        for (rank, slot) in byName.enumerated() { nameRank[Int(slot)] = Int32(rank) }
+        let sorted: [Int32]
+        switch order {
+        case .name, .relevance:
+            sorted = byName
+        case .downloads:
+            sorted = byName.sorted { a, b in
+                let (x, y) = (records[Int(a)].downloads, records[Int(b)].downloads)
+                return x != y ? x > y : nameRank[Int(a)] < nameRank[Int(b)]
+            }
+        case .rating:
+            sorted = byName.sorted { a, b in
+                let (x, y) = (records[Int(a)], records[Int(b)])
+                if x.ratingAverage != y.ratingAverage { return x.ratingAverage > y.ratingAverage }
+                if x.ratingCount != y.ratingCount { return x.ratingCount > y.ratingCount }
+                return nameRank[Int(a)] < nameRank[Int(b)]
+            }
+        case .recent:
+            sorted = byName.sorted { a, b in
+                let (x, y) = (records[Int(a)].updatedAtMs, records[Int(b)].updatedAtMs)
+                return x != y ? x > y : nameRank[Int(a)] < nameRank[Int(b)]
+            }
+        }
+        var rank = [Int32](repeating: Int32.max, count: records.count)
+        for (position, slot) in sorted.enumerated() { rank[Int(slot)] = Int32(position) }
+        let ordering = Ordering(version: state.version, slots: sorted, rank: rank)
+        orders.withLock { $0[order] = ordering }
+        return ordering
+    }
+}
+
+struct QueryTerm {
+    let term: Int
+    let weight: Float
+}
+
+struct ScoredSlot {
+    let score: Float
+    let slot: Int32
+}
+
+struct TopList: Sendable {
+    /// The list it was built from and its length then: a longer list or a rebuilt index makes it stale.
+    let list: ObjectIdentifier
+    let count: Int
+    let slots: [Int32]
+    let impacts: [Float]
+    let cutoff: Float
+}
+
+struct Ordering: Sendable {
+    let version: UInt64
+    let slots: [Int32]
+    /// Position of each slot in `slots` (Int32.max for dead slots).
+    let rank: [Int32]
+}
+
+/// One term's postings in slot order, with a precomputed impact per posting and the best
+/// impact of each block of 256 slots.
+final class TermList: @unchecked Sendable {
+    var docs: [UInt32] = []
+    var impacts: [Float] = []
+    var blockWindow: [UInt32] = []
+    var blockStart: [UInt32] = []
+    var blockMax: [Float] = []
+    /// Postings whose slot is live.
+    var alive = 0
+
+    func append(_ slot: UInt32, _ impact: Float) {
+        let window = slot >> UInt32(SearchIndex.blockShift)
+        if blockWindow.last != window {
+            blockWindow.append(window)
+            blockStart.append(UInt32(docs.count))
+            blockMax.append(impact)
+        } else if impact > blockMax[blockMax.count - 1] {
+            blockMax[blockMax.count - 1] = impact
+        }
+        docs.append(slot)
+        impacts.append(impact)
+        alive += 1
+    }
+
+    /// The index of the block covering `window`, if the term has postings there.
+    @inline(__always)
+    func block(for window: UInt32) -> Int? {
+        var low = 0, high = blockWindow.count
+        while low < high {
+            let middle = (low + high) >> 1
+            if blockWindow[middle] < window { low = middle + 1 } else { high = middle }
+        }
+        return low < blockWindow.count && blockWindow[low] == window ? low : nil
+    }
+}
+
+/// A bounded min-heap of the best scores seen.
+struct TopKHeap {
+    private var scores: [Float] = []
+    private var slots: [Int32] = []
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        scores.reserveCapacity(min(capacity, 65_536))
+        slots.reserveCapacity(min(capacity, 65_536))
+    }
+
+    var isFull: Bool { scores.count >= capacity }
+    var minimum: Float { scores.first ?? 0 }
+
+    /// Worse: lower score, or the same score and a higher slot.
+    @inline(__always)
+    private func worse(_ a: Int, _ b: Int) -> Bool {
+        scores[a] < scores[b] || (scores[a] == scores[b] && slots[a] > slots[b])
+    }
+
+    mutating func offer(_ score: Float, _ slot: Int32) {
+        guard capacity > 0 else { return }
+        if scores.count < capacity {
+            scores.append(score)
+            slots.append(slot)
+            var child = scores.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 2
+                guard worse(child, parent) else { break }
+                scores.swapAt(child, parent)
+                slots.swapAt(child, parent)
+                child = parent
+            }
+            return
+        }
+        guard score > scores[0] || (score == scores[0] && slot < slots[0]) else { return }
+        scores[0] = score
+        slots[0] = slot
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            guard left < scores.count else { break }
+            var smallest = left
+            if left + 1 < scores.count && worse(left + 1, left) { smallest = left + 1 }
+            guard worse(smallest, parent) else { break }
+            scores.swapAt(smallest, parent)
+            slots.swapAt(smallest, parent)
+            parent = smallest
+        }
+    }
+
+    func sorted() -> [ScoredSlot] {
+        zip(scores, slots).map { ScoredSlot(score: $0, slot: $1) }.sorted { $0.score != $1.score ? $0.score > $1.score : $0.slot < $1.slot }
+    }
+}
+
+/// The index's data; only `SearchIndex` touches it, under its lock.
+struct IndexState {
+    var termIDs: [String: UInt32] = [:]
+    var termText: [String] = []
+    var lists: [TermList] = []
+    /// Term ids in UTF-8 byte order of their text (a prefix is a contiguous range).
+    var sortedTerms: [UInt32] = []
+    var newTerms: [UInt32] = []
+
+    var records: [CatalogSkill] = []
+    /// Per slot: its terms and their per-field frequencies (to tombstone and to rebuild).
+    var forward: [[UInt32]] = []
+    var forwardFrequencies: [[UInt64]] = []
+    var lengths: [(UInt16, UInt16, UInt16)] = []
+    var alive = Bitset()
+    var aliveCount = 0
+    var slotOf: [String: Int] = [:]
+
+    var categories: [String: Bitset] = [:]
+    var categoryCounts: [String: Int] = [:]
+    var types: [String: Bitset] = [:]
+    var tags: [String: [UInt32]] = [:]
+    var authors: [String: [UInt32]] = [:]
+
+    /// Field-length averages used by the impacts, and the live count when they were taken.
+    var averages: (Float, Float, Float) = (2, 3, 30)
+    var averagedAt = 0
+    var version: UInt64 = 0
+
+    mutating func freezeAverages(_ documents: [PreparedDocument]) {
+        guard !documents.isEmpty else { return }
+        var sums: (Double, Double, Double) = (0, 0, 0)
+        for document in documents {
+            sums.0 += Double(document.nameLength)
+            sums.1 += Double(document.tagsLength)
+            sums.2 += Double(document.descriptionLength)
+        }
+        let count = Double(documents.count)
+        averages = (Float(max(sums.0 / count, 1)), Float(max(sums.1 / count, 1)), Float(max(sums.2 / count, 1)))
+        averagedAt = documents.count
+    }
+
+    /// BM25F: per-field frequencies, each normalised by its field's length, weighted, summed,
+    /// then saturated. The query multiplies it by the term's idf.
+    func impact(_ frequencies: (UInt16, UInt16, UInt16), _ lengths: (UInt16, UInt16, UInt16)) -> Float {
+        let w = SearchIndex.weights, b = SearchIndex.lengthNormalisation
+        func part(_ tf: UInt16, _ length: UInt16, _ average: Float, _ weight: Float, _ b: Float) -> Float {
+            tf == 0 ? 0 : weight * Float(tf) / (1 - b + b * Float(length) / average)
+        }
+        let tilde = part(frequencies.0, lengths.0, averages.0, w.name, b.name)
+            + part(frequencies.1, lengths.1, averages.1, w.tags, b.tags)
+            + part(frequencies.2, lengths.2, averages.2, w.description, b.description)
+        return tilde / (SearchIndex.k1 + tilde)
+    }
+
+    mutating func termID(_ text: String) -> UInt32 {
+        if let id = termIDs[text] { return id }
+        let id = UInt32(termText.count)
+        termIDs[text] = id
+        termText.append(text)
+        lists.append(TermList())
+        newTerms.append(id)
+        return id
+    }
+
+    mutating func upsert(_ document: PreparedDocument) {
+        if let slot = slotOf[document.record.id] {
+            let old = records[slot]
+            let new = document.record
+            if old.name == new.name, old.description == new.description, old.tags == new.tags, old.category == new.category,
+               old.type == new.type, old.author == new.author {
+                records[slot] = new
+                return
+            }
+            tombstone(slot)
+        }
+        append(document)
+    }
+
+    mutating func append(_ document: PreparedDocument) {
+        let slot = records.count
+        let record = document.record
+        records.append(record)
+        let lengths = (document.nameLength, document.tagsLength, document.descriptionLength)
+        self.lengths.append(lengths)
+        var ids: [UInt32] = []
+        var frequencies: [UInt64] = []
+        ids.reserveCapacity(document.terms.count)
+        frequencies.reserveCapacity(document.terms.count)
+        for term in document.terms {
+            let id = termID(term.text)
+            ids.append(id)
+            frequencies.append(UInt64(term.name) << 32 | UInt64(term.tags) << 16 | UInt64(term.description))
+            lists[Int(id)].append(UInt32(slot), impact((term.name, term.tags, term.description), lengths))
+        }
+        forward.append(ids)
+        forwardFrequencies.append(frequencies)
+        alive.insert(slot)
+        aliveCount += 1
+        slotOf[record.id] = slot
+        categories[record.category, default: Bitset()].insert(slot)
+        categoryCounts[record.category, default: 0] += 1
+        types[record.type, default: Bitset()].insert(slot)
+        for tag in Set(record.tags) { tags[tag, default: []].append(UInt32(slot)) }
+        authors[record.author.lowercased(), default: []].append(UInt32(slot))
+    }
+
+    mutating func tombstone(_ slot: Int) {
+        guard alive.contains(slot) else { return }
+        alive.remove(slot)
+        aliveCount -= 1
+        for id in forward[slot] { lists[Int(id)].alive -= 1 }
+        let record = records[slot]
+        categories[record.category]?.remove(slot)
+        categoryCounts[record.category, default: 1] -= 1
+        types[record.type]?.remove(slot)
+        if slotOf[record.id] == slot { slotOf[record.id] = nil }
+    }
+
+    /// Sorts the terms added since the last call into `sortedTerms`.
+    mutating func mergeNewTerms() {
+        guard !newTerms.isEmpty else { return }
+        let text = termText
+        func precedes(_ a: UInt32, _ b: UInt32) -> Bool {
+            text[Int(a)].utf8.lexicographicallyPrecedes(text[Int(b)].utf8)
+        }
+        let added = newTerms.sorted(by: precedes)
+        newTerms.removeAll()
+        if sortedTerms.isEmpty {
+            sortedTerms = added
+            return
+        }
+        var merged: [UInt32] = []
+        merged.reserveCapacity(sortedTerms.count + added.count)
+        var i = 0, j = 0
+        while i < sortedTerms.count && j < added.count {
+            if precedes(added[j], sortedTerms[i]) {
+                merged.append(added[j])
+                j += 1
+            } else {
+                merged.append(sortedTerms[i])
+                i += 1
+            }
+        }
+        merged.append(contentsOf: sortedTerms[i...])
+        merged.append(contentsOf: added[j...])
+        sortedTerms = merged
+    }
+
+    /// The first position in `sortedTerms` whose text is not below `token`.
+    func lowerBound(_ token: String) -> Int {
+        var low = 0, high = sortedTerms.count
+        while low < high {
+            let middle = (low + high) >> 1
+            if termText[Int(sortedTerms[middle])].utf8.lexicographicallyPrecedes(token.utf8) { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// Compacts and refreshes the averages when a quarter of the slots are dead or the live
+    /// count has doubled since the averages were taken.
+    /// Returns whether it rebuilt.
+    mutating func rebuildIfNeeded() -> Bool {
+        let dead = records.count - aliveCount
+        let grown = aliveCount >= max(2 * averagedAt, 256)
+        guard grown || (records.count >= 1_024 && dead * 4 > records.count) else { return false }
+        rebuild()
+        return true
+    }
+
+    mutating func rebuild() {
+        var documents: [(CatalogSkill, [UInt32], [UInt64], (UInt16, UInt16, UInt16))] = []
+        documents.reserveCapacity(aliveCount)
+        alive.forEach { slot in documents.append((records[slot], forward[slot], forwardFrequencies[slot], lengths[slot])) }
+        var sums: (Double, Double, Double) = (0, 0, 0)
+        for document in documents {
+            sums.0 += Double(document.3.0)
+            sums.1 += Double(document.3.1)
+            sums.2 += Double(document.3.2)
+        }
+        let count = Double(max(documents.count, 1))
+        let frozenAverages = (Float(max(sums.0 / count, 1)), Float(max(sums.1 / count, 1)), Float(max(sums.2 / count, 1)))
+        let text = termText
+        let termIDs = self.termIDs
+        let sortedTerms = self.sortedTerms
+        let version = self.version
+        self = IndexState()
+        self.version = version
+        self.termText = text
+        self.termIDs = termIDs
+        self.sortedTerms = sortedTerms
+        self.lists = text.map { _ in TermList() }
+        self.averages = frozenAverages
+        self.averagedAt = documents.count
+        for (record, ids, frequencies, lengths) in documents {
+            let slot = records.count
+            records.append(record)
+            self.lengths.append(lengths)
+            for (id, packed) in zip(ids, frequencies) {
+                let tf = (UInt16(truncatingIfNeeded: packed >> 32), UInt16(truncatingIfNeeded: packed >> 16), UInt16(truncatingIfNeeded: packed))
+                lists[Int(id)].append(UInt32(slot), impact(tf, lengths))
+            }
+            forward.append(ids)
+            forwardFrequencies.append(frequencies)
+            alive.insert(slot)
+            aliveCount += 1
+            slotOf[record.id] = slot
+            categories[record.category, default: Bitset()].insert(slot)
+            categoryCounts[record.category, default: 0] += 1
+            types[record.type, default: Bitset()].insert(slot)
+            for tag in Set(record.tags) { tags[tag, default: []].append(UInt32(slot)) }
+            authors[record.author.lowercased(), default: []].append(UInt32(slot))
+        }
+    }
+}

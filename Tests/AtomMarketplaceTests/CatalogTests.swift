@@ -1,0 +1,287 @@
+import AtomAPI
+import AtomProto
+import AtomRPC
+import AtomSkillFormat
+import AtomTesting
+import Foundation
+import GRDB
+import Testing
+
+@testable import AtomMarketplace
+
+/// Bundles and skill folders written for a test.
+enum Fixtures {
+    static func line(
+        _ name: String, version: String = "1.0.0", description: String = "A skill.", category: String = "text",
+        runtime: String = "python", tags: [String] = [], extra: String = ""
+    ) -> String {
+        let tagText = tags.map { "\"\($0)\"" }.joined(separator: ",")
+        return #"{"name":"\#(name)","version":"\#(version)","description":"\#(description)","category":"\#(category)","runtime":"\#(runtime)","tags":[\#(tagText)]\#(extra)}"#
+    }
+
+    static func writeSkill(in folder: String, name: String, version: String = "1.0.0", description: String = "A skill.", packages: [String] = []) throws {
+        let path = "\(folder)/\(name)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let packageText = packages.isEmpty ? "" : "packages: [\(packages.map { "\"\($0)\"" }.joined(separator: ", "))]\n"
+        try """
+            name: \(name)
+            version: "\(version)"
+            description: \(description)
+            category: testing
+            runtime: python
+            tags: [fixture]
+            \(packageText)
+            """.write(toFile: "\(path)/skill.yaml", atomically: true, encoding: .utf8)
+        try "def execute(inputs):\n    return {\"ok\": True}\n".write(toFile: "\(path)/main.py", atomically: true, encoding: .utf8)
+    }
+
+    static var repositoryRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    }
+}
+
+@Suite("Catalog: SQLite, index and cache together", .serialized)
+struct CatalogTests {
+    func withCatalog<T>(ttl: Duration = .seconds(300), chunk: Int = 1_000, _ body: (Catalog, ScratchDirectory) async throws -> T) async throws -> T {
+        let scratch = try ScratchDirectory("catalog")
+        defer { scratch.remove() }
+        let catalog = try await Catalog(configuration: MarketplaceConfiguration(home: scratch.path, cacheTTL: ttl, importChunk: chunk))
+        return try await body(catalog, scratch)
+    }
+
+    func search(_ catalog: Catalog, _ query: String, sort: SearchSort = .relevance, category: String = "") throws -> SearchResponse {
+        try catalog.search(SearchRequest(query: query, category: category, sort: sort)).response
+    }
+
+    @Test("a bundle: bad lines are reported with line, field and message; the good ones are imported")
+    func bundleErrors() async throws {
+        try await withCatalog { catalog, scratch in
+            let lines = [
+                Fixtures.line("alpha", description: "Parses alpha files."),
+                "{not json",
+                Fixtures.line("Bad Name"),
+                Fixtures.line("beta", version: "1.0"),
+                "",
+                Fixtures.line("gamma", extra: #","pakages":["x"]"#),
+                "[1, 2]",
+                Fixtures.line("delta", extra: #","downloads":-3"#),
+                Fixtures.line("epsilon", extra: #","source":"https://example.org/epsilon","downloads":42"#),
+            ]
+            let path = scratch.path + "/bundle.jsonl"
+            try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            let response = try await catalog.importItems(try ImportSource.items(at: path))
+            #expect(response.total == 8)
+            #expect(response.added == 2 && response.failed == 6)
+            let byLine = Dictionary(uniqueKeysWithValues: response.errors.map { ($0.item.split(separator: ":").last.map(String.init) ?? "", $0) })
+            #expect(byLine["2"]?.message.contains("invalid JSON") == true)
+            #expect(byLine["3"]?.field == "name")
+            #expect(byLine["4"]?.field == "version" && byLine["4"]?.skillId == "beta")
+            #expect(byLine["6"]?.field == "pakages")
+            #expect(byLine["7"]?.message.contains("JSON object") == true)
+            #expect(byLine["8"]?.field == "downloads")
+            let epsilon = try #require(catalog.index.skill("epsilon"))
+            #expect(epsilon.source == "https://example.org/epsilon" && epsilon.downloads == 42)
+            #expect(try await catalog.store.count() == 2)
+        }
+    }
+
+    @Test("the same version again changes nothing; a newer version updates text and keeps figures; an older one is kept out")
+    func versions() async throws {
+        try await withCatalog { catalog, _ in
+            _ = try await catalog.importItems(ImportSource.bundle(Fixtures.line("alpha", description: "Reads zebra files."), label: "a"))
+            _ = try await catalog.rate(skillID: "alpha", userID: "u1", stars: 4)
+            let before = try #require(try await catalog.store.skill("alpha"))
+
+            let same = try await catalog.importItems(ImportSource.bundle(Fixtures.line("alpha", description: "Reads zebra files."), label: "a"))
+            #expect(same.unchanged == 1 && same.added == 0 && same.updated == 0 && same.warnings.isEmpty)
+            let sameVersionOtherText = try await catalog.importItems(ImportSource.bundle(Fixtures.line("alpha", description: "Other."), label: "a"))
+            #expect(sameVersionOtherText.unchanged == 1 && sameVersionOtherText.warnings.first?.contains("raise the version") == true)
+            #expect(try await catalog.store.skill("alpha") == before)
+
+            let newer = try await catalog.importItems(ImportSource.bundle(Fixtures.line("alpha", version: "1.1.0", description: "Reads yak files."), label: "a"))
+            #expect(newer.updated == 1 && newer.changed == ["alpha"])
+            let after = try #require(try await catalog.store.skill("alpha"))
+            #expect(after.version == "1.1.0" && after.ratingCount == 1 && after.ratingAverage == 4 && after.createdAtMs == before.createdAtMs)
+            #expect(try search(catalog, "zebra").total == 0)
+            #expect(try search(catalog, "yak").items.map(\.id) == ["alpha"])
+
+            let older = try await catalog.importItems(ImportSource.bundle(Fixtures.line("alpha", version: "0.9.0"), label: "a"))
+            #expect(older.unchanged == 1 && older.warnings.first?.contains("older") == true)
+            #expect(try await catalog.store.skill("alpha")?.version == "1.1.0")
+        }
+    }
+
+    @Test("folders: a folder of skills, one skill folder; a broken folder is one error among successes")
+    func folders() async throws {
+        try await withCatalog { catalog, scratch in
+            let folder = scratch.path + "/skills"
+            try Fixtures.writeSkill(in: folder, name: "one")
+            try Fixtures.writeSkill(in: folder, name: "two")
+            try FileManager.default.createDirectory(atPath: folder + "/broken", withIntermediateDirectories: true)
+            try "name: broken\n".write(toFile: folder + "/broken/skill.yaml", atomically: true, encoding: .utf8)
+            try FileManager.default.createDirectory(atPath: folder + "/empty", withIntermediateDirectories: true)
+            let response = try await catalog.importItems(try ImportSource.items(at: folder))
+            #expect(response.added == 2 && response.failed == 2)
+            #expect(response.errors.contains { $0.item.hasSuffix("/broken") && $0.field == "version" })
+            #expect(response.errors.contains { $0.item.hasSuffix("/empty") && $0.message.contains("skill.yaml") })
+            // A single skill folder; a new version of it updates the entry.
+            try Fixtures.writeSkill(in: folder, name: "one", version: "2.0.0", description: "Now with walruses.")
+            let single = try await catalog.importItems(try ImportSource.items(at: folder + "/one"))
+            #expect(single.updated == 1)
+            #expect(try search(catalog, "walrus").items.first?.version == "2.0.0")
+            #expect(catalog.index.skill("one")?.source.hasSuffix("/skills/one") == true)
+            #expect(catalog.index.skill("one")?.contentHash.count == 64)
+            #expect(throws: ImportFailure.self) { try ImportSource.items(at: scratch.path + "/nothing-here") }
+        }
+    }
+
+    @Test("the cache answers repeats and is invalidated by every kind of write")
+    func cacheInvalidation() async throws {
+        try await withCatalog { catalog, _ in
+            _ = try await catalog.importItems(ImportSource.bundle(
+                [Fixtures.line("alpha", description: "Walrus tools."), Fixtures.line("beta", description: "Walrus helpers.")].joined(separator: "\n"), label: "b"))
+            func walrus(_ sort: SearchSort = .relevance) throws -> Catalog.SearchOutcome {
+                try catalog.search(SearchRequest(query: "walrus", sort: sort))
+            }
+            #expect(try walrus().cached == false)
+            #expect(try walrus().cached == true)
+
+            // Import of a new skill.
+            _ = try await catalog.importItems(ImportSource.bundle(Fixtures.line("gamma", description: "Walrus farm."), label: "c"))
+            let afterImport = try walrus()
+            #expect(afterImport.cached == false && afterImport.response.total == 3)
+            #expect(try walrus().cached == true)
+
+            // Update (a new version).
+            _ = try await catalog.importItems(ImportSource.bundle(Fixtures.line("gamma", version: "2.0.0", description: "Seal farm."), label: "c"))
+            let afterUpdate = try walrus()
+            #expect(afterUpdate.cached == false && afterUpdate.response.total == 2)
+
+            // Rating, seen by the rating sort.
+            _ = try walrus(.rating)
+            #expect(try walrus(.rating).cached == true)
+            _ = try await catalog.rate(skillID: "beta", userID: "u", stars: 5)
+            let afterRating = try walrus(.rating)
+            #expect(afterRating.cached == false && afterRating.response.items.first?.id == "beta")
+
+            // Download, seen by the downloads sort.
+            _ = try walrus(.downloads)
+            _ = try await catalog.recordDownload(skillID: "alpha", agentID: "a", environmentID: "")
+            let afterDownload = try walrus(.downloads)
+            #expect(afterDownload.cached == false && afterDownload.response.items.first?.id == "alpha")
+            #expect(afterDownload.response.items.first?.downloads == 1)
+
+            // An import that changes nothing still leaves no stale answer.
+            _ = try await catalog.importItems(ImportSource.bundle(Fixtures.line("alpha", description: "Walrus tools."), label: "b"))
+            #expect(try walrus(.downloads).response.items.first?.downloads == 1)
+        }
+    }
+
+    @Test("the cache expires after its TTL and is off with TTL 0; bypass_cache neither reads nor writes it")
+    func cacheTTL() async throws {
+        try await withCatalog(ttl: .milliseconds(300)) { catalog, _ in
+            _ = try await catalog.importItems(ImportSource.bundle(Fixtures.line("alpha"), label: "a"))
+            _ = try catalog.search(SearchRequest(query: "skill"))
+            #expect(try catalog.search(SearchRequest(query: "skill")).cached)
+            try await Task.sleep(for: .milliseconds(400))
+            #expect(try catalog.search(SearchRequest(query: "skill")).cached == false)
+            #expect(try catalog.search(SearchRequest(query: "other", bypassCache: true)).cached == false)
+            #expect(try catalog.search(SearchRequest(query: "other")).cached == false)
+        }
+        try await withCatalog(ttl: .zero) { catalog, _ in
+            _ = try catalog.search(SearchRequest(query: "x"))
+            #expect(try catalog.search(SearchRequest(query: "x")).cached == false)
+            #expect(catalog.cache.count == 0)
+        }
+    }
+
+    @Test("request validation: page size 0 is 20, 100 is fine, 101 and unknown sorts are INVALID_ARGUMENT; huge pages are empty")
+    func requestValidation() async throws {
+        try await withCatalog { catalog, _ in
+            let lines = (0..<150).map { Fixtures.line("skill-\($0)", description: "Common words here.") }
+            _ = try await catalog.importItems(ImportSource.bundle(lines.joined(separator: "\n"), label: "many"))
+            let defaults = try catalog.search(SearchRequest(query: "common")).response
+            #expect(defaults.items.count == 20 && defaults.pageSize == 20 && defaults.page == 1 && defaults.total == 150 && defaults.totalPages == 8)
+            #expect(try catalog.search(SearchRequest(query: "common", pageSize: 100)).response.items.count == 100)
+            #expect(try catalog.search(SearchRequest(query: "common", page: 2, pageSize: 100)).response.items.count == 50)
+            let error = #expect(throws: RPCError.self) { try catalog.search(SearchRequest(pageSize: 101)) }
+            #expect(error?.code == .invalidArgument && error?.message.contains("101") == true)
+            let sort = #expect(throws: RPCError.self) { try catalog.search(SearchRequest(sort: .unrecognized(9))) }
+            #expect(sort?.code == .invalidArgument)
+            let huge = try catalog.search(SearchRequest(query: "common", page: UInt32.max, pageSize: 100)).response
+            #expect(huge.items.isEmpty && huge.total == 150 && huge.page == UInt32.max)
+            let browse = try catalog.search(SearchRequest(page: 8, pageSize: 20)).response
+            #expect(browse.items.count == 10 && browse.total == 150)
+        }
+    }
+
+    @Test("ratings: 1 to 5, one per user and updatable; unknown skills are NOT_FOUND")
+    func ratings() async throws {
+        try await withCatalog { catalog, _ in
+            _ = try await catalog.importItems(ImportSource.bundle(Fixtures.line("alpha"), label: "a"))
+            #expect(try await catalog.rate(skillID: "alpha", userID: "ann", stars: 5).ratingCount == 1)
+            let second = try await catalog.rate(skillID: "alpha", userID: "bob", stars: 2)
+            #expect(second.ratingCount == 2 && second.ratingAverage == 3.5)
+            let changed = try await catalog.rate(skillID: "alpha", userID: "bob", stars: 4)
+            #expect(changed.ratingCount == 2 && changed.ratingAverage == 4.5)
+            await #expect(throws: RPCError.self) { _ = try await catalog.rate(skillID: "nope", userID: "ann", stars: 3) }
+            #expect(catalog.index.skill("alpha")?.ratingAverage == 4.5)
+        }
+    }
+
+    @Test("a reopened catalog is built from SQLite; searches during an import never fail and end fresh")
+    func reopenAndConcurrentSearches() async throws {
+        let scratch = try ScratchDirectory("catalog-reopen")
+        defer { scratch.remove() }
+        let configuration = MarketplaceConfiguration(home: scratch.path, importChunk: 200)
+        let lines = (0..<4_000).map { Fixtures.line("skill-\($0)", description: "Walrus number \($0) with parsers.", category: $0 % 2 == 0 ? "even" : "odd") }
+        do {
+            let catalog = try await Catalog(configuration: configuration)
+            let imported = try await withThrowingTaskGroup(of: Int.self) { group in
+                group.addTask {
+                    let response = try await catalog.importItems(ImportSource.bundle(lines.joined(separator: "\n"), label: "big"))
+                    return Int(response.added)
+                }
+                for reader in 0..<3 {
+                    group.addTask {
+                        var previous: UInt64 = 0
+                        var searches = 0
+                        while previous < 4_000 {
+                            let response = try catalog.search(SearchRequest(query: reader == 0 ? "walrus" : "pars", category: reader == 2 ? "even" : "")).response
+                            let total = reader == 2 ? response.total * 2 : response.total
+                            // Totals only grow during an import of new skills.
+                            #expect(total >= previous)
+                            previous = total
+                            searches += 1
+                            await Task.yield()
+                        }
+                        return -searches
+                    }
+                }
+                var added = 0
+                for try await value in group where value > 0 { added = value }
+                return added
+            }
+            #expect(imported == 4_000)
+            #expect(try catalog.search(SearchRequest(query: "walrus")).response.total == 4_000)
+        }
+        let reopened = try await Catalog(configuration: configuration)
+        #expect(reopened.index.count == 4_000)
+        #expect(try reopened.search(SearchRequest(query: "walrus", category: "odd")).response.total == 2_000)
+        let again = try await reopened.importItems(ImportSource.bundle(lines.joined(separator: "\n"), label: "big"))
+        #expect(again.unchanged == 4_000 && again.added == 0)
+    }
+
+    @Test("the JSON Lines parser: escapes, Unicode, numbers, and clear errors")
+    func jsonParser() throws {
+        let value = try JSONLines.parse(#"{"a": [1, -2.5e3, true, false, null], "b": "x\"\\\/\n\u00e9\ud83c\udf89", "c": {}}"#)
+        #expect(value["a"] == .array([.number(1), .number(-2500), .bool(true), .bool(false), .null]))
+        #expect(value["b"] == .string("x\"\\/\né🎉"))
+        #expect(value["c"] == .object([:]))
+        for bad in ["", "{", "[1,]", "{\"a\" 1}", "\"\\x\"", "tru", "1 2", "\"\u{1}\"", "{\"a\":1}x", "\"\\ud800\""] {
+            #expect(throws: JSONLines.SyntaxError.self, "\(bad)") { try JSONLines.parse(bad) }
+        }
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: JSONLines.SyntaxError.self) { try JSONLines.parse(deep) }
+    }
+}
