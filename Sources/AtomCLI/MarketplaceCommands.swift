@@ -80,7 +80,7 @@ struct SearchCommand: AsyncParsableCommand {
                 print(response.total == 0 ? "no skills found" : "page \(response.page) is past the end (\(response.total) results, \(response.totalPages) page(s))")
                 return
             }
-            print(SkillView.table(response.items))
+            print(CatalogSkillView.table(response.items))
             print("page \(response.page) of \(response.totalPages), \(response.total) result(s)\(response.cached ? " (cached)" : "")")
         }
     }
@@ -185,7 +185,7 @@ struct MarketplaceGetCommand: AsyncParsableCommand {
             let client = try options.client()
             defer { client.close() }
             let skill = try await MarketplaceClient(client).getSkill(GetCatalogSkillRequest(id: id), options: options.callOptions)
-            let view = SkillView(skill)
+            let view = CatalogSkillView(skill)
             if options.json {
                 try printJSON(view)
                 return
@@ -309,7 +309,7 @@ struct MarketplaceInstallCommand: AsyncParsableCommand {
 }
 
 /// The JSON and table shapes of catalog skills.
-struct SkillView: Encodable {
+struct CatalogSkillView: Encodable {
     let id: String, name: String, version: String, description: String, category: String, type: String, author: String
     let tags: [String], packages: [String], rating_average: Double, rating_count: UInt32, downloads: UInt64
     let created_at_ms: UInt64, updated_at_ms: UInt64, source: String, network: Bool
@@ -353,10 +353,10 @@ struct SkillView: Encodable {
 }
 
 struct SearchView: Encodable {
-    let items: [SkillView], total: UInt64, page: UInt32, page_size: UInt32, total_pages: UInt32, cached: Bool, service_ns: UInt64
+    let items: [CatalogSkillView], total: UInt64, page: UInt32, page_size: UInt32, total_pages: UInt32, cached: Bool, service_ns: UInt64
 
     init(_ response: SearchResponse) {
-        items = response.items.map(SkillView.init)
+        items = response.items.map(CatalogSkillView.init)
         total = response.total
         page = response.page
         page_size = response.pageSize
