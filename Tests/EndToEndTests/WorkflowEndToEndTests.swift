@@ -60,6 +60,11 @@ struct WorkflowStack {
                     time.sleep(min(left, 0.01))
                 return {'slept': ms, 'tag': inputs.get('tag'), 'start': start, 'end': time.monotonic()}
             """,
+        // Does not import (a syntax error).
+        "broken": """
+            def execute(inputs)
+                return {}
+            """,
         // Always raises.
         "fail": """
             def execute(inputs):
@@ -256,6 +261,19 @@ struct WorkflowEndToEndTests {
                 specText: "steps:\n  - {id: a, skill: no-such-skill}\n  - {id: b, skill: flaky}\n", skillCheck: .required))
             #expect(required.errors.map(\.code) == ["UNKNOWN_SKILL"] && required.errors.first?.stepId == "a", "\(required.errors)")
             #expect(required.errors.first?.message.contains("no skill no-such-skill") == true, "\(required.errors)")
+            // A skill that exists but does not import is an error of its own, with the
+            // loader's reason (not "the loader did not answer"), in both modes.
+            for mode in [SkillCheck.auto, .required] {
+                let broken = try await workflow.validateWorkflow(ValidateWorkflowRequest(
+                    specText: "steps:\n  - {id: a, skill: broken}\n  - {id: b, skill: nope}\n  - {id: c, skill: echo}\n", skillCheck: mode))
+                #expect(!broken.valid && broken.warnings.isEmpty, "\(broken)")
+                #expect(broken.errors.map(\.code) == ["SKILL_NOT_LOADABLE", "UNKNOWN_SKILL"] && broken.errors.map(\.stepId) == ["a", "b"], "\(broken.errors)")
+                #expect(broken.errors.first?.message.contains("skill broken cannot be loaded") == true, "\(broken.errors)")
+                #expect(broken.errors.first?.message.contains("SyntaxError") == true, "\(broken.errors)")
+            }
+            await expectError(.invalidArgument, mentions: ["SKILL_NOT_LOADABLE [a]", "SyntaxError"]) {
+                _ = try await run(workflow, "steps:\n  - {id: a, skill: broken}\n")
+            }
             // Checking loaded them (by name, from the skills directory).
             let listed = try await w.loader.listSkills(ListSkillsRequest())
             #expect(Set(listed.skills.map(\.name)).isSuperset(of: ["echo", "sleep", "flaky"]), "\(listed.skills.map(\.name))")
