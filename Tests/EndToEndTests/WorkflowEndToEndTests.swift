@@ -124,8 +124,6 @@ struct WorkflowStack {
         }
         #expect(inflight == 0, "the loader still runs \(inflight) call(s)", sourceLocation: sourceLocation)
     }
-
-    func log(_ name: String) -> String { stack.log(of: name) }
 }
 
 /// Waits until `condition` holds for the run's record (polling GetRun), or fails.
@@ -147,7 +145,7 @@ extension RunRecord {
 }
 
 /// A skill's own report of when it ran (the `sleep` skill's monotonic start and end).
-struct SkillSpan: Equatable {
+struct SkillSpan {
     let start: Double
     let end: Double
 
