@@ -60,29 +60,43 @@ public struct LoaderStepExecutor: StepExecutor {
     }
 
     /// ListSkills first (one call); names it does not list are looked for with LoadSkill by
-    /// name (the loader's skills directories). NOT_FOUND means unknown.
-    public func unknownSkills(among names: Set<String>) async throws -> Set<String> {
+    /// name (the loader's skills directories). NOT_FOUND means unknown; an answer about the
+    /// skill itself (it fails to import, its manifest is invalid, its packages cannot be
+    /// installed) means it exists but cannot be loaded. Only a loader that does not answer
+    /// (UNAVAILABLE, DEADLINE_EXCEEDED, ...) leaves the question open: that throws.
+    public func skillProblems(among names: Set<String>) async throws -> [String: SkillProblem] {
         let listed = Set(try await loader.listSkills(ListSkillsRequest(), options: CallOptions(timeout: lookupTimeout)).skills.map(\.name))
         let rest = names.subtracting(listed)
-        guard !rest.isEmpty else { return [] }
+        guard !rest.isEmpty else { return [:] }
         let loader = self.loader
         let timeout = lookupTimeout
-        return try await withThrowingTaskGroup(of: String?.self) { group in
+        return try await withThrowingTaskGroup(of: (String, SkillProblem?).self) { group in
             for name in rest.sorted().prefix(256) {
                 group.addTask {
                     do {
                         _ = try await loader.loadSkill(LoadSkillRequest(name: name), options: CallOptions(timeout: timeout))
-                        return nil
+                        return (name, nil)
                     } catch let error as RPCError where error.code == .notFound {
-                        return name
+                        return (name, .unknown)
+                    } catch let error as RPCError where Self.isAboutTheSkill(error) {
+                        return (name, .notLoadable(error.message))
                     }
                 }
             }
-            var unknown = Set<String>()
-            for try await name in group { if let name { unknown.insert(name) } }
+            var problems: [String: SkillProblem] = [:]
+            for try await (name, problem) in group { problems[name] = problem }
             // Past 256 distinct names, the rest count as unknown unless listed.
-            unknown.formUnion(rest.sorted().dropFirst(256))
-            return unknown
+            for name in rest.sorted().dropFirst(256) { problems[name] = .unknown }
+            return problems
+        }
+    }
+
+    /// A LoadSkill error that describes the skill (the loader answered), not the loader's or
+    /// the gateway's availability.
+    static func isAboutTheSkill(_ error: RPCError) -> Bool {
+        switch error.code {
+        case .invalidArgument, .permissionDenied, .failedPrecondition: true
+        default: error.reason.map { ["SKILL_MEMORY", "HOST_CRASHED", "SKILL_IMPORT_FAILED"].contains($0) } ?? false
         }
     }
 }

@@ -37,7 +37,18 @@ public protocol StepExecutor: Sendable {
     /// The skill's version and content hash (part of a cache key).
     func identity(of skill: String) async throws -> String
 
-    /// Which of `names` no skill answers to (validation's UNKNOWN_SKILL). Throws when it
-    /// cannot tell (the loader is not reachable).
-    func unknownSkills(among names: Set<String>) async throws -> Set<String>
+    /// What is wrong with the skills of `names` that cannot run: none answers to the name
+    /// (validation's UNKNOWN_SKILL), or it exists but cannot be loaded (SKILL_NOT_LOADABLE).
+    /// Skills that can run are left out. Throws when it cannot tell (the loader is not
+    /// reachable or does not answer in time).
+    func skillProblems(among names: Set<String>) async throws -> [String: SkillProblem]
+}
+
+/// Why a skill named in a workflow cannot run.
+public enum SkillProblem: Sendable, Hashable {
+    /// No skill answers to the name.
+    case unknown
+    /// The skill exists but cannot be loaded; why (an import error, an invalid manifest, a
+    /// failed install), as the loader said it.
+    case notLoadable(String)
 }

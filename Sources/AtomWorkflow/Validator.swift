@@ -139,6 +139,7 @@ public enum WorkflowValidator {
         public static let duplicateID = "DUPLICATE_ID"
         public static let missingSkill = "MISSING_SKILL"
         public static let unknownSkill = "UNKNOWN_SKILL"
+        public static let skillNotLoadable = "SKILL_NOT_LOADABLE"
         public static let missingDependency = "MISSING_DEPENDENCY"
         public static let selfDependency = "SELF_DEPENDENCY"
         public static let cycle = "CYCLE"

@@ -68,11 +68,20 @@ public final class WorkflowServiceImpl: WorkflowService {
         if mode != .off && outcome.errors.isEmpty {
             let names = Set(spec.steps.map(\.skill))
             do {
-                let unknown = try await executor.unknownSkills(among: names)
-                for step in spec.steps where unknown.contains(step.skill) {
-                    outcome.errors.append(ValidationError(
-                        stepId: step.id, code: WorkflowValidator.Code.unknownSkill,
-                        message: "step \(step.id): the loader knows no skill \(step.skill)"))
+                let problems = try await executor.skillProblems(among: names)
+                for step in spec.steps {
+                    switch problems[step.skill] {
+                    case .unknown:
+                        outcome.errors.append(ValidationError(
+                            stepId: step.id, code: WorkflowValidator.Code.unknownSkill,
+                            message: "step \(step.id): the loader knows no skill \(step.skill)"))
+                    case .notLoadable(let why):
+                        outcome.errors.append(ValidationError(
+                            stepId: step.id, code: WorkflowValidator.Code.skillNotLoadable,
+                            message: "step \(step.id): skill \(step.skill) cannot be loaded: \(why)"))
+                    case nil:
+                        break
+                    }
                 }
             } catch {
                 let reason = RPCError.from(error)

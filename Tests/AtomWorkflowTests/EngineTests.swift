@@ -38,7 +38,9 @@ final class ClosureExecutor: StepExecutor {
 
     func identity(of skill: String) async throws -> String { identities.withLock { $0[skill] ?? "\(skill)@1" } }
 
-    func unknownSkills(among names: Set<String>) async throws -> Set<String> { names.subtracting(skills.keys) }
+    func skillProblems(among names: Set<String>) async throws -> [String: SkillProblem] {
+        Dictionary(uniqueKeysWithValues: names.subtracting(skills.keys).map { ($0, .unknown) })
+    }
 
     func count(_ skill: String) -> Int { calls.withLock { $0.filter { $0.skill == skill }.count } }
 
