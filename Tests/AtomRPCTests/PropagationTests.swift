@@ -61,11 +61,11 @@ struct PropagationTests {
         do {
             try await Task.sleep(for: .milliseconds(300))
             let options = CallOptions(
-                timeout: .milliseconds(800), metadata: [MetadataEntry(key: RPCMetadataKey.requestID, value: "req-42")])
+                timeout: .seconds(5), metadata: [MetadataEntry(key: RPCMetadataKey.requestID, value: "req-42")])
             let response = try await echo.echo(EchoRequest(text: "hi"), options: options)
             #expect(response.text.hasPrefix("hi [request req-42] via relay"))
             let budget = Int(response.text.split(separator: "budget ").last?.split(separator: " ").first ?? "") ?? 0
-            #expect(budget > 0 && budget < 800, "the downstream budget must be what was left: \(budget) ms")
+            #expect(budget > 0 && budget < 5_000, "the downstream budget must be what was left: \(budget) ms")
 
             // The downstream call cannot outlive the caller's deadline.
             let start = ContinuousClock.now
