@@ -1,5 +1,5 @@
 public import AtomProto
-public import AtomSkillFormat
+internal import AtomSkillFormat
 internal import Crypto
 internal import Foundation
 

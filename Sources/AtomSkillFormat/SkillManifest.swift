@@ -92,3 +92,24 @@ public struct SkillManifest: Sendable, Hashable {
         self.examples = examples
     }
 }
+
+extension SkillManifest.Example {
+    /// Whether `output` gives what this example promises: every key of `expect` is in it with an
+    /// equal value (objects compared the same way, lists element by element, numbers as numbers).
+    public func accepts(_ output: JSONValue) -> Bool {
+        Self.matches(.object(expect), output)
+    }
+
+    static func matches(_ expected: JSONValue, _ actual: JSONValue) -> Bool {
+        switch (expected, actual) {
+        case (.object(let wanted), .object(let got)):
+            return wanted.allSatisfy { key, value in got[key].map { matches(value, $0) } ?? false }
+        case (.array(let wanted), .array(let got)):
+            return wanted.count == got.count && zip(wanted, got).allSatisfy(matches)
+        case (.number(let a), .number(let b)):
+            return abs(a - b) <= 1e-9 * max(1, abs(a))
+        default:
+            return expected == actual
+        }
+    }
+}

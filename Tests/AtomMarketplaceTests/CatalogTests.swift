@@ -36,7 +36,7 @@ enum Fixtures {
     }
 
     static var repositoryRoot: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        Repository.root
     }
 }
 
