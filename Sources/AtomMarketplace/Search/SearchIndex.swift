@@ -349,16 +349,27 @@ public final class SearchIndex: @unchecked Sendable {
     private func topK(_ terms: [QueryTerm], _ state: IndexState, allowed: Bitset, k: Int, slotCount: Int) -> [ScoredSlot] {
         let blockCount = (slotCount >> Self.blockShift) + 1
         var bounds = [Float](repeating: 0, count: blockCount)
+        // blockOf[t * blockCount + window]: term t's block in that window, or -1.
+        var blockOf = [Int32](repeating: -1, count: blockCount * terms.count)
         bounds.withUnsafeMutableBufferPointer { bounds in
-            for term in terms {
-                let list = state.lists[term.term]
-                list.blockWindow.withUnsafeBufferPointer { windows in
-                    list.blockMax.withUnsafeBufferPointer { maxima in
-                        for block in 0..<windows.count { bounds[Int(windows[block])] += term.weight * maxima[block] }
+            blockOf.withUnsafeMutableBufferPointer { blockOf in
+                for (position, term) in terms.enumerated() {
+                    let list = state.lists[term.term]
+                    let base = position * blockCount
+                    list.blockWindow.withUnsafeBufferPointer { windows in
+                        list.blockMax.withUnsafeBufferPointer { maxima in
+                            for block in 0..<windows.count {
+                                let window = Int(windows[block])
+                                bounds[window] += term.weight * maxima[block]
+                                blockOf[base + window] = Int32(block)
+                            }
+                        }
                     }
                 }
             }
         }
+        let lists = terms.map { state.lists[$0.term] }
+        let docsOf = lists.map(\.docs), impactsOf = lists.map(\.impacts), startsOf = lists.map(\.blockStart)
         var candidates: [Int32] = []
         candidates.reserveCapacity(blockCount)
         for block in 0..<blockCount where bounds[block] > 0 { candidates.append(Int32(block)) }
@@ -374,14 +385,15 @@ public final class SearchIndex: @unchecked Sendable {
                     // Strictly below: a block that can tie the k-th best may hold a lower slot, which wins ties.
                     if heap.isFull && bounds[window] < heap.minimum { break }
                     var touched = false
-                    for term in terms {
-                        let list = state.lists[term.term]
-                        guard let block = list.block(for: UInt32(window)) else { continue }
-                        let end = block + 1 < list.blockStart.count ? Int(list.blockStart[block + 1]) : list.docs.count
-                        let weight = term.weight
-                        list.docs.withUnsafeBufferPointer { docs in
-                            list.impacts.withUnsafeBufferPointer { impacts in
-                                for index in Int(list.blockStart[block])..<end {
+                    for position in 0..<terms.count {
+                        let block = Int(blockOf[position * blockCount + window])
+                        guard block >= 0 else { continue }
+                        let starts = startsOf[position]
+                        let end = block + 1 < starts.count ? Int(starts[block + 1]) : docsOf[position].count
+                        let weight = terms[position].weight
+                        docsOf[position].withUnsafeBufferPointer { docs in
+                            impactsOf[position].withUnsafeBufferPointer { impacts in
+                                for index in Int(starts[block])..<end {
                                     scores[Int(docs[index]) & (blockSize - 1)] += weight * impacts[index]
                                 }
                             }
@@ -393,6 +405,7 @@ public final class SearchIndex: @unchecked Sendable {
                     for local in 0..<blockSize where scores[local] > 0 {
                         let score = scores[local]
                         scores[local] = 0
+                        if heap.isFull && score < heap.minimum { continue }
                         let slot = base | local
                         guard slot >> 6 < allowedWords.count, allowedWords[slot >> 6] & (1 << UInt64(slot & 63)) != 0 else { continue }
                         heap.offer(score, Int32(slot))
@@ -410,39 +423,24 @@ public final class SearchIndex: @unchecked Sendable {
     /// postings instead of tens of thousands. Nil when it does not apply (many terms, short
     /// lists) or runs out of depth; the block-max search answers then.
     private func thresholdTopK(_ terms: [QueryTerm], _ state: IndexState, allowed: Bitset, k: Int) -> [ScoredSlot]? {
-        guard k > 0, k <= Self.topListDepth / 2, terms.count <= 8 else { return nil }
-        var postings = 0
-        for term in terms { postings += state.lists[term.term].docs.count }
-        guard postings >= 2_048 else { return nil }
-        let lists = terms.map { topList($0.term, state) }
-        var positions: [Int: Int] = [:]
-        for (position, term) in terms.enumerated() { positions[term.term] = position }
+        // One term: its impact-ordered head is already the ranking (score = idf x impact), so the
+        // answer is its first k allowed entries. Several terms would need each new slot scored in
+        // full (the threshold algorithm); words like "python" and "library" share high impacts
+        // over thousands of skills, so the block-max search answers those better.
+        guard k > 0, k <= Self.topListDepth / 2, terms.count == 1 else { return nil }
+        let term = terms[0]
+        guard state.lists[term.term].docs.count >= 2_048 else { return nil }
+        let list = topList(term.term, state)
         var heap = TopKHeap(capacity: k)
-        var seen = Set<Int32>()
-        seen.reserveCapacity(4 * k)
-        var depth = 0
-        while true {
-            var bound: Float = 0
-            var exhausted = 0
-            for (position, list) in lists.enumerated() {
-                guard depth < list.slots.count else {
-                    bound += terms[position].weight * list.cutoff
-                    exhausted += 1
-                    continue
-                }
-                bound += terms[position].weight * list.impacts[depth]
-                let slot = list.slots[depth]
-                guard allowed.contains(Int(slot)), seen.insert(slot).inserted else { continue }
-                heap.offer(fullScore(Int(slot), terms, positions, state), slot)
-            }
-            depth += 1
-            // Every unseen slot scores at most `bound` (strictly below the k-th: ties go to lower slots).
-            if heap.isFull && heap.minimum > bound { return heap.sorted() }
-            if exhausted == lists.count {
-                // Every list was walked to its end: exact if they held every posting.
-                return lists.allSatisfy({ $0.cutoff == 0 }) ? heap.sorted() : nil
-            }
+        for depth in 0..<list.slots.count {
+            let score = term.weight * list.impacts[depth]
+            // Every later entry and every slot left out scores at most this (ties go to lower slots).
+            if heap.isFull && heap.minimum > score { return heap.sorted() }
+            let slot = list.slots[depth]
+            if allowed.contains(Int(slot)) { heap.offer(score, slot) }
         }
+        if heap.isFull && heap.minimum > term.weight * list.cutoff { return heap.sorted() }
+        return list.cutoff == 0 ? heap.sorted() : nil
     }
 
     static let topListDepth = 1_024
@@ -463,22 +461,6 @@ public final class SearchIndex: @unchecked Sendable {
             cutoff: order.count > Self.topListDepth ? impacts[order[Self.topListDepth]] : 0)
         topLists.withLock { $0[term] = top }
         return top
-    }
-
-    /// A slot's score for the query, from its forward list (the same impacts as its postings).
-    /// Summed in query-term order, as the block search sums, so both give the same float.
-    private func fullScore(_ slot: Int, _ terms: [QueryTerm], _ positions: [Int: Int], _ state: IndexState) -> Float {
-        var parts = [Float](repeating: 0, count: terms.count)
-        let ids = state.forward[slot], frequencies = state.forwardFrequencies[slot], lengths = state.lengths[slot]
-        for (index, id) in ids.enumerated() {
-            guard let position = positions[Int(id)] else { continue }
-            let packed = frequencies[index]
-            let tf = (UInt16(truncatingIfNeeded: packed >> 32), UInt16(truncatingIfNeeded: packed >> 16), UInt16(truncatingIfNeeded: packed))
-            parts[position] = terms[position].weight * state.impact(tf, lengths)
-        }
-        var score: Float = 0
-        for part in parts where part != 0 { score += part }
-        return score
     }
 
     /// `limit` skills from `ordering`, after skipping `offset`, keeping those in `allowed` (all
