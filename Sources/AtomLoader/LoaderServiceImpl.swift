@@ -52,7 +52,15 @@ public struct LoaderServiceImpl: LoaderService {
             }
             // The caller's own deadline bounds the execution too (less a margin to answer in).
             let cap = context.remaining.map { UInt32(clamping: max(1, Int64($0 / .milliseconds(1)) - 5)) }
-            return try await loader.execute(name: request.name, inputs: request.inputsJson, timeoutMs: request.timeoutMs, capMs: cap, metrics: context.metrics)
+            do {
+                return try await loader.execute(name: request.name, inputs: request.inputsJson, timeoutMs: request.timeoutMs, capMs: cap, metrics: context.metrics)
+            } catch let error as LoaderError where error.reason == "SKILL_NOT_LOADED" {
+                // A skill in the skills directories need not be loaded by hand first: load it by
+                // name (NOT_FOUND if there is none), then run it.
+                _ = try await loader.load(name: request.name, path: "", context: context, metrics: context.metrics)
+                let cap = context.remaining.map { UInt32(clamping: max(1, Int64($0 / .milliseconds(1)) - 5)) }
+                return try await loader.execute(name: request.name, inputs: request.inputsJson, timeoutMs: request.timeoutMs, capMs: cap, metrics: context.metrics)
+            }
         }
     }
 

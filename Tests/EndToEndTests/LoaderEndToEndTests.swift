@@ -107,6 +107,17 @@ struct LoaderEndToEndTests {
             #expect(operations["skill_load"] == 1)
             #expect(operations["skill_execute"] == 2)
             #expect(operations["package_install"] == 1)
+
+            // A skill in the skills directories runs without a LoadSkill first; one that is not
+            // there is NOT_FOUND with its name.
+            try Self.writeSkill("\(skills)/plain", name: "plain", packages: "[]", code: """
+                def execute(inputs):
+                    return {"plain": True}
+                """)
+            let direct = try CLI.run(["skill", "exec", "plain", "{}"], environment: environment)
+            #expect(direct.status == 0 && direct.output.contains("plain"), "\(direct.output)")
+            let absent = try CLI.run(["skill", "exec", "no-such-skill", "{}"], environment: environment)
+            #expect(absent.status == 4 && absent.output.contains("NOT_FOUND") && absent.output.contains("no-such-skill"), "\(absent.output)")
         }
     }
 
