@@ -1,4 +1,5 @@
 import AtomProto
+import AtomTesting
 @testable import AtomWorkflow
 import Foundation
 import Testing
@@ -329,6 +330,25 @@ struct ExpressionTests {
         #expect(try JSONValue.parse(value.canonicalText) == value)
         for bad in ["{", "[1,]", "{\"a\" 1}", "01", "\"\u{01}\"", "{\"a\":1,\"a\":2}", "tru", "1 2", String(repeating: "[", count: 65) + String(repeating: "]", count: 65)] {
             #expect(throws: JSONParseError.self, "\(bad.prefix(20))") { try JSONValue.parse(bad) }
+        }
+    }
+}
+
+@Suite("Example workflows")
+struct ExampleWorkflowTests {
+    @Test("every workflow in examples/ parses, validates and names only bundled skills")
+    func examples() throws {
+        let directory = Repository.root + "/examples"
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".json") }
+        #expect(!files.isEmpty)
+        let bundled = Set(try FileManager.default.contentsOfDirectory(atPath: Repository.root + "/skills"))
+        for file in files {
+            let spec = try SpecParser.parse(String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8))
+            let outcome = WorkflowValidator.validate(spec)
+            #expect(outcome.errors.isEmpty, "\(file): \(outcome.errors)")
+            for step in spec.steps {
+                #expect(bundled.contains(step.skill), "\(file): step \(step.id) names \(step.skill), which is not in skills/")
+            }
         }
     }
 }
