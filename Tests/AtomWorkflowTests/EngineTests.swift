@@ -121,7 +121,20 @@ struct EngineTests {
     func eagerAndBounded() async throws {
         let harness = try Harness()
         defer { harness.remove() }
-        let executor = ClosureExecutor(["fast": ClosureExecutor.sleep(20), "slow": ClosureExecutor.sleep(400)])
+        // The slow step ends only once both fast steps have started (or after 10 s): an engine
+        // that waited for the whole level would start `next` after it, whatever the machine's load.
+        let fastStarts = Mutex(0)
+        let executor = ClosureExecutor([
+            "fast": { inputs in
+                fastStarts.withLock { $0 += 1 }
+                return try await ClosureExecutor.sleep(20)(inputs)
+            },
+            "slow": { _ in
+                let deadline = ContinuousClock.now + .seconds(10)
+                while fastStarts.withLock({ $0 }) < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+                return .object(["slept": .int(0)])
+            },
+        ])
         let (outcome, _) = try await harness.run("""
             steps:
               - {id: quick, skill: fast}
@@ -187,7 +200,7 @@ struct EngineTests {
         let executor = ClosureExecutor(["sleep": ClosureExecutor.sleep(10_000)])
         let started = ContinuousClock.now
         let (outcome, log) = try await harness.run("steps:\n  - {id: slow, skill: sleep, timeout_seconds: 1}\n", executor: executor)
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(8), "well before the 10 s sleep ends")
         #expect(outcome.state == .failed)
         let event = try #require(log.final("slow"))
         #expect(event.state == .failed && event.errorCode == .deadlineExceeded && event.error.contains("timed out after 1 s"))
@@ -277,7 +290,7 @@ struct EngineTests {
         let (fast, fastLog) = try await harness.run("fail_fast: true\n" + spec.replacingOccurrences(of: "sleep}", with: "sleep, timeout_seconds: 60}"), executor: ClosureExecutor([
             "fail": { _ in throw StepFailure(.unknown, "it broke") }, "sleep": ClosureExecutor.sleep(20_000), "echo": { $0 },
         ]))
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(15), "well before the 20 s sleep ends")
         #expect(fast.state == .failed && fast.error.contains("fail_fast"))
         #expect(fastLog.final("other")?.state == .cancelled)
         #expect(fastLog.final("after_other")?.state == .cancelled)
