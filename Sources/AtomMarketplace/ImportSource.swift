@@ -59,9 +59,10 @@ public enum ImportSource {
         let text = String(decoding: data, as: UTF8.self)
         var lines: [(Int, Substring)] = []
         var number = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split on the UTF-8 bytes: splitting Characters costs grapheme breaking over the whole file.
+        for line in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             number += 1
-            if !line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { lines.append((number, line)) }
+            if !line.allSatisfy(isBlank) { lines.append((number, Substring(line))) }
         }
         let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, lines.count / 1_000))
         let size = (lines.count + parts - 1) / max(parts, 1)
@@ -74,6 +75,11 @@ public enum ImportSource {
             for await (part, items) in group { results[part] = items }
             return results.flatMap { $0 }
         }
+    }
+
+    /// A byte of a blank line (space, tab, carriage return).
+    static func isBlank(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
     }
 
     static func skillFolder(_ url: URL) -> Item {
@@ -90,10 +96,10 @@ public enum ImportSource {
     public static func bundle(_ text: String, label: String) -> [Item] {
         var items: [Item] = []
         var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
-            if line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }
-            items.append(bundleLine(String(line), label: "\(label):\(lineNumber)"))
+            if line.allSatisfy(isBlank) { continue }
+            items.append(bundleLine(String(Substring(line)), label: "\(label):\(lineNumber)"))
         }
         return items
     }

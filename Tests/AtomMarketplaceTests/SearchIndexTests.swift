@@ -1,4 +1,5 @@
 import AtomProto
+import Foundation
 import Testing
 
 @testable import AtomMarketplace
@@ -175,6 +176,74 @@ struct SearchIndexTests {
             let filtered = index.search(SearchQuery(text: query, category: "a", limit: 10))
             let expected = all.skills.filter { $0.category == "a" }.prefix(10).map(\.name)
             #expect(filtered.skills.map(\.name) == Array(expected), "\(query) in a")
+        }
+    }
+
+    @Test("MaxScore top-k equals brute-force BM25F top-k for many random multi-word queries, with filters, pages and updates")
+    func maxScoreMatchesBruteForce() {
+        // Words with a skewed frequency (a few in most skills, many rare), in names, tags and text,
+        // so that blocks hold essential and non-essential terms and thresholds vary.
+        var generator = SystemRandomNumberGenerator()
+        let vocabulary = (0..<300).map { "w\($0)" }
+        func word() -> String {
+            // Roughly Zipf: low numbers are frequent.
+            let u = Double.random(in: 0..<1, using: &generator)
+            return vocabulary[min(vocabulary.count - 1, Int(pow(Double(vocabulary.count), u * u)) - 1)]
+        }
+        func skill(_ number: Int, _ generation: Int) -> CatalogSkill {
+            let name = (0..<Int.random(in: 1...3, using: &generator)).map { _ in word() }.joined(separator: "-") + "-\(number)"
+            let text = (0..<Int.random(in: 2...40, using: &generator)).map { _ in word() }.joined(separator: " ")
+            var record = SmallCatalog.skill(name, text, category: ["a", "b", "c"][number % 3], tags: [word(), word()])
+            record.id = "s\(number)"
+            record.version = "1.0.\(generation)"
+            return record
+        }
+        let count = 6_000
+        let index = SearchIndex()
+        index.load((0..<count).map { skill($0, 0) })
+        // Some updates: tombstoned slots and new slots at the end.
+        index.upsert(SearchIndex.prepare((0..<count).filter { $0 % 17 == 0 }.map { skill($0, 1) }))
+        var checked = 0
+        for round in 0..<150 {
+            let words = (0..<Int.random(in: 2...5, using: &generator)).map { _ in word() }
+            let text = words.joined(separator: " ")
+            let category = round % 4 == 0 ? "b" : ""
+            let expected = index.exhaustiveRanking(text, category: category)
+            for (offset, limit) in [(0, 10), (0, 20), (20, 20), (0, 100)] {
+                let hits = index.search(SearchQuery(text: text, category: category, offset: offset, limit: limit))
+                #expect(hits.total == expected.count, "\(text)")
+                let want = expected.dropFirst(offset).prefix(limit)
+                #expect(hits.skills.map(\.id) == want.map(\.id), "\(text) [\(category)] offset \(offset) limit \(limit)")
+                #expect(hits.scores == want.map(\.score), "\(text) [\(category)] offset \(offset) limit \(limit)")
+                checked += 1
+            }
+        }
+        #expect(checked == 600)
+    }
+
+    @Test("an index grown chunk by chunk (impacts refreshed in place) ranks exactly as one loaded at once")
+    func growthRefreshMatchesLoad() {
+        let words = ["data", "parser", "fast", "json", "yaml", "tool", "library", "python", "binding", "network"]
+        var generator = SystemRandomNumberGenerator()
+        let skills = (0..<2_048).map { number in
+            SmallCatalog.skill(
+                "\(words.randomElement(using: &generator)!)-s\(number)",
+                (0..<Int.random(in: 1...25, using: &generator)).map { _ in words.randomElement(using: &generator)! }.joined(separator: " "),
+                tags: [words.randomElement(using: &generator)!])
+        }
+        let grown = SearchIndex()
+        // 256, 512, 1,024 and 2,048 skills each double the count: the averages are refreshed then.
+        for start in stride(from: 0, to: skills.count, by: 256) {
+            grown.upsert(SearchIndex.prepare(Array(skills[start..<start + 256])))
+        }
+        let loaded = SearchIndex()
+        loaded.load(skills)
+        for query in ["data", "json parser", "python library binding", "fast tool network yaml", "pars"] {
+            let a = grown.search(SearchQuery(text: query, limit: 50)), b = loaded.search(SearchQuery(text: query, limit: 50))
+            #expect(a.total == b.total, "\(query)")
+            #expect(a.skills.map(\.id) == b.skills.map(\.id), "\(query)")
+            #expect(a.scores == b.scores, "\(query)")
+            #expect(!a.scores.isEmpty)
         }
     }
 

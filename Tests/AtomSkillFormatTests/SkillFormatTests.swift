@@ -161,5 +161,8 @@ struct JSONValueTests {
         let value = try JSONValue.parse(json: #"{"b": [1, 2.5, true, null], "a": "x\"y\n", "c": {}}"#)
         #expect(value.jsonText == #"{"a":"x\"y\n","b":[1,2.5,true,null],"c":{}}"#)
         #expect(try JSONValue.parse(json: value.jsonText) == value)
+        let unicode = JSONValue.object(["é": .string("\u{01}\u{1f}\\ é 😀 \u{7f}")])
+        #expect(unicode.jsonText == #"{"é":"\u0001\u001f\\ é 😀 \#u{7f}"}"#)
+        #expect(try JSONValue.parse(json: unicode.jsonText) == unicode)
     }
 }

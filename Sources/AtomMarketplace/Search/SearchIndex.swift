@@ -370,50 +370,184 @@ public final class SearchIndex: @unchecked Sendable {
         }
         let lists = terms.map { state.lists[$0.term] }
         let docsOf = lists.map(\.docs), impactsOf = lists.map(\.impacts), startsOf = lists.map(\.blockStart)
+        let maximaOf = lists.map(\.blockMax)
         var candidates: [Int32] = []
         candidates.reserveCapacity(blockCount)
         for block in 0..<blockCount where bounds[block] > 0 { candidates.append(Int32(block)) }
         candidates.sort { bounds[Int($0)] > bounds[Int($1)] }
 
         var heap = TopKHeap(capacity: k)
-        var accumulator = [Float](repeating: 0, count: 1 << Self.blockShift)
         let blockSize = 1 << Self.blockShift
+        // Per block: the score accumulator (all terms essential), and for MaxScore each term's
+        // contribution per local slot (row = term position), the essential partial sums and the
+        // local slots the essential terms touched.
+        var accumulator = [Float](repeating: 0, count: blockSize)
+        var contributions = [Float](repeating: 0, count: blockSize * terms.count)
+        var partial = [Float](repeating: 0, count: blockSize)
+        var touched = [Int](repeating: 0, count: blockSize)
+        // The terms present in the block: position and idf x the block's best impact.
+        var present = [(position: Int, bound: Float)]()
+        present.reserveCapacity(terms.count)
         accumulator.withUnsafeMutableBufferPointer { scores in
-            allowed.words.withUnsafeBufferPointer { allowedWords in
-                for candidate in candidates {
-                    let window = Int(candidate)
-                    // Strictly below: a block that can tie the k-th best may hold a lower slot, which wins ties.
-                    if heap.isFull && bounds[window] < heap.minimum { break }
-                    var touched = false
-                    for position in 0..<terms.count {
-                        let block = Int(blockOf[position * blockCount + window])
-                        guard block >= 0 else { continue }
+          contributions.withUnsafeMutableBufferPointer { contributions in
+            partial.withUnsafeMutableBufferPointer { partial in
+              touched.withUnsafeMutableBufferPointer { touched in
+                allowed.words.withUnsafeBufferPointer { allowedWords in
+                    @inline(__always) func isAllowed(_ slot: Int) -> Bool {
+                        slot >> 6 < allowedWords.count && allowedWords[slot >> 6] & (1 << UInt64(slot & 63)) != 0
+                    }
+                    @inline(__always) func range(_ position: Int, _ block: Int) -> Range<Int> {
                         let starts = startsOf[position]
-                        let end = block + 1 < starts.count ? Int(starts[block + 1]) : docsOf[position].count
-                        let weight = terms[position].weight
-                        docsOf[position].withUnsafeBufferPointer { docs in
-                            impactsOf[position].withUnsafeBufferPointer { impacts in
-                                for index in Int(starts[block])..<end {
-                                    scores[Int(docs[index]) & (blockSize - 1)] += weight * impacts[index]
+                        return Int(starts[block])..<(block + 1 < starts.count ? Int(starts[block + 1]) : docsOf[position].count)
+                    }
+                    for candidate in candidates {
+                        let window = Int(candidate)
+                        // Strictly below: a block that can tie the k-th best may hold a lower slot, which wins ties.
+                        if heap.isFull && bounds[window] < heap.minimum { break }
+                        let base = window << Self.blockShift
+                        present.removeAll(keepingCapacity: true)
+                        for position in 0..<terms.count {
+                            let block = Int(blockOf[position * blockCount + window])
+                            guard block >= 0 else { continue }
+                            present.append((position, terms[position].weight * maximaOf[position][block]))
+                        }
+                        guard !present.isEmpty else { continue }
+                        // MaxScore within the block: the terms whose bounds together cannot reach
+                        // the k-th best score are non-essential; a slot holding none of the others
+                        // cannot enter the top k, so only the essential terms' postings are
+                        // candidates, and the non-essential ones are looked up (binary search in
+                        // the block) only while the candidate's bound can still reach the k-th best.
+                        var nonEssential = 0
+                        var cut: Float = 0
+                        if heap.isFull && present.count > 1 {
+                            // A margin for the rounding of sums taken in another order than the score's.
+                            cut = heap.minimum - heap.minimum * 1e-5 - 1e-6
+                            present.sort { $0.bound < $1.bound }
+                            var sum: Float = 0
+                            while nonEssential < present.count - 1 {
+                                sum += present[nonEssential].bound
+                                guard sum < cut else { break }
+                                nonEssential += 1
+                            }
+                        }
+                        if nonEssential == 0 {
+                            // Every term essential: score the block term at a time, in query order.
+                            for position in 0..<terms.count {
+                                let block = Int(blockOf[position * blockCount + window])
+                                guard block >= 0 else { continue }
+                                let weight = terms[position].weight
+                                docsOf[position].withUnsafeBufferPointer { docs in
+                                    impactsOf[position].withUnsafeBufferPointer { impacts in
+                                        for index in range(position, block) {
+                                            scores[Int(docs[index]) & (blockSize - 1)] += weight * impacts[index]
+                                        }
+                                    }
+                                }
+                            }
+                            for local in 0..<blockSize where scores[local] > 0 {
+                                let score = scores[local]
+                                scores[local] = 0
+                                if heap.isFull && score < heap.minimum { continue }
+                                let slot = base | local
+                                guard isAllowed(slot) else { continue }
+                                heap.offer(score, Int32(slot))
+                            }
+                            continue
+                        }
+                        var touchedCount = 0
+                        for rank in nonEssential..<present.count {
+                            let position = present[rank].position
+                            let weight = terms[position].weight
+                            let row = position * blockSize
+                            let block = Int(blockOf[position * blockCount + window])
+                            docsOf[position].withUnsafeBufferPointer { docs in
+                                impactsOf[position].withUnsafeBufferPointer { impacts in
+                                    for index in range(position, block) {
+                                        let local = Int(docs[index]) & (blockSize - 1)
+                                        if partial[local] == 0 {
+                                            touched[touchedCount] = local
+                                            touchedCount += 1
+                                        }
+                                        let contribution = weight * impacts[index]
+                                        partial[local] += contribution
+                                        contributions[row + local] = contribution
+                                    }
                                 }
                             }
                         }
-                        touched = true
-                    }
-                    guard touched else { continue }
-                    let base = window << Self.blockShift
-                    for local in 0..<blockSize where scores[local] > 0 {
-                        let score = scores[local]
-                        scores[local] = 0
-                        if heap.isFull && score < heap.minimum { continue }
-                        let slot = base | local
-                        guard slot >> 6 < allowedWords.count, allowedWords[slot >> 6] & (1 << UInt64(slot & 63)) != 0 else { continue }
-                        heap.offer(score, Int32(slot))
+                        var nonEssentialBound: Float = 0
+                        for rank in 0..<nonEssential { nonEssentialBound += present[rank].bound }
+                        for index in 0..<touchedCount {
+                            let local = touched[index]
+                            let slot = base | local
+                            var bound = partial[local] + nonEssentialBound
+                            partial[local] = 0
+                            cut = max(cut, heap.minimum - heap.minimum * 1e-5 - 1e-6)
+                            if bound < cut || !isAllowed(slot) { continue }
+                            // Look the non-essential terms up, the strongest first, while the bound holds.
+                            var rank = nonEssential - 1
+                            while rank >= 0 {
+                                let (position, termBound) = present[rank]
+                                let block = Int(blockOf[position * blockCount + window])
+                                let found = docsOf[position].withUnsafeBufferPointer { docs -> Int? in
+                                    var low = range(position, block).lowerBound, high = range(position, block).upperBound
+                                    let target = UInt32(slot)
+                                    while low < high {
+                                        let middle = (low + high) >> 1
+                                        if docs[middle] < target { low = middle + 1 } else { high = middle }
+                                    }
+                                    return low < range(position, block).upperBound && docs[low] == target ? low : nil
+                                }
+                                bound -= termBound
+                                if let found {
+                                    let contribution = terms[position].weight * impactsOf[position][found]
+                                    contributions[position * blockSize + local] = contribution
+                                    bound += contribution
+                                }
+                                if bound < cut { break }
+                                rank -= 1
+                            }
+                            if rank < 0 {
+                                // Every term of the block looked up: the exact score, summed in query order.
+                                var score: Float = 0
+                                for position in 0..<terms.count { score += contributions[position * blockSize + local] }
+                                heap.offer(score, Int32(slot))
+                            }
+                            for position in 0..<terms.count { contributions[position * blockSize + local] = 0 }
+                        }
+                        // Skipped candidates still hold essential contributions.
+                        for index in 0..<touchedCount {
+                            let local = touched[index]
+                            for rank in nonEssential..<present.count { contributions[present[rank].position * blockSize + local] = 0 }
+                        }
                     }
                 }
+              }
             }
+          }
         }
         return heap.sorted()
+    }
+
+    /// Every allowed match of `text` scored in full, without pruning, best first (ties: lower
+    /// slot first): the reference the pruned searches must agree with exactly (tests).
+    func exhaustiveRanking(_ text: String, category: String = "") -> [(id: String, score: Float)] {
+        lock.read {
+            let state = self.state
+            guard let terms = queryTerms(text, state), !terms.isEmpty else { return [] }
+            var scores = [Float](repeating: 0, count: state.records.count)
+            for term in terms {
+                let list = state.lists[term.term]
+                for (doc, impact) in zip(list.docs, list.impacts) { scores[Int(doc)] += term.weight * impact }
+            }
+            var ranked: [(slot: Int, score: Float)] = []
+            for slot in scores.indices where scores[slot] > 0 && state.alive.contains(slot) {
+                if !category.isEmpty, state.records[slot].category != category { continue }
+                ranked.append((slot, scores[slot]))
+            }
+            ranked.sort { $0.score != $1.score ? $0.score > $1.score : $0.slot < $1.slot }
+            return ranked.map { (state.records[$0.slot].id, $0.score) }
+        }
     }
 
     /// Top-k by walking the terms' impact-ordered lists in step (Fagin's threshold algorithm):
@@ -574,6 +708,16 @@ final class TermList: @unchecked Sendable {
         docs.append(slot)
         impacts.append(impact)
         alive += 1
+    }
+
+    /// Recomputes each block's best impact after the impacts changed.
+    func refreshBlockMaxima() {
+        for block in 0..<blockStart.count {
+            let end = block + 1 < blockStart.count ? Int(blockStart[block + 1]) : impacts.count
+            var best: Float = 0
+            for index in Int(blockStart[block])..<end where impacts[index] > best { best = impacts[index] }
+            blockMax[block] = best
+        }
     }
 
     /// The index of the block covering `window`, if the term has postings there.
@@ -815,7 +959,37 @@ struct IndexState {
         return true
     }
 
+    /// The rebuild of an index without dead slots (it only grew): the same averages and impacts
+    /// as a full rebuild, recomputed in place, without copying records or remaking the filters.
+    mutating func refreshImpacts() {
+        var sums: (Double, Double, Double) = (0, 0, 0)
+        for length in lengths {
+            sums.0 += Double(length.0)
+            sums.1 += Double(length.1)
+            sums.2 += Double(length.2)
+        }
+        let count = Double(max(records.count, 1))
+        averages = (Float(max(sums.0 / count, 1)), Float(max(sums.1 / count, 1)), Float(max(sums.2 / count, 1)))
+        averagedAt = records.count
+        // Postings are in slot order, so a cursor per list walks them in step with the slots.
+        var cursors = [Int](repeating: 0, count: lists.count)
+        for slot in 0..<records.count {
+            let lengths = self.lengths[slot]
+            for (id, packed) in zip(forward[slot], forwardFrequencies[slot]) {
+                let tf = (UInt16(truncatingIfNeeded: packed >> 32), UInt16(truncatingIfNeeded: packed >> 16), UInt16(truncatingIfNeeded: packed))
+                let list = lists[Int(id)]
+                list.impacts[cursors[Int(id)]] = impact(tf, lengths)
+                cursors[Int(id)] += 1
+            }
+        }
+        for list in lists { list.refreshBlockMaxima() }
+    }
+
     mutating func rebuild() {
+        if aliveCount == records.count {
+            refreshImpacts()
+            return
+        }
         var documents: [(CatalogSkill, [UInt32], [UInt64], (UInt16, UInt16, UInt16))] = []
         documents.reserveCapacity(aliveCount)
         alive.forEach { slot in documents.append((records[slot], forward[slot], forwardFrequencies[slot], lengths[slot])) }
