@@ -285,3 +285,18 @@ struct CatalogTests {
         #expect(throws: JSONLines.SyntaxError.self) { try JSONLines.parse(deep) }
     }
 }
+
+@Suite("JSON Lines bundles")
+struct BundleLineEndingTests {
+    @Test("CRLF line ends (a bundle written on Windows) split like LF ones, blank lines skipped")
+    func crlf() {
+        let text = Fixtures.line("alpha") + "\r\n\r\n" + Fixtures.line("beta") + "\r\n"
+        let items = ImportSource.bundle(text, label: "b")
+        #expect(items.count == 2)
+        let names: [String] = items.compactMap { item in
+            if case .valid(let skill) = item { return skill.record.id }
+            return nil
+        }
+        #expect(names == ["alpha", "beta"], "\(items)")
+    }
+}
