@@ -218,13 +218,38 @@ def failure_fields(error, kind):
     return type(error).__name__, str(error), text, kind
 
 
-def load(request_id, fields):
-    module_name, directory, entry, function = (f.decode() for f in fields[:4])
-    skill = Skill(directory)
+def captured(request_id, kind, body):
+    """Runs body() with everything it prints captured as its logs.
+
+    Returns (True, result, logs). On an exception it sends the failure frame itself (a
+    MemoryError as "memory", anything else as `kind`) and returns (False, None, None);
+    SystemExit ends the host, which the loader reports as HOST_CRASHED.
+    """
     capture = Capture()
     saved = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = capture
     try:
+        result = body()
+    except SystemExit as error:
+        sys.stdout, sys.stderr = saved
+        posix._exit(error.code if isinstance(error.code, int) else 1)
+    except MemoryError as error:
+        sys.stdout, sys.stderr = saved
+        send(b"F", request_id, *failure_fields(error, "memory"), capture.text())
+        return False, None, None
+    except BaseException as error:
+        sys.stdout, sys.stderr = saved
+        send(b"F", request_id, *failure_fields(error, kind), capture.text())
+        return False, None, None
+    sys.stdout, sys.stderr = saved
+    return True, result, capture.text()
+
+
+def load(request_id, fields):
+    module_name, directory, entry, function = (f.decode() for f in fields[:4])
+    skill = Skill(directory)
+
+    def body():
         # Directory listings cached by earlier imports may predate the new files.
         sys.path_importer_cache.clear()
         spec = _external.spec_from_file_location(module_name, entry)
@@ -244,20 +269,11 @@ def load(request_id, fields):
             raise AttributeError(entry.rsplit("/", 1)[-1] + " defines no function " + function + "(inputs)")
         skill.module = module
         skill.function = target
-    except SystemExit as error:
-        sys.stdout, sys.stderr = saved
-        posix._exit(error.code if isinstance(error.code, int) else 1)
-    except MemoryError as error:
-        sys.stdout, sys.stderr = saved
-        send(b"F", request_id, *failure_fields(error, "memory"), capture.text())
-        return
-    except BaseException as error:
-        sys.stdout, sys.stderr = saved
-        send(b"F", request_id, *failure_fields(error, "load"), capture.text())
-        return
-    sys.stdout, sys.stderr = saved
-    skills[module_name] = skill
-    send(b"O", request_id, capture.text())
+
+    ok, _, logs = captured(request_id, "load", body)
+    if ok:
+        skills[module_name] = skill
+        send(b"O", request_id, logs)
 
 
 def execute(request_id, fields):
@@ -285,35 +301,20 @@ def execute(request_id, fields):
         usage = _resource.getrusage(_resource.RUSAGE_SELF)
         soft = int(usage.ru_utime + usage.ru_stime) + cpu_seconds
         _resource.setrlimit(_resource.RLIMIT_CPU, (soft, _resource.RLIM_INFINITY))
-    capture = Capture()
-    saved = sys.stdout, sys.stderr
-    sys.stdout = sys.stderr = capture
-    try:
+
+    def body():
         with Running(skill):
             result = skill.function(inputs)
         if not isinstance(result, dict):
             raise TypeError(skill.function.__name__ + " returned " + type(result).__name__ + "; a skill returns a dict")
         try:
-            outputs = json().dumps(result)
+            return json().dumps(result)
         except (TypeError, ValueError) as error:
             raise TypeError("the output is not JSON: " + str(error)) from None
-    except SystemExit as error:
-        sys.stdout, sys.stderr = saved
-        posix._exit(error.code if isinstance(error.code, int) else 1)
-    except MemoryError as error:
-        sys.stdout, sys.stderr = saved
-        send(b"F", request_id, *failure_fields(error, "memory"), capture.text())
-        return
-    except RecursionError as error:
-        sys.stdout, sys.stderr = saved
-        send(b"F", request_id, *failure_fields(error, "skill"), capture.text())
-        return
-    except BaseException as error:
-        sys.stdout, sys.stderr = saved
-        send(b"F", request_id, *failure_fields(error, "skill"), capture.text())
-        return
-    sys.stdout, sys.stderr = saved
-    send(b"O", request_id, outputs, capture.text())
+
+    ok, outputs, logs = captured(request_id, "skill", body)
+    if ok:
+        send(b"O", request_id, outputs, logs)
 
 
 def unload(fields):
