@@ -52,10 +52,10 @@ public struct WorkflowConfiguration: Sendable {
     }
 
     static func integer(_ environment: [String: String], _ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
-        guard let text = environment[key], !text.isEmpty else { return value }
-        guard let number = Int(text), range.contains(number) else {
-            throw Invalid(description: "\(key)=\(text) is invalid; expected an integer in \(range.lowerBound)...\(range.upperBound)")
+        do {
+            return try AtomEnvironment.integer(environment, key, default: value, range: range)
+        } catch {
+            throw Invalid(description: error.description)
         }
-        return number
     }
 }

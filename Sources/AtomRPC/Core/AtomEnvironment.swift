@@ -115,7 +115,9 @@ public struct AtomEnvironment: Sendable {
         return nil
     }
 
-    static func integer(_ environment: [String: String], _ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+    /// An integer setting: `value` when unset or empty, an error naming the key and the range when
+    /// it is not an integer in `range`. Every service's configuration reads its integers with it.
+    public static func integer(_ environment: [String: String], _ key: String, default value: Int, range: ClosedRange<Int>) throws(InvalidSetting) -> Int {
         guard let text = environment[key], !text.isEmpty else { return value }
         guard let number = Int(text), range.contains(number) else {
             throw InvalidSetting(description: "\(key)=\(text) is invalid; expected an integer in \(range.lowerBound)...\(range.upperBound)")
