@@ -15,7 +15,9 @@ internal import Synchronization
 final class Broker: @unchecked Sendable {
     typealias Identity = [UInt8]
 
-    struct Instance {
+    /// A class: routing reads several instances per call, and copying a struct of strings and
+    /// sets each time was a measurable share of the gateway's CPU.
+    final class Instance {
         let identity: Identity
         let service: String
         let instanceID: String
@@ -37,6 +39,24 @@ final class Broker: @unchecked Sendable {
 
         var load: Int { max(inflight, reportedInflight) }
         var hasCredit: Bool { !draining && load < capacity }
+
+        init(
+            identity: Identity, service: String, instanceID: String, methods: Set<String>, capacity: Int,
+            heartbeat: Duration, version: String, pid: UInt32, host: String, connectedAt: ContinuousClock.Instant
+        ) {
+            self.identity = identity
+            self.service = service
+            self.instanceID = instanceID
+            self.methods = methods
+            self.capacity = capacity
+            self.heartbeat = heartbeat
+            self.version = version
+            self.pid = pid
+            self.host = host
+            self.connectedAt = connectedAt
+            lastSeen = connectedAt
+            lastHeartbeatSent = connectedAt
+        }
     }
 
     struct ServiceEntry {
@@ -47,7 +67,8 @@ final class Broker: @unchecked Sendable {
 
     struct QueuedCall {
         let client: Identity
-        let envelope: RequestEnvelope
+        /// What routing needs of the envelope (the rest is never decoded here).
+        let head: RoutingCodec.RequestHead
         /// The envelope as the client sent it: forwarded as is.
         let body: [UInt8]
         let deadline: ContinuousClock.Instant?
@@ -67,8 +88,12 @@ final class Broker: @unchecked Sendable {
         let instance: Identity
         let deadline: ContinuousClock.Instant?
         let kind: InFlightKind
-        let label: String
+        let service: String
+        let method: String
         var clientAnswered = false
+
+        /// "service/method", for error messages (built only when one is sent).
+        var label: String { "\(service)/\(method)" }
     }
 
     struct ClientCallKey: Hashable {
@@ -250,43 +275,46 @@ final class Broker: @unchecked Sendable {
     // MARK: Clients
 
     private func clientRequest(_ client: Identity, _ body: [UInt8]) {
-        guard let envelope = try? RequestEnvelope(serializedBytes: body) else {
+        guard let head = RoutingCodec.requestHead(body) else {
             droppedFrames += 1
             logger.debug("dropped an undecodable request envelope")
             return
         }
         let now = ContinuousClock.now
-        let deadline = envelope.timeoutMs == 0 ? nil : now + .milliseconds(Int64(envelope.timeoutMs))
-        let label = "\(envelope.service)/\(envelope.method)"
-        guard !envelope.service.isEmpty, !envelope.method.isEmpty else {
-            reply(to: client, callID: envelope.callId, .failure(RPCError(.invalidArgument, "a call must name a service and a method (got \"\(label)\")")))
+        let deadline = head.timeoutMs == 0 ? nil : now + .milliseconds(Int64(head.timeoutMs))
+        guard !head.service.isEmpty, !head.method.isEmpty else {
+            reply(to: client, callID: head.callID, .failure(RPCError(.invalidArgument, "a call must name a service and a method (got \"\(head.service)/\(head.method)\")")))
             return
         }
-        switch envelope.service {
-        case GatewayNames.gatewayService:
-            serveGateway(client, envelope, deadline: deadline)
-            return
-        case GatewayNames.healthService:
-            serveHealthCheck(client, envelope)
+        switch head.service {
+        case GatewayNames.gatewayService, GatewayNames.healthService:
+            // The gateway's own methods need the whole envelope (their payload).
+            guard let envelope = try? RequestEnvelope(serializedBytes: body) else {
+                droppedFrames += 1
+                logger.debug("dropped an undecodable request envelope")
+                return
+            }
+            if head.service == GatewayNames.gatewayService {
+                serveGateway(client, envelope, deadline: deadline)
+            } else {
+                serveHealthCheck(client, envelope)
+            }
             return
         default:
             break
         }
         let call = QueuedCall(
-            client: client, envelope: envelope, body: body, deadline: deadline,
+            client: client, head: head, body: body, deadline: deadline,
             noInstanceGiveUp: min(deadline ?? .now + configuration.noInstanceWait, now + configuration.noInstanceWait))
         route(call)
     }
 
     /// Dispatches a call, or queues it when every instance is busy or none is registered yet.
     private func route(_ call: QueuedCall) {
-        let service = call.envelope.service
-        let label = "\(service)/\(call.envelope.method)"
+        let service = call.head.service
         var entry = services[service] ?? ServiceEntry()
-        let live = entry.instances.compactMap { instances[$0] }
-        if !live.isEmpty, !live.contains(where: { $0.methods.contains(call.envelope.method) }) {
-            let methods = Set(live.flatMap(\.methods)).sorted().joined(separator: ", ")
-            reply(to: call.client, callID: call.envelope.callId, .failure(RPCError(.unimplemented, "\(label): no such method; \(service) has \(methods)")))
+        if let unknown = unknownMethod(call, entry) {
+            reply(to: call.client, callID: call.head.callID, .failure(unknown))
             return
         }
         if entry.queue.isEmpty, dispatch(call, entry: &entry) {
@@ -296,8 +324,9 @@ final class Broker: @unchecked Sendable {
         guard entry.queue.count < configuration.maxQueuedPerService else {
             let retry = RetryInfo(retryDelayMs: 100)
             let details = (try? retry.serializedBytes()).map { [StatusDetail(type: RetryInfo.protoName, value: $0)] } ?? []
-            reply(to: call.client, callID: call.envelope.callId, .failure(RPCError(
-                .resourceExhausted, "\(label): \(entry.queue.count) calls already wait for \(service); try again later", details: details)))
+            reply(to: call.client, callID: call.head.callID, .failure(RPCError(
+                .resourceExhausted, "\(service)/\(call.head.method): \(entry.queue.count) calls already wait for \(service); try again later",
+                details: details)))
             return
         }
         entry.queue.append(call)
@@ -307,40 +336,58 @@ final class Broker: @unchecked Sendable {
     /// Sends the call to the least-loaded live instance with credit. False if there is none.
     private func dispatch(_ call: QueuedCall, entry: inout ServiceEntry) -> Bool {
         let now = ContinuousClock.now
-        var candidates = entry.instances.compactMap { instances[$0] }.filter {
-            $0.hasCredit && $0.methods.contains(call.envelope.method)
-        }
-        while !candidates.isEmpty {
+        var refused: [Identity] = []
+        while true {
             // Least loaded relative to capacity; ties go round robin so equal instances share.
             entry.roundRobin &+= 1
-            let offset = entry.roundRobin % candidates.count
-            let rotated = Array(candidates[offset...] + candidates[..<offset])
-            let chosen = rotated.min { Double($0.load) / Double($0.capacity) < Double($1.load) / Double($1.capacity) }!
+            let count = entry.instances.count
+            guard count > 0 else { return false }
+            var chosen: Instance?
+            for step in 0..<count {
+                guard let instance = instances[entry.instances[(entry.roundRobin + step) % count]],
+                      instance.hasCredit, instance.methods.contains(call.head.method),
+                      refused.isEmpty || !refused.contains(instance.identity)
+                else { continue }
+                if let best = chosen, best.load * instance.capacity <= instance.load * best.capacity { continue }
+                chosen = instance
+            }
+            guard let chosen else { return false }
             let id = nextCallID
             nextCallID &+= 1
             var route = RouteHeader(callId: id)
             if let deadline = call.deadline {
                 let left = deadline - now
                 guard left > .zero else {
-                    reply(to: call.client, callID: call.envelope.callId, .failure(RPCError(.deadlineExceeded, "\(call.envelope.service)/\(call.envelope.method): deadline exceeded before an instance was free")))
+                    reply(to: call.client, callID: call.head.callID, .failure(RPCError(.deadlineExceeded, "\(call.head.service)/\(call.head.method): deadline exceeded before an instance was free")))
                     return true
                 }
                 route.timeoutMs = UInt32(clamping: max(1, Int64((left / .milliseconds(1)).rounded(.down))))
             }
-            guard let frames = WireFrame.routedFrames(.request, route: route, body: call.body) else { return false }
-            if send(to: chosen.identity, frames) {
-                instances[chosen.identity]?.inflight += 1
-                instances[chosen.identity]?.callsTotal += 1
+            if send(to: chosen.identity, WireFrame.routedFrames(.request, route: route, body: call.body)) {
+                chosen.inflight += 1
+                chosen.callsTotal += 1
                 inFlight[id] = InFlight(
-                    client: call.client, clientCallID: call.envelope.callId, instance: chosen.identity,
-                    deadline: call.deadline, kind: .client, label: "\(call.envelope.service)/\(call.envelope.method)")
-                clientCalls[ClientCallKey(client: call.client, callID: call.envelope.callId)] = id
+                    client: call.client, clientCallID: call.head.callID, instance: chosen.identity,
+                    deadline: call.deadline, kind: .client, service: call.head.service, method: call.head.method)
+                clientCalls[ClientCallKey(client: call.client, callID: call.head.callID)] = id
                 return true
             }
             // Gone (EHOSTUNREACH) or its queue is full: try the next one.
-            candidates.removeAll { $0.identity == chosen.identity }
+            refused.append(chosen.identity)
         }
-        return false
+    }
+
+    /// UNIMPLEMENTED when the service has live instances and none of them serves the method.
+    private func unknownMethod(_ call: QueuedCall, _ entry: ServiceEntry) -> RPCError? {
+        var anyLive = false
+        for identity in entry.instances {
+            guard let instance = instances[identity] else { continue }
+            if instance.methods.contains(call.head.method) { return nil }
+            anyLive = true
+        }
+        guard anyLive else { return nil }
+        let methods = Set(entry.instances.compactMap { instances[$0] }.flatMap(\.methods)).sorted().joined(separator: ", ")
+        return RPCError(.unimplemented, "\(call.head.service)/\(call.head.method): no such method; \(call.head.service) has \(methods)")
     }
 
     private func clientCancel(_ client: Identity, _ body: [UInt8]) {
@@ -352,7 +399,7 @@ final class Broker: @unchecked Sendable {
             return
         }
         for (name, var entry) in services {
-            if let index = entry.queue.firstIndex(where: { $0.client == client && $0.envelope.callId == cancel.callId }) {
+            if let index = entry.queue.firstIndex(where: { $0.client == client && $0.head.callID == cancel.callId }) {
                 entry.queue.remove(at: index)
                 services[name] = entry
                 return
@@ -397,7 +444,7 @@ final class Broker: @unchecked Sendable {
         instances[peer] = Instance(
             identity: peer, service: ready.service, instanceID: ready.instanceId, methods: Set(ready.methods),
             capacity: Int(ready.capacity), heartbeat: heartbeat, version: ready.version, pid: ready.pid,
-            host: ready.host, connectedAt: now, lastSeen: now, lastHeartbeatSent: now)
+            host: ready.host, connectedAt: now)
         services[ready.service, default: ServiceEntry()].instances.append(peer)
         send(to: peer, .heartbeat)  // acknowledges the registration
         logger.info("instance registered", metadata: [
@@ -489,11 +536,9 @@ final class Broker: @unchecked Sendable {
     private func drainQueue(_ service: String) {
         guard var entry = services[service], !entry.queue.isEmpty else { return }
         while let call = entry.queue.first {
-            let live = entry.instances.compactMap { instances[$0] }
-            if !live.isEmpty, !live.contains(where: { $0.methods.contains(call.envelope.method) }) {
+            if let unknown = unknownMethod(call, entry) {
                 entry.queue.removeFirst()
-                let methods = Set(live.flatMap(\.methods)).sorted().joined(separator: ", ")
-                reply(to: call.client, callID: call.envelope.callId, .failure(RPCError(.unimplemented, "\(service)/\(call.envelope.method): no such method; \(service) has \(methods)")))
+                reply(to: call.client, callID: call.head.callID, .failure(unknown))
                 continue
             }
             guard dispatch(call, entry: &entry) else { break }
@@ -522,11 +567,11 @@ final class Broker: @unchecked Sendable {
             let hasLive = !entry.instances.isEmpty
             var kept = Deque<QueuedCall>()
             for call in entry.queue {
-                let label = "\(name)/\(call.envelope.method)"
+                let label = "\(name)/\(call.head.method)"
                 if let deadline = call.deadline, deadline <= now {
-                    reply(to: call.client, callID: call.envelope.callId, .failure(RPCError(.deadlineExceeded, "\(label): deadline exceeded while waiting for a free instance of \(name)")))
+                    reply(to: call.client, callID: call.head.callID, .failure(RPCError(.deadlineExceeded, "\(label): deadline exceeded while waiting for a free instance of \(name)")))
                 } else if !hasLive && call.noInstanceGiveUp <= now {
-                    reply(to: call.client, callID: call.envelope.callId, .failure(RPCError.withReason(
+                    reply(to: call.client, callID: call.head.callID, .failure(RPCError.withReason(
                         .unavailable, "\(label): no instance of \(name) is registered with the gateway\(knownServicesHint(except: name))",
                         reason: "NO_INSTANCE")))
                 } else {
@@ -655,13 +700,12 @@ final class Broker: @unchecked Sendable {
                 }
                 fanOut.asked[identity] = (instance.service, instance.instanceID)
                 guard let body = try? probe.serializedBytes(),
-                      let frames = WireFrame.routedFrames(.request, route: RouteHeader(callId: id, timeoutMs: timeoutMs), body: body),
-                      send(to: identity, frames)
+                      send(to: identity, WireFrame.routedFrames(.request, route: RouteHeader(callId: id, timeoutMs: timeoutMs), body: body))
                 else { continue }
                 fanOut.pending[id] = identity
                 inFlight[id] = InFlight(
                     client: client, clientCallID: callID, instance: identity, deadline: deadline,
-                    kind: .probe(fanOut: fanOutID), label: "\(probe.service)/\(probe.method)")
+                    kind: .probe(fanOut: fanOutID), service: probe.service, method: probe.method)
             }
         }
         fanOuts[fanOutID] = fanOut

@@ -19,10 +19,14 @@ final class ClientReactor: @unchecked Sendable {
 
     struct OutgoingCall: Sendable {
         let id: UInt64
-        let label: String
+        let service: String
+        let method: String
         let frames: [[UInt8]]
         let deadline: ContinuousClock.Instant
         let sink: CallSink
+
+        /// "service/method", for error messages.
+        var label: String { "\(service)/\(method)" }
     }
 
     let endpoint: String

@@ -45,7 +45,8 @@ public final class RPCClient: Sendable {
         service: String, method: String, request: Request, responseType: Response.Type,
         options: CallOptions = CallOptions()
     ) async throws -> Response {
-        let label = "\(service)/\(method)"
+        // Labels are built only for an error message: an interpolated string per call is a heap
+        // allocation on the hot path.
         let (id, call) = try prepare(service: service, method: method, request: request, options: options)
         let sink = call.sink
         let payload = try await withTaskCancellationHandler {
@@ -54,10 +55,10 @@ public final class RPCClient: Sendable {
                 reactor.submit(.start(call))
             }
         } onCancel: {
-            sink.deliver(.final(.failure(RPCError(.cancelled, "\(label): cancelled by the caller"))))
+            sink.deliver(.final(.failure(RPCError(.cancelled, "\(service)/\(method): cancelled by the caller"))))
             reactor.submit(.cancel(id))
         }
-        return try Self.decode(Response.self, payload, label: label)
+        return try Self.decode(Response.self, payload, label: call.label)
     }
 
     /// A server-streaming call: the stream yields each message and ends with the call's status
@@ -89,7 +90,7 @@ public final class RPCClient: Sendable {
     private func prepare<Request: ProtoMessage>(
         service: String, method: String, request: Request, options: CallOptions
     ) throws -> (UInt64, ClientReactor.OutgoingCall) {
-        let label = "\(service)/\(method)"
+        var label: String { "\(service)/\(method)" }
         let payload: [UInt8]
         do {
             payload = try request.serializedBytes()
@@ -123,16 +124,16 @@ public final class RPCClient: Sendable {
             throw RPCError(.invalidArgument, "\(label): the request cannot be encoded: \(error)")
         }
         let call = ClientReactor.OutgoingCall(
-            id: id, label: label, frames: WireFrame.frames(.request, body: body),
+            id: id, service: service, method: method, frames: WireFrame.frames(.request, body: body),
             deadline: .now + options.timeout, sink: CallSink())
         return (id, call)
     }
 
-    static func decode<Response: ProtoMessage>(_ type: Response.Type, _ payload: [UInt8], label: String) throws -> Response {
+    static func decode<Response: ProtoMessage>(_ type: Response.Type, _ payload: [UInt8], label: @autoclosure () -> String) throws -> Response {
         do {
             return try Response(serializedBytes: payload)
         } catch {
-            throw RPCError(.internal, "\(label): the response is not a valid \(Response.protoName): \(error)")
+            throw RPCError(.internal, "\(label()): the response is not a valid \(Response.protoName): \(error)")
         }
     }
 

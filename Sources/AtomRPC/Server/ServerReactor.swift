@@ -48,6 +48,8 @@ final class ServerReactor: @unchecked Sendable {
     /// operations handlers record.
     let metrics: LatencyRecorder
     private let handlers: [String: RPCMethodHandler]
+    /// "rpc.<service>/<method>" per method, built once: the name each call's latency is recorded under.
+    private let operations: [String: String]
     private let incoming: AsyncStream<IncomingCall>.Continuation
     private let logger: Logger
     private let context: ZMQContext
@@ -85,6 +87,7 @@ final class ServerReactor: @unchecked Sendable {
         var handlers: [String: RPCMethodHandler] = [:]
         for handler in service.methodHandlers { handlers[handler.name] = handler }
         self.handlers = handlers
+        operations = handlers.mapValues { "rpc.\(type(of: service).serviceName)/\($0.name)" }
         self.incoming = incoming
         self.logger = logger
         self.context = context
@@ -313,7 +316,7 @@ final class ServerReactor: @unchecked Sendable {
         guard calls[id] == nil else { return }  // duplicate delivery
         let now = ContinuousClock.now
         let deadline = route.timeoutMs == 0 ? nil : now + .milliseconds(Int64(route.timeoutMs))
-        let label = "\(envelope.service)/\(envelope.method)"
+        var label: String { "\(envelope.service)/\(envelope.method)" }
 
         if envelope.service == HealthClientName.service && envelope.method == HealthClientName.check {
             let response = HealthCheckResponse(
@@ -335,7 +338,7 @@ final class ServerReactor: @unchecked Sendable {
             sendFinal(id, clientCallID, .failure(RPCError(.unimplemented, "\(label): this instance serves \(serviceName), not \(envelope.service)")))
             return
         }
-        guard let handler = handlers[envelope.method] else {
+        guard let handler = handlers[envelope.method], let operation = operations[envelope.method] else {
             sendFinal(id, clientCallID, .failure(RPCError(.unimplemented, "\(label): no such method; \(serviceName) has \(handlers.keys.sorted().joined(separator: ", "))")))
             return
         }
@@ -344,7 +347,7 @@ final class ServerReactor: @unchecked Sendable {
             return
         }
         let control = CallControl()
-        calls[id] = ActiveCall(control: control, clientCallID: clientCallID, operation: "rpc.\(label)", receivedAt: now)
+        calls[id] = ActiveCall(control: control, clientCallID: clientCallID, operation: operation, receivedAt: now)
         if let deadline { deadlines.insert(DeadlineEntry(deadline: deadline, id: id)) }
         let context = RPCContext(
             service: envelope.service, method: envelope.method, deadline: deadline,
@@ -355,9 +358,9 @@ final class ServerReactor: @unchecked Sendable {
 
     /// Sends a response of gateway call `id` (its envelope carries the caller's own id).
     private func sendRouted(_ id: UInt64, final: Bool, _ envelope: [UInt8]) {
-        guard let socket, let frames = WireFrame.routedFrames(.response, route: RouteHeader(callId: id, endOfStream: final), body: envelope) else { return }
+        guard let socket else { return }
         do {
-            try socket.send(frames)
+            try socket.send(WireFrame.routedFrames(.response, route: RouteHeader(callId: id, endOfStream: final), body: envelope))
             lastSent = .now
         } catch {
             // Not connected: the gateway fails the call (it knows the instance is gone).

@@ -41,16 +41,15 @@ public enum WireFrame {
     }
 
     /// Frames for a request or response between the gateway and an instance.
-    public static func routedFrames(_ command: WireCommand, route: RouteHeader, body: [UInt8]) -> [[UInt8]]? {
-        guard let routeBytes = try? route.serializedBytes() else { return nil }
-        return [header(command), routeBytes, body]
+    public static func routedFrames(_ command: WireCommand, route: RouteHeader, body: [UInt8]) -> [[UInt8]] {
+        [header(command), RoutingCodec.encode(route), body]
     }
 
     /// Parses `[0xA7, command] [RouteHeader] [body]`. Returns nil for anything malformed.
     public static func parseRouted(_ frames: ArraySlice<[UInt8]>) -> (command: WireCommand, route: RouteHeader, body: [UInt8])? {
         guard frames.count == 3, let first = frames.first, first.count == 2, first[0] == marker,
               let command = WireCommand(rawValue: first[1]),
-              let route = try? RouteHeader(serializedBytes: frames[frames.startIndex + 1])
+              let route = RoutingCodec.routeHeader(frames[frames.startIndex + 1])
         else { return nil }
         return (command, route, frames[frames.startIndex + 2])
     }

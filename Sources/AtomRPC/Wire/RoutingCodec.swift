@@ -1,0 +1,162 @@
+public import AtomProto
+
+/// The few fields the gateway and the service reactors route on, read and written straight from
+/// and to protobuf wire bytes, on every message.
+///
+/// Everything else goes through the generated protobuf-c codec. These two messages are on the
+/// path of every call, several times, and only need scalars and two short strings: decoding
+/// them whole (a C allocation per message, the metadata strings, a copy of the payload) was a
+/// measurable share of a call's CPU. `RoutingCodecTests` checks both directions against the
+/// generated codec, and that no input, however malformed, traps.
+public enum RoutingCodec {
+    /// What routing needs from a `RequestEnvelope`: fields 1-4. Metadata and payload are skipped.
+    public struct RequestHead: Sendable, Equatable {
+        public var service: String = ""
+        public var method: String = ""
+        public var callID: UInt64 = 0
+        public var timeoutMs: UInt32 = 0
+    }
+
+    /// Reads the head of a serialized `RequestEnvelope`; nil when the bytes are not well-formed
+    /// protobuf.
+    public static func requestHead(_ bytes: [UInt8]) -> RequestHead? {
+        var head = RequestHead()
+        let ok = bytes.withUnsafeBufferPointer { buffer -> Bool in
+            var reader = WireReader(buffer)
+            while !reader.atEnd {
+                guard let (field, type) = reader.tag() else { return false }
+                switch (field, type) {
+                case (1, .lengthDelimited):
+                    guard let range = reader.lengthDelimited() else { return false }
+                    head.service = String(decoding: buffer[range], as: UTF8.self)
+                case (2, .lengthDelimited):
+                    guard let range = reader.lengthDelimited() else { return false }
+                    head.method = String(decoding: buffer[range], as: UTF8.self)
+                case (3, .varint):
+                    guard let value = reader.varint() else { return false }
+                    head.callID = value
+                case (4, .varint):
+                    guard let value = reader.varint() else { return false }
+                    head.timeoutMs = UInt32(truncatingIfNeeded: value)
+                default:
+                    guard reader.skip(type) else { return false }
+                }
+            }
+            return true
+        }
+        return ok ? head : nil
+    }
+
+    /// Decodes a serialized `RouteHeader`; nil when the bytes are not well-formed protobuf.
+    public static func routeHeader(_ bytes: [UInt8]) -> RouteHeader? {
+        var header = RouteHeader()
+        let ok = bytes.withUnsafeBufferPointer { buffer -> Bool in
+            var reader = WireReader(buffer)
+            while !reader.atEnd {
+                guard let (field, type) = reader.tag() else { return false }
+                switch (field, type) {
+                case (1, .varint):
+                    guard let value = reader.varint() else { return false }
+                    header.callId = value
+                case (2, .varint):
+                    guard let value = reader.varint() else { return false }
+                    header.timeoutMs = UInt32(truncatingIfNeeded: value)
+                case (3, .varint):
+                    guard let value = reader.varint() else { return false }
+                    header.endOfStream = value != 0
+                default:
+                    guard reader.skip(type) else { return false }
+                }
+            }
+            return true
+        }
+        return ok ? header : nil
+    }
+
+    /// Encodes a `RouteHeader` as the generated codec does (proto3: default values omitted).
+    public static func encode(_ header: RouteHeader) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(16)
+        if header.callId != 0 {
+            bytes.append(0x08)
+            appendVarint(header.callId, to: &bytes)
+        }
+        if header.timeoutMs != 0 {
+            bytes.append(0x10)
+            appendVarint(UInt64(header.timeoutMs), to: &bytes)
+        }
+        if header.endOfStream {
+            bytes.append(0x18)
+            bytes.append(1)
+        }
+        return bytes
+    }
+
+    static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
+    }
+}
+
+/// A bounds-checked cursor over protobuf wire bytes.
+struct WireReader {
+    enum WireType: UInt8 {
+        case varint = 0, fixed64 = 1, lengthDelimited = 2, startGroup = 3, endGroup = 4, fixed32 = 5
+    }
+
+    let buffer: UnsafeBufferPointer<UInt8>
+    var position = 0
+
+    init(_ buffer: UnsafeBufferPointer<UInt8>) {
+        self.buffer = buffer
+    }
+
+    var atEnd: Bool { position >= buffer.count }
+
+    mutating func varint() -> UInt64? {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while position < buffer.count && shift < 64 {
+            let byte = buffer[position]
+            position += 1
+            result |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { return result }
+            shift += 7
+        }
+        return nil  // truncated, or longer than ten bytes
+    }
+
+    /// A field number (at least 1) and a wire type this reader can skip.
+    mutating func tag() -> (UInt64, WireType)? {
+        guard let key = varint(), let type = WireType(rawValue: UInt8(key & 7)), key >> 3 > 0 else { return nil }
+        return (key >> 3, type)
+    }
+
+    mutating func lengthDelimited() -> Range<Int>? {
+        guard let length = varint(), length <= UInt64(buffer.count - position) else { return nil }
+        let start = position
+        position += Int(length)
+        return start..<position
+    }
+
+    /// Skips one field's value. Groups (deprecated, never used by these messages) are refused.
+    mutating func skip(_ type: WireType) -> Bool {
+        switch type {
+        case .varint: return varint() != nil
+        case .fixed64: return advance(8)
+        case .fixed32: return advance(4)
+        case .lengthDelimited: return lengthDelimited() != nil
+        case .startGroup, .endGroup: return false
+        }
+    }
+
+    private mutating func advance(_ count: Int) -> Bool {
+        guard buffer.count - position >= count else { return false }
+        position += count
+        return true
+    }
+}
