@@ -52,7 +52,9 @@ struct GatewayOptions: ParsableArguments {
 
     func client() throws -> RPCClient {
         let environment = try environment()
-        return try RPCClient(endpoint: environment.gateway, name: "atom-cli", security: try security(environment))
+        return try RPCClient(
+            endpoint: environment.gateway, name: "atom-cli", security: try security(environment),
+            keepaliveInterval: environment.heartbeatInterval)
     }
 
     /// CurveZMQ keys from ATOM_CURVE_SERVER_KEY and ATOM_CURVE_SECRET_KEY, or plaintext.

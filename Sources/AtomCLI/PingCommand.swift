@@ -20,6 +20,9 @@ struct PingCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Milliseconds between calls.")
     var intervalMs = 200
 
+    @Option(name: .long, help: "Ask the echo service to hold each call this many milliseconds (its Sleep method): for deadlines, cancellation and fail-over.")
+    var holdMs = 0
+
     struct Outcome: Encodable {
         let sequence: Int
         /// Milliseconds since the first call started.
@@ -32,8 +35,8 @@ struct PingCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            guard count > 0, count <= 1_000_000, intervalMs >= 0 else {
-                throw CLIFailure(.usage, "--count must be 1-1000000 and --interval-ms not negative")
+            guard count > 0, count <= 1_000_000, intervalMs >= 0, holdMs >= 0, holdMs <= 3_600_000 else {
+                throw CLIFailure(.usage, "--count must be 1-1000000, --interval-ms not negative and --hold-ms 0-3600000")
             }
             let client = try options.client()
             defer { client.close() }
@@ -46,10 +49,15 @@ struct PingCommand: AsyncParsableCommand {
                 let at = Double((callStart - start) / .microseconds(1)) / 1000
                 var outcome: Outcome
                 do {
-                    let response = try await echo.echo(EchoRequest(text: "ping \(sequence)"), options: options.callOptions)
+                    let instance: String
+                    if holdMs > 0 {
+                        instance = try await echo.sleep(SleepRequest(durationMs: UInt32(holdMs)), options: options.callOptions).instanceId
+                    } else {
+                        instance = try await echo.echo(EchoRequest(text: "ping \(sequence)"), options: options.callOptions).instanceId
+                    }
                     outcome = Outcome(
                         sequence: sequence, at_ms: at, latency_us: Double((ContinuousClock.now - callStart) / .nanoseconds(1)) / 1000,
-                        instance: response.instanceId, code: "OK", message: nil)
+                        instance: instance, code: "OK", message: nil)
                 } catch {
                     let rpc = RPCError.from(error)
                     if rpc.reason == "GATEWAY_UNREACHABLE" && outcomes.isEmpty { throw error }

@@ -96,6 +96,12 @@ final class Broker: @unchecked Sendable {
         var label: String { "\(service)/\(method)" }
     }
 
+    /// A client that sends keepalives while its calls are in flight (see `ClientKeepalive`).
+    struct WatchedClient {
+        var lastSeen: ContinuousClock.Instant
+        var interval: Duration
+    }
+
     struct ClientCallKey: Hashable {
         let client: Identity
         let callID: UInt64
@@ -135,6 +141,7 @@ final class Broker: @unchecked Sendable {
     private var inFlight: [UInt64: InFlight] = [:]
     private var clientCalls: [ClientCallKey: UInt64] = [:]
     private var fanOuts: [UInt64: FanOut] = [:]
+    private var watchedClients: [Identity: WatchedClient] = [:]
     private var nextCallID: UInt64 = 1
     private var droppedFrames: UInt64 = 0
 
@@ -230,6 +237,7 @@ final class Broker: @unchecked Sendable {
                 // Responses from instances carry a route frame; one without is malformed.
                 droppedFrames += 1
             case .disconnect: instanceLeft(peer)
+            case .keepalive: clientKeepalive(peer, body)
             }
         }
     }
@@ -388,6 +396,43 @@ final class Broker: @unchecked Sendable {
         guard anyLive else { return nil }
         let methods = Set(entry.instances.compactMap { instances[$0] }.flatMap(\.methods)).sorted().joined(separator: ", ")
         return RPCError(.unimplemented, "\(call.head.service)/\(call.head.method): no such method; \(call.head.service) has \(methods)")
+    }
+
+    private func clientKeepalive(_ client: Identity, _ body: [UInt8]) {
+        guard let keepalive = try? ClientKeepalive(serializedBytes: body) else {
+            droppedFrames += 1
+            return
+        }
+        // At least 50 ms, like instances' heartbeats: a zero interval would declare every client dead.
+        let interval = Duration.milliseconds(Int64(max(keepalive.intervalMs, 50)))
+        watchedClients[client] = WatchedClient(lastSeen: .now, interval: interval)
+    }
+
+    /// A client that stopped sending keepalives is gone (killed, or its host is): its calls are
+    /// cancelled at the instances and dropped from the queues, as gRPC cancels the calls of a
+    /// closed connection, instead of running on until their deadlines for nobody.
+    private func forgetSilentClients(now: ContinuousClock.Instant) {
+        for (client, watched) in watchedClients where now - watched.lastSeen > watched.interval * 3 {
+            watchedClients[client] = nil
+            var cancelled = 0
+            for (id, call) in inFlight where call.client == client {
+                guard case .client = call.kind else { continue }
+                clientCalls[ClientCallKey(client: client, callID: call.clientCallID)] = nil
+                inFlight[id]?.clientAnswered = true
+                if let body = try? CancelCall(callId: id).serializedBytes() { send(to: call.instance, .cancel, body) }
+                cancelled += 1
+            }
+            for (name, var entry) in services where entry.queue.contains(where: { $0.client == client }) {
+                cancelled += entry.queue.count { $0.client == client }
+                entry.queue.removeAll { $0.client == client }
+                services[name] = entry
+            }
+            if cancelled > 0 {
+                logger.warning("client silent for three keepalive intervals; cancelled its calls", metadata: [
+                    "calls": "\(cancelled)", "interval_ms": "\(watched.interval / .milliseconds(1))",
+                ])
+            }
+        }
     }
 
     private func clientCancel(_ client: Identity, _ body: [UInt8]) {
@@ -551,6 +596,7 @@ final class Broker: @unchecked Sendable {
 
     private func housekeeping() {
         let now = ContinuousClock.now
+        forgetSilentClients(now: now)
         // Dead instances: silent for three of their heartbeat intervals.
         for (identity, instance) in instances where now - instance.lastSeen > instance.heartbeat * 3 {
             removeInstance(identity, reason: "stopped answering heartbeats")

@@ -18,7 +18,7 @@ public struct LoaderServiceImpl: LoaderService {
     public static func make(environment: AtomEnvironment, logger: Logger) throws -> LoaderServiceImpl {
         let configuration = try LoaderConfiguration(home: environment.home)
         let loader = Loader(configuration: configuration, logger: logger) {
-            try RPCClient(endpoint: environment.gateway, name: "atom-loader", security: try environment.clientSecurity())
+            try RPCClient(environment: environment, name: "atom-loader")
         }
         return LoaderServiceImpl(loader: loader)
     }

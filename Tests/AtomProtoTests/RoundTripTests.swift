@@ -31,7 +31,7 @@ private func checkSample<M: ProtoMessage>(_ message: M) throws {
         let registered = ProtoRegistry.messageTypes.map { $0.protoName }
         #expect(sampled == registered)
         #expect(Set(registered).count == registered.count)
-        #expect(registered.count == 99)
+        #expect(registered.count == 100)
         #expect(registered.contains("atom.v1.WorkflowPlan.Level"))
         #expect(ProtoRegistry.messageType(named: "atom.v1.EchoRequest") == EchoRequest.self)
     }

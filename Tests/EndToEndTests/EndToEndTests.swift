@@ -93,6 +93,39 @@ struct EndToEndTests {
         }
     }
 
+    @Test("a client killed mid-call has its call cancelled at the service within three keepalives")
+    func killedClient() async throws {
+        try await withProcessStack(echoInstances: 1, heartbeatMs: 200) { stack in
+            let client = try RPCClient(endpoint: stack.endpoint)
+            defer { client.close() }
+            let gateway = GatewayClient(client)
+            func echoInflight() async throws -> UInt32 {
+                try await gateway.listServices(ListServicesRequest()).services.first { $0.name == EchoClient.serviceName }?
+                    .instances.map(\.inflight).reduce(0, +) ?? 0
+            }
+            // A separate `atom` process holds a 60 s call (keepalives every 200 ms, from ATOM_HEARTBEAT_MS).
+            let pinger = try stack.start("atom", name: "pinger", arguments: ["ping", "--count", "1", "--hold-ms", "60000", "--timeout", "120"])
+            let busy = ContinuousClock.now + .seconds(20)
+            while try await echoInflight() == 0 && ContinuousClock.now < busy { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(try await echoInflight() == 1, "the held call never reached the echo service")
+            // A client that only waits is not mistaken for a dead one.
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await echoInflight() == 1)
+            pinger.kill()
+            let killedAt = ContinuousClock.now
+            while try await echoInflight() > 0 && ContinuousClock.now - killedAt < .seconds(10) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(try await echoInflight() == 0, "the dead client's call still runs at the service")
+            // The service counts it as cancelled, not as a 60 s call.
+            let metrics = try await gateway.metrics(GatewayMetricsRequest())
+            let sleeps = metrics.operations.first { $0.operation == "rpc.atom.v1.Echo/Sleep" }
+            #expect(sleeps?.count == 1)
+            #expect((sleeps?.p50Us ?? .infinity) < 30_000_000)
+            #expect(stack.log(of: "atom-gateway").contains("cancelled its calls"))
+        }
+    }
+
     @Test("the gateway merges every instance's latency histograms and reports a silent instance as missing")
     func metricsAggregation() async throws {
         try await withProcessStack(echoInstances: 2, heartbeatMs: 200) { stack in

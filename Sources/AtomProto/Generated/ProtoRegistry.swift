@@ -31,6 +31,7 @@ public enum ProtoRegistry {
             WorkerReady.self,
             RouteHeader.self,
             WorkerHeartbeat.self,
+            ClientKeepalive.self,
             HealthCheckRequest.self,
             HealthCheckResponse.self,
             InstanceHealth.self,

@@ -136,6 +136,24 @@ public struct WorkerHeartbeat: ProtoMessage {
     }
 }
 
+/// Client -> gateway, while the client has calls in flight: it is alive and still waiting. A client
+/// that has sent one is held to it: silent for three intervals, it is presumed dead (killed, or its
+/// host gone) and its calls are cancelled at the instances, as gRPC cancels the calls of a closed
+/// connection. Clients that never send one are not tracked.
+public struct ClientKeepalive: ProtoMessage {
+    public static let protoName = "atom.v1.ClientKeepalive"
+
+    public var intervalMs: UInt32 = 0
+
+    public init() {}
+
+    public init(
+        intervalMs: UInt32 = 0,
+    ) {
+        self.intervalMs = intervalMs
+    }
+}
+
 public struct HealthCheckRequest: ProtoMessage {
     public static let protoName = "atom.v1.HealthCheckRequest"
 
@@ -487,6 +505,41 @@ extension WorkerHeartbeat {
         atom__v1__worker_heartbeat__init(&c)
         c.inflight = self.inflight
         c.draining = self.draining ? 1 : 0
+    }
+}
+
+extension ClientKeepalive {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let message = atom__v1__client_keepalive__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw ProtoError.malformed(Self.protoName)
+        }
+        defer { atom__v1__client_keepalive__free_unpacked(message, nil) }
+        try self.init(cMessage: message)
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        try ProtoArena.with { arena in
+            var message = Atom__V1__ClientKeepalive()
+            try fill(&message, arena: arena)
+            let size = atom__v1__client_keepalive__get_packed_size(&message)
+            guard size > 0 else { return [] }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                count = atom__v1__client_keepalive__pack(&message, buffer.baseAddress)
+            }
+        }
+    }
+
+    /// Converts a C struct protobuf-c unpacked, validating every string.
+    init(cMessage: UnsafePointer<Atom__V1__ClientKeepalive>) throws {
+        self.init()
+        let c = cMessage.pointee
+        self.intervalMs = c.interval_ms
+    }
+
+    /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
+    func fill(_ c: inout Atom__V1__ClientKeepalive, arena: ProtoArena) throws {
+        atom__v1__client_keepalive__init(&c)
+        c.interval_ms = self.intervalMs
     }
 }
 

@@ -37,6 +37,9 @@ final class ClientReactor: @unchecked Sendable {
     private let context: ZMQContext
     private let stopped = Atomic<Bool>(false)
     private let security: TransportSecurity
+    private let keepaliveInterval: Duration
+    /// The encoded ClientKeepalive, the same every time.
+    private let keepaliveFrames: [[UInt8]]
 
     // Reactor-thread state.
     private var socket: ZMQSocket?
@@ -47,12 +50,19 @@ final class ClientReactor: @unchecked Sendable {
     private var monitor: HandshakeMonitor?
     /// Why the gateway refuses this client (a failed CurveZMQ handshake), while it does.
     private var authFailure: String?
+    private var lastKeepalive = ContinuousClock.now - .seconds(3600)
 
-    init(endpoint: String, context: ZMQContext, connectTimeout: Duration, security: TransportSecurity) throws {
+    init(
+        endpoint: String, context: ZMQContext, connectTimeout: Duration, security: TransportSecurity,
+        keepaliveInterval: Duration
+    ) throws {
         self.endpoint = endpoint
         self.context = context
         self.connectTimeout = connectTimeout
         self.security = security
+        self.keepaliveInterval = max(keepaliveInterval, .milliseconds(10))
+        let intervalMs = UInt32(clamping: Int64(self.keepaliveInterval / .milliseconds(1)))
+        keepaliveFrames = WireFrame.frames(.keepalive, body: (try? ClientKeepalive(intervalMs: intervalMs).serializedBytes()) ?? [])
         let inbox = self.inbox
         executor = ReactorExecutor { job in inbox.submit(.run(job)) }
         let socket = try ZMQSocket.gatewayDealer(context: context, security: security)
@@ -109,6 +119,7 @@ final class ClientReactor: @unchecked Sendable {
             }
             flushUnsent(socket)
             expireDeadlines()
+            if !inFlight.isEmpty { keepAlive(socket) }
             let now = ContinuousClock.now
             if now - lastMonitorCheck >= .milliseconds(50) && !(unsent.isEmpty && inFlight.isEmpty) {
                 lastMonitorCheck = now
@@ -125,6 +136,10 @@ final class ClientReactor: @unchecked Sendable {
             deadlines.removeMin()
         }
         if let top = deadlines.min { next = top.deadline }
+        if !inFlight.isEmpty {
+            let keepalive = lastKeepalive + keepaliveInterval
+            next = next.map { min($0, keepalive) } ?? keepalive
+        }
         if !unsent.isEmpty {
             // Not connected yet (or the peer's queue is full): try again soon.
             let retry = now + .milliseconds(2)
@@ -164,8 +179,20 @@ final class ClientReactor: @unchecked Sendable {
         unsent.append((call, min(call.deadline, .now + connectTimeout)))
     }
 
+    /// Tells the gateway this client is alive, at most once per interval: before a call when
+    /// none was sent lately (so the gateway knows to watch this client), and while calls are
+    /// in flight.
+    private func keepAlive(_ socket: ZMQSocket) {
+        let now = ContinuousClock.now
+        guard now - lastKeepalive >= keepaliveInterval else { return }
+        // Best effort: a full queue skips one, and the next is due an interval later.
+        try? socket.send(keepaliveFrames)
+        lastKeepalive = now
+    }
+
     /// Sends a call; false when it must wait (no connection yet, or the queue is full).
     private func trySend(_ call: OutgoingCall, on socket: ZMQSocket) -> Bool {
+        keepAlive(socket)
         do {
             try socket.send(call.frames)
             inFlight[call.id] = call

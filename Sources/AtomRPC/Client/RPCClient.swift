@@ -17,17 +17,31 @@ public final class RPCClient: Sendable {
 
     /// Connects to the gateway at `endpoint` (connection happens in the background; calls made
     /// before it completes wait up to `connectTimeout`, then fail with UNAVAILABLE).
+    ///
+    /// While calls are in flight the client tells the gateway every `keepaliveInterval` that it is
+    /// alive; if this process dies, the gateway cancels its calls after three silent intervals.
     public init(
         endpoint: String, name: String = "atom-client", context: ZMQContext = .shared,
-        connectTimeout: Duration = .seconds(1), security: TransportSecurity = .plaintext
+        connectTimeout: Duration = .seconds(1), security: TransportSecurity = .plaintext,
+        keepaliveInterval: Duration = .seconds(1)
     ) throws {
         self.endpoint = endpoint
         self.name = name
         do {
-            reactor = try ClientReactor(endpoint: endpoint, context: context, connectTimeout: connectTimeout, security: security)
+            reactor = try ClientReactor(
+                endpoint: endpoint, context: context, connectTimeout: connectTimeout, security: security,
+                keepaliveInterval: keepaliveInterval)
         } catch {
             throw RPCError(.invalidArgument, "cannot connect to \(endpoint): \(error)")
         }
+    }
+
+    /// A client configured from the environment: `ATOM_GATEWAY`, the CurveZMQ keys, and
+    /// `ATOM_HEARTBEAT_MS` as the keepalive interval.
+    public convenience init(environment: AtomEnvironment, name: String) throws {
+        try self.init(
+            endpoint: environment.gateway, name: name, security: try environment.clientSecurity(),
+            keepaliveInterval: environment.heartbeatInterval)
     }
 
     deinit { reactor.stop() }

@@ -299,7 +299,7 @@ final class ServerReactor: @unchecked Sendable {
                 logger.debug("dropped a request without a route frame")
             case .cancel:
                 if let cancel = try? CancelCall(serializedBytes: body) { stop(cancel.callId, .cancelled) }
-            case .response, .ready:
+            case .response, .ready, .keepalive:
                 logger.debug("dropped an unexpected \(command) from the gateway")
             }
         }

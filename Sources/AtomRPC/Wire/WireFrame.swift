@@ -27,6 +27,9 @@ public enum WireCommand: UInt8, Sendable, CaseIterable {
     case heartbeat = 0x11
     /// Gateway -> service: "I do not know you, register again". Service -> gateway: "I am leaving".
     case disconnect = 0x12
+    /// Client -> gateway, while the client has calls in flight: a ClientKeepalive. The gateway
+    /// cancels the calls of a client that stops sending them (it was killed, or its host is gone).
+    case keepalive = 0x13
 }
 
 public enum WireFrame {

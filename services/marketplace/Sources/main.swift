@@ -17,7 +17,7 @@ do {
             FileHandle.standardError.write(Data("atom-marketplace: seed item \(error.item): \(error.field.isEmpty ? "" : error.field + ": ")\(error.message)\n".utf8))
         }
     }
-    let gateway = try RPCClient(endpoint: environment.gateway, name: "atom-marketplace", security: try environment.clientSecurity())
+    let gateway = try RPCClient(environment: environment, name: "atom-marketplace")
     service = MarketplaceServiceImpl(catalog: catalog, gateway: gateway)
 } catch let failure as ImportFailure {
     FileHandle.standardError.write(Data("atom-marketplace: MARKETPLACE_SEED_PATH: \(failure.message)\n".utf8))

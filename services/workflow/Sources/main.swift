@@ -7,7 +7,7 @@ let service: WorkflowServiceImpl
 do {
     let environment = try AtomEnvironment()
     // Steps execute through the loader service, reached through the gateway like any client.
-    let client = try RPCClient(endpoint: environment.gateway, name: "atom-workflow", security: try environment.clientSecurity())
+    let client = try RPCClient(environment: environment, name: "atom-workflow")
     service = try WorkflowServiceImpl(
         configuration: try WorkflowConfiguration(home: environment.home), executor: LoaderStepExecutor(client: client))
 } catch {

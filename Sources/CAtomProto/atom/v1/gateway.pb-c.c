@@ -142,6 +142,51 @@ void   atom__v1__worker_heartbeat__free_unpacked
   assert(message->base.descriptor == &atom__v1__worker_heartbeat__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   atom__v1__client_keepalive__init
+                     (Atom__V1__ClientKeepalive         *message)
+{
+  static const Atom__V1__ClientKeepalive init_value = ATOM__V1__CLIENT_KEEPALIVE__INIT;
+  *message = init_value;
+}
+size_t atom__v1__client_keepalive__get_packed_size
+                     (const Atom__V1__ClientKeepalive *message)
+{
+  assert(message->base.descriptor == &atom__v1__client_keepalive__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t atom__v1__client_keepalive__pack
+                     (const Atom__V1__ClientKeepalive *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &atom__v1__client_keepalive__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t atom__v1__client_keepalive__pack_to_buffer
+                     (const Atom__V1__ClientKeepalive *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &atom__v1__client_keepalive__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Atom__V1__ClientKeepalive *
+       atom__v1__client_keepalive__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Atom__V1__ClientKeepalive *)
+     protobuf_c_message_unpack (&atom__v1__client_keepalive__descriptor,
+                                allocator, len, data);
+}
+void   atom__v1__client_keepalive__free_unpacked
+                     (Atom__V1__ClientKeepalive *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &atom__v1__client_keepalive__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   atom__v1__health_check_request__init
                      (Atom__V1__HealthCheckRequest         *message)
 {
@@ -834,6 +879,44 @@ const ProtobufCMessageDescriptor atom__v1__worker_heartbeat__descriptor =
   atom__v1__worker_heartbeat__field_indices_by_name,
   1,  atom__v1__worker_heartbeat__number_ranges,
   (ProtobufCMessageInit) atom__v1__worker_heartbeat__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor atom__v1__client_keepalive__field_descriptors[1] =
+{
+  {
+    "interval_ms",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ClientKeepalive, interval_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned atom__v1__client_keepalive__field_indices_by_name[] = {
+  0,   /* field[0] = interval_ms */
+};
+static const ProtobufCIntRange atom__v1__client_keepalive__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor atom__v1__client_keepalive__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "atom.v1.ClientKeepalive",
+  "ClientKeepalive",
+  "Atom__V1__ClientKeepalive",
+  "atom.v1",
+  sizeof(Atom__V1__ClientKeepalive),
+  1,
+  atom__v1__client_keepalive__field_descriptors,
+  atom__v1__client_keepalive__field_indices_by_name,
+  1,  atom__v1__client_keepalive__number_ranges,
+  (ProtobufCMessageInit) atom__v1__client_keepalive__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor atom__v1__health_check_request__field_descriptors[1] =

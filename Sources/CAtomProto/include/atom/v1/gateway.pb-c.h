@@ -19,6 +19,7 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Atom__V1__WorkerReady Atom__V1__WorkerReady;
 typedef struct Atom__V1__RouteHeader Atom__V1__RouteHeader;
 typedef struct Atom__V1__WorkerHeartbeat Atom__V1__WorkerHeartbeat;
+typedef struct Atom__V1__ClientKeepalive Atom__V1__ClientKeepalive;
 typedef struct Atom__V1__HealthCheckRequest Atom__V1__HealthCheckRequest;
 typedef struct Atom__V1__HealthCheckResponse Atom__V1__HealthCheckResponse;
 typedef struct Atom__V1__InstanceHealth Atom__V1__InstanceHealth;
@@ -113,6 +114,22 @@ struct  Atom__V1__WorkerHeartbeat
 #define ATOM__V1__WORKER_HEARTBEAT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__worker_heartbeat__descriptor) \
     , 0, 0 }
+
+
+/*
+ * Client -> gateway, while the client has calls in flight: it is alive and still waiting. A client
+ * that has sent one is held to it: silent for three intervals, it is presumed dead (killed, or its
+ * host gone) and its calls are cancelled at the instances, as gRPC cancels the calls of a closed
+ * connection. Clients that never send one are not tracked.
+ */
+struct  Atom__V1__ClientKeepalive
+{
+  ProtobufCMessage base;
+  uint32_t interval_ms;
+};
+#define ATOM__V1__CLIENT_KEEPALIVE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&atom__v1__client_keepalive__descriptor) \
+    , 0 }
 
 
 struct  Atom__V1__HealthCheckRequest
@@ -320,6 +337,25 @@ Atom__V1__WorkerHeartbeat *
 void   atom__v1__worker_heartbeat__free_unpacked
                      (Atom__V1__WorkerHeartbeat *message,
                       ProtobufCAllocator *allocator);
+/* Atom__V1__ClientKeepalive methods */
+void   atom__v1__client_keepalive__init
+                     (Atom__V1__ClientKeepalive         *message);
+size_t atom__v1__client_keepalive__get_packed_size
+                     (const Atom__V1__ClientKeepalive   *message);
+size_t atom__v1__client_keepalive__pack
+                     (const Atom__V1__ClientKeepalive   *message,
+                      uint8_t             *out);
+size_t atom__v1__client_keepalive__pack_to_buffer
+                     (const Atom__V1__ClientKeepalive   *message,
+                      ProtobufCBuffer     *buffer);
+Atom__V1__ClientKeepalive *
+       atom__v1__client_keepalive__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   atom__v1__client_keepalive__free_unpacked
+                     (Atom__V1__ClientKeepalive *message,
+                      ProtobufCAllocator *allocator);
 /* Atom__V1__HealthCheckRequest methods */
 void   atom__v1__health_check_request__init
                      (Atom__V1__HealthCheckRequest         *message);
@@ -521,6 +557,9 @@ typedef void (*Atom__V1__RouteHeader_Closure)
 typedef void (*Atom__V1__WorkerHeartbeat_Closure)
                  (const Atom__V1__WorkerHeartbeat *message,
                   void *closure_data);
+typedef void (*Atom__V1__ClientKeepalive_Closure)
+                 (const Atom__V1__ClientKeepalive *message,
+                  void *closure_data);
 typedef void (*Atom__V1__HealthCheckRequest_Closure)
                  (const Atom__V1__HealthCheckRequest *message,
                   void *closure_data);
@@ -621,6 +660,7 @@ extern const ProtobufCEnumDescriptor    atom__v1__serving_status__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__worker_ready__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__route_header__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__worker_heartbeat__descriptor;
+extern const ProtobufCMessageDescriptor atom__v1__client_keepalive__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__health_check_request__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__health_check_response__descriptor;
 extern const ProtobufCMessageDescriptor atom__v1__instance_health__descriptor;
