@@ -30,6 +30,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds each throughput benchmark runs.")
     var seconds: Double = 3
 
+    @Option(name: .long, help: "rpc suite: the transport of its temporary stack, raw baseline and C-broker reference: ipc (what the services of `atom up` use) or tcp (loopback, as between hosts). With --gateway, that endpoint's.")
+    var transport: String = "ipc"
+
     @Flag(name: .long, help: "Fewer rounds and shorter runs (1,000 rounds, 1 s).")
     var quick = false
 
@@ -95,7 +98,10 @@ struct BenchCommand: AsyncParsableCommand {
                     rounds: max(1, marketplaceRounds ?? min(rounds, 5_000)), skills: marketplaceSkills, cacheDirectory: "\(home)/bench/marketplace"
                 ).run(into: &report)
             default:
-                let rpc = RPCBenchmark(gateway: gateway, rounds: rounds, seconds: seconds)
+                guard let transport = RPCBenchmark.Transport(rawValue: gateway.map { $0.hasPrefix("ipc://") ? "ipc" : "tcp" } ?? transport) else {
+                    throw CLIFailure(.usage, "--transport must be ipc or tcp (got \(transport))")
+                }
+                let rpc = RPCBenchmark(gateway: gateway, rounds: rounds, seconds: seconds, transport: transport)
                 try await rpc.run(into: &report)
             }
         }

@@ -72,6 +72,8 @@ struct BenchReport: Codable {
     let host: String
     var results: [BenchResult] = []
     var targets: [BenchTarget] = []
+    /// The rpc suite's transport, ipc or tcp (absent without that suite).
+    var rpc_transport: String?
     /// Results that could not be measured, with the reason (absent when none were skipped).
     var skipped: [BenchSkip]?
     /// Results more than 1.5x slower than in the `--compare` file (absent without `--compare`).

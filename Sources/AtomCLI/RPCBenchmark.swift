@@ -12,6 +12,22 @@ struct RPCBenchmark {
     let gateway: String?
     let rounds: Int
     let seconds: Double
+    /// Every measurement of the suite uses the same one, so that the comparisons hold.
+    let transport: Transport
+
+    enum Transport: String {
+        /// Unix sockets: what the services of `atom up` use to reach their gateway.
+        case ipc
+        /// TCP loopback: what a client or service on another host pays, minus the network.
+        case tcp
+
+        func freeEndpoint(in scratch: String, name: String) throws -> String {
+            switch self {
+            case .ipc: "ipc://\(scratch)/\(name).ipc"
+            case .tcp: try LocalStack.freeTCPEndpoint()
+            }
+        }
+    }
 
     /// 100 bytes, like the peers' published echo figures.
     static let payload = [UInt8](repeating: 0x61, count: 100)
@@ -19,14 +35,20 @@ struct RPCBenchmark {
     func run(into report: inout BenchReport) async throws {
         var stack: LocalStack?
         let endpoint: String
-        let rawEndpoint = try LocalStack.freeTCPEndpoint()
-        let proxy = try ReferenceProxy()
+        // Unix socket paths are short-lived files of this run (at most 107 bytes: kept short).
+        let scratch = "/tmp/atom-bench-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        report.rpc_transport = transport.rawValue
+        progress("transport: \(transport.rawValue) (the gateway round trip, the raw baseline and the C-broker reference alike)")
+        let rawEndpoint = try transport.freeEndpoint(in: scratch, name: "raw-echo")
+        let proxy = try ReferenceProxy(transport: transport, scratch: scratch)
         if let gateway {
             endpoint = gateway
             try RawEchoResponder.start(endpoint: rawEndpoint)
             try RawEchoResponder.start(endpoint: proxy.backend, connect: true)
         } else {
-            let local = try LocalStack()
+            let local = try LocalStack(endpoint: try transport.freeEndpoint(in: scratch, name: "gateway"))
             stack = local
             progress("starting a temporary stack at \(local.endpoint)")
             try local.startGateway()

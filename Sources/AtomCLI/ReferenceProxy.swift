@@ -4,7 +4,7 @@ internal import Foundation
 internal import Histogram
 
 /// The same topology as a call through the gateway (client -> broker -> echo worker and back, over
-/// TCP loopback, 8 requests in flight), with nothing of this project's code in the path: libzmq's
+/// the same transport, 8 requests in flight), with nothing of this project's code in the path: libzmq's
 /// own C broker (`zmq_proxy`) in a thread of the benchmark process, raw REP workers in the echo
 /// process, and a raw DEALER client that keeps N requests in flight. Its calls/s are the ceiling a
 /// brokered design reaches on the machine the benchmark runs on.
@@ -13,9 +13,9 @@ final class ReferenceProxy: Sendable {
     let frontend: String
     let backend: String
 
-    init() throws {
-        frontend = try LocalStack.freeTCPEndpoint()
-        backend = try LocalStack.freeTCPEndpoint()
+    init(transport: RPCBenchmark.Transport, scratch: String) throws {
+        frontend = try transport.freeEndpoint(in: scratch, name: "c-broker-front")
+        backend = try transport.freeEndpoint(in: scratch, name: "c-broker-back")
         let front = try ZMQSocket(.router)
         try front.bind(frontend)
         let back = try ZMQSocket(.dealer)

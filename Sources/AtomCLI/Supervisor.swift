@@ -18,12 +18,18 @@ final class Supervisor: Sendable {
 
     let components: [StackComponent]
     let environment: [String: String]
+    /// Variables that differ per component (by name), over `environment`.
+    let overrides: [String: [String: String]]
     private let state = Mutex(State())
     private let log: @Sendable (String) -> Void
 
-    init(components: [StackComponent], environment: [String: String], log: @escaping @Sendable (String) -> Void) {
+    init(
+        components: [StackComponent], environment: [String: String], overrides: [String: [String: String]] = [:],
+        log: @escaping @Sendable (String) -> Void
+    ) {
         self.components = components
         self.environment = environment
+        self.overrides = overrides
         self.log = log
     }
 
@@ -76,7 +82,7 @@ final class Supervisor: Sendable {
             let startedAt = ContinuousClock.now
             let process = Process()
             process.executableURL = URL(fileURLWithPath: path)
-            process.environment = environment
+            process.environment = environment.merging(overrides[component.name] ?? [:]) { $1 }
             do {
                 try process.run()
             } catch {

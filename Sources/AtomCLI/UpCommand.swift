@@ -55,9 +55,24 @@ struct UpCommand: AsyncParsableCommand {
         Foundation.exit(failure.status.rawValue)
     }
 
+    /// The services connect to the gateway over a Unix socket under ATOM_HOME (far cheaper per
+    /// message than TCP loopback, and private to the user); the gateway listens there besides
+    /// ATOM_GATEWAY, where the CLI and any other host connect. Nil when ATOM_GATEWAY is itself an
+    /// ipc endpoint, or when the path would be too long for a Unix socket.
+    private func localGateway(_ environment: AtomEnvironment) -> String? {
+        guard !environment.gateway.hasPrefix("ipc://") else { return nil }
+        return AtomEnvironment.localGatewayEndpoint(home: environment.home)
+    }
+
+    /// The gateway listens on the local endpoint as well as on ATOM_GATEWAY.
+    private func childOverrides(_ environment: AtomEnvironment) -> [String: [String: String]] {
+        guard let local = localGateway(environment) else { return [:] }
+        return ["gateway": ["ATOM_GATEWAY": environment.gateway, "ATOM_GATEWAY_LOCAL": local]]
+    }
+
     private func childEnvironment(_ environment: AtomEnvironment) -> [String: String] {
         var variables = ProcessInfo.processInfo.environment
-        variables["ATOM_GATEWAY"] = environment.gateway
+        variables["ATOM_GATEWAY"] = localGateway(environment) ?? environment.gateway
         variables["ATOM_HOME"] = environment.home
         variables["ATOM_PARENT_PID"] = String(getpid())
         // The marketplace imports the bundled catalog at start (same versions change nothing),
@@ -75,7 +90,9 @@ struct UpCommand: AsyncParsableCommand {
         try? String(getpid()).write(toFile: files.pidFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: files.pidFile) }
         let json = options.json && !detached
-        let supervisor = Supervisor(components: StackComponent.all, environment: childEnvironment(environment)) { line in
+        let supervisor = Supervisor(
+            components: StackComponent.all, environment: childEnvironment(environment), overrides: childOverrides(environment)
+        ) { line in
             let stamp = ISO8601DateFormatter().string(from: Date())
             FileHandle.standardError.write(Data("[atom up \(stamp)] \(line)\n".utf8))
         }

@@ -163,13 +163,23 @@ final class Broker: @unchecked Sendable {
         } else {
             zap = nil
         }
-        do {
-            try socket.bind(configuration.endpoint)
-        } catch {
-            throw RPCError(.unavailable, "the gateway cannot listen on \(configuration.endpoint): \(error)")
+        var bound: String?
+        for endpoint in [configuration.endpoint] + (configuration.localEndpoint.map { [$0] } ?? []) {
+            if endpoint.hasPrefix("ipc://") {
+                // Its directory is private to the user: only they reach the gateway through it.
+                let directory = (String(endpoint.dropFirst("ipc://".count)) as NSString).deletingLastPathComponent
+                try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
+            do {
+                try socket.bind(endpoint)
+            } catch {
+                throw RPCError(.unavailable, "the gateway cannot listen on \(endpoint): \(error)")
+            }
+            // The main endpoint as bound (a "tcp://host:*" gets its port here).
+            if bound == nil { bound = try? socket.lastEndpoint() }
         }
         self.socket = socket
-        boundEndpoint = (try? socket.lastEndpoint()) ?? configuration.endpoint
+        boundEndpoint = bound ?? configuration.endpoint
     }
 
     func start(onExit: @escaping @Sendable () -> Void) {
@@ -189,7 +199,9 @@ final class Broker: @unchecked Sendable {
     // MARK: Loop
 
     private func loop() {
-        logger.info("gateway listening", metadata: ["endpoint": "\(boundEndpoint)"])
+        var metadata: Logger.Metadata = ["endpoint": "\(boundEndpoint)"]
+        if let local = configuration.localEndpoint { metadata["local_endpoint"] = "\(local)" }
+        logger.info("gateway listening", metadata: metadata)
         var poller = ZMQPoller([.socket(socket), .fileDescriptor(wake.readFD)])
         var nextHousekeeping = ContinuousClock.now
         while !stopRequested.load(ordering: .relaxed) {

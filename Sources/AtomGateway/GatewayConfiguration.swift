@@ -6,6 +6,8 @@ public import AtomRPC
 public struct GatewayConfiguration: Sendable {
     /// Where clients and service instances connect, e.g. "tcp://127.0.0.1:7700" or "ipc:///run/atom/gw".
     public var endpoint: String
+    /// A second endpoint to listen on, for processes on this host (an ipc:// endpoint).
+    public var localEndpoint: String?
     /// Interval of the gateway's heartbeats to instances.
     public var heartbeatInterval: Duration
     /// Calls that may wait per service for an instance with free capacity; beyond it callers
@@ -24,6 +26,7 @@ public struct GatewayConfiguration: Sendable {
 
     public init(
         endpoint: String = "tcp://127.0.0.1:7700",
+        localEndpoint: String? = nil,
         heartbeatInterval: Duration = .seconds(1),
         maxQueuedPerService: Int = 10_000,
         noInstanceWait: Duration = .seconds(1),
@@ -34,6 +37,7 @@ public struct GatewayConfiguration: Sendable {
         self.curve = curve
         self.performancePolicy = performancePolicy
         self.endpoint = endpoint
+        self.localEndpoint = localEndpoint
         self.heartbeatInterval = heartbeatInterval
         self.maxQueuedPerService = maxQueuedPerService
         self.noInstanceWait = noInstanceWait

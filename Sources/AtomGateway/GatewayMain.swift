@@ -32,6 +32,7 @@ public enum GatewayMain {
                     usage: atom-gateway [--endpoint ENDPOINT]
                       --endpoint   where to listen (default: $ATOM_GATEWAY or \(AtomEnvironment.defaultGateway))
                     environment: ATOM_GATEWAY, ATOM_HEARTBEAT_MS (default 1000), ATOM_LOG_LEVEL (default info),
+                      ATOM_GATEWAY_LOCAL (a second endpoint to listen on, such as ipc:///PATH, for processes on this host),
                       ATOM_METRICS_BASELINES (a baselines file for regression alerts),
                       ATOM_METRICS_HTTP_PORT, ATOM_METRICS_HTTP_ADDRESS (default 127.0.0.1): Prometheus /metrics,
                       ATOM_CURVE_SECRET_KEY + ATOM_CURVE_AUTHORIZED_KEYS: CurveZMQ with a list of accepted keys
@@ -61,8 +62,8 @@ public enum GatewayMain {
         do {
             gateway = try Gateway(
                 configuration: GatewayConfiguration(
-                    endpoint: environment.gateway, heartbeatInterval: environment.heartbeatInterval, performancePolicy: policy,
-                    curve: curve),
+                    endpoint: environment.gateway, localEndpoint: environment.gatewayLocal,
+                    heartbeatInterval: environment.heartbeatInterval, performancePolicy: policy, curve: curve),
                 logger: Logger(label: "atom-gateway"))
         } catch {
             fail("\(error)")

@@ -27,6 +27,8 @@ public enum AtomSettings {
     public static let specs: [Spec] = [
         Spec(name: "ATOM_GATEWAY", defaultValue: AtomEnvironment.defaultGateway, kind: .endpoint, usedBy: "all",
              description: "where the gateway listens and where clients and services connect"),
+        Spec(name: "ATOM_GATEWAY_LOCAL", defaultValue: nil, kind: .endpoint, usedBy: "gateway",
+             description: "a second endpoint the gateway listens on, for processes on its host (`atom up` sets ipc://$ATOM_HOME/run/gateway.ipc)"),
         Spec(name: "ATOM_HOME", defaultValue: "~/.atom", kind: .text, usedBy: "all", description: "state: logs, pid file, databases, environments"),
         Spec(name: "ATOM_CONFIG", defaultValue: nil, kind: .file, usedBy: "all", description: "this config file (default $ATOM_HOME/config.env if present)"),
         Spec(name: "ATOM_INSTANCE_ID", defaultValue: nil, kind: .text, usedBy: "services", description: "an instance's id (default <host>-<pid>-<random>)"),
@@ -69,7 +71,6 @@ public enum AtomSettings {
         Spec(name: "LOADER_INSTALL_INDEX_URL", defaultValue: nil, kind: .text, usedBy: "loader", description: "package index for skill packages"),
         Spec(name: "LOADER_INSTALL_FIND_LINKS", defaultValue: nil, kind: .text, usedBy: "loader", description: "local package folders for skill packages (comma-separated)"),
         Spec(name: "LOADER_INSTALL_OFFLINE", defaultValue: "false", kind: .boolean, usedBy: "loader", description: "install skill packages without network"),
-        Spec(name: "MARKETPLACE_CACHE_TTL", defaultValue: "300", kind: .integer(0...86_400), usedBy: "marketplace", description: "seconds search results stay cached"),
         Spec(name: "MARKETPLACE_CACHE_TTL", defaultValue: "300", kind: .integer(0...86_400), usedBy: "marketplace", description: "seconds search results stay cached (0: no cache); every write invalidates them"),
         Spec(name: "MARKETPLACE_SEED_PATH", defaultValue: nil, kind: .text, usedBy: "marketplace", description: "skills imported at start (`atom up` sets the bundled skills/)"),
         Spec(name: "MARKETPLACE_IMPORT_CHUNK", defaultValue: "1000", kind: .integer(1...100_000), usedBy: "marketplace", description: "items per import transaction"),
