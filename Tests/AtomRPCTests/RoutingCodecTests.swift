@@ -79,6 +79,31 @@ struct RoutingCodecTests {
         #expect(RoutingCodec.routeHeader(bytes) == nil)
     }
 
+    @Test("an OK response envelope encodes byte for byte as the generated codec does, and reads back")
+    func okResponses() throws {
+        let cases: [(UInt64, [UInt8], Bool)] = [
+            (0, [], false), (1, [], true), (300, [1, 2, 3], true), (.max, [UInt8](repeating: 9, count: 70_000), false),
+        ]
+        for (callID, payload, end) in cases {
+            let generated = try ResponseEnvelope(callId: callID, status: RPCStatus(code: .ok), payload: payload, endOfStream: end).serializedBytes()
+            #expect(RoutingCodec.encodeOKResponse(callID: callID, payload: payload, endOfStream: end) == generated)
+            #expect(RoutingCodec.okResponse(generated) == RoutingCodec.OKResponse(callID: callID, payload: payload, endOfStream: end))
+        }
+        // No status at all means OK too.
+        let bare = try ResponseEnvelope(callId: 5, payload: [7], endOfStream: true).serializedBytes()
+        #expect(RoutingCodec.okResponse(bare) == RoutingCodec.OKResponse(callID: 5, payload: [7], endOfStream: true))
+        // An OK status with a message is still OK.
+        let chatty = try ResponseEnvelope(callId: 6, status: RPCStatus(code: .ok, message: "fine"), endOfStream: true).serializedBytes()
+        #expect(RoutingCodec.okResponse(chatty)?.callID == 6)
+    }
+
+    @Test("any other status is left to the generated decoder", arguments: [StatusCode.cancelled, .notFound, .internal, .unrecognized(99)])
+    func failedResponses(_ code: StatusCode) throws {
+        let details = [StatusDetail(type: "atom.v1.ErrorInfo", value: [1, 2])]
+        let bytes = try ResponseEnvelope(callId: 8, status: RPCStatus(code: code, message: "no", details: details), endOfStream: true).serializedBytes()
+        #expect(RoutingCodec.okResponse(bytes) == nil)
+    }
+
     @Test("random bytes never trap")
     func randomBytes() {
         var generator = SystemRandomNumberGenerator()
@@ -87,6 +112,7 @@ struct RoutingCodecTests {
             let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
             _ = RoutingCodec.routeHeader(bytes)
             _ = RoutingCodec.requestHead(bytes)
+            _ = RoutingCodec.okResponse(bytes)
         }
     }
 
@@ -135,6 +161,27 @@ struct RoutingCodecTests {
             let full = try RequestEnvelope(serializedBytes: request)
             #expect(head.service == full.service && head.method == full.method, "\(request)")
             #expect(head.callID == full.callId && head.timeoutMs == full.timeoutMs, "\(request)")
+
+            var response: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...6, using: &generator) {
+                switch Int.random(in: 0..<5, using: &generator) {
+                case 0: response += varint(1 << 3) + varint(randomValue())
+                case 1:
+                    var status = varint(1 << 3) + varint(UInt64.random(in: 0...3, using: &generator))
+                    if Bool.random(using: &generator) { status += [0x12, 0x02, 0x68, 0x69] }
+                    response += [0x12] + varint(UInt64(status.count)) + status
+                case 2: response += [0x1A, 0x03, 1, 2, 3]
+                case 3: response += varint(4 << 3) + varint(randomValue())
+                default: response += unknownField()
+                }
+            }
+            let generated = try ResponseEnvelope(serializedBytes: response)
+            let fast = RoutingCodec.okResponse(response)
+            if (generated.status?.code ?? .ok) == .ok {
+                #expect(fast == RoutingCodec.OKResponse(callID: generated.callId, payload: generated.payload, endOfStream: generated.endOfStream), "\(response)")
+            } else {
+                #expect(fast == nil, "\(response)")
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ enum CallEvent: Sendable {
 final class CallSink: Sendable {
     private enum State {
         case idle
-        case unary(CheckedContinuation<[UInt8], any Error>)
+        case unary(UnsafeContinuation<[UInt8], any Error>)
         case stream(AsyncThrowingStream<[UInt8], any Error>.Continuation)
         /// Finished before a continuation was installed (for example cancelled at once).
         case early(RPCError)
@@ -30,7 +30,7 @@ final class CallSink: Sendable {
         }
     }
 
-    func install(unary continuation: CheckedContinuation<[UInt8], any Error>) {
+    func install(unary continuation: UnsafeContinuation<[UInt8], any Error>) {
         let early: RPCError? = state.withLock { state in
             if case .early(let error) = state {
                 state = .finished

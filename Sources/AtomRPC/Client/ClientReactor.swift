@@ -246,9 +246,20 @@ final class ClientReactor: @unchecked Sendable {
             let frames: [[UInt8]]?
             do { frames = try socket.receive() } catch { return }
             guard let frames else { return }
-            guard let (command, body) = WireFrame.parse(frames[...]), command == .response,
-                  let envelope = try? ResponseEnvelope(serializedBytes: body)
-            else { continue }  // garbage from the peer: dropped
+            guard let (command, body) = WireFrame.parse(frames[...]), command == .response else { continue }  // garbage: dropped
+            // The common case (status OK) is read straight from the wire; other statuses are
+            // decoded whole for their message and details.
+            if let ok = RoutingCodec.okResponse(body) {
+                guard let call = inFlight[ok.callID] else { continue }  // late: already answered
+                if ok.endOfStream {
+                    inFlight[ok.callID] = nil
+                    call.sink.deliver(.final(.success(ok.payload)))
+                } else {
+                    call.sink.deliver(.message(ok.payload))
+                }
+                continue
+            }
+            guard let envelope = try? ResponseEnvelope(serializedBytes: body) else { continue }  // garbage: dropped
             guard let call = inFlight[envelope.callId] else { continue }  // late: already answered
             if envelope.endOfStream {
                 inFlight[envelope.callId] = nil

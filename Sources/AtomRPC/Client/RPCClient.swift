@@ -64,7 +64,9 @@ public final class RPCClient: Sendable {
         let (id, call) = try prepare(service: service, method: method, request: request, options: options)
         let sink = call.sink
         let payload = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
+            // Unsafe (unchecked) continuation: CallSink resumes it exactly once by construction, and
+            // the checked variant costs an allocation per call.
+            try await withUnsafeThrowingContinuation { continuation in
                 sink.install(unary: continuation)
                 reactor.submit(.start(call))
             }

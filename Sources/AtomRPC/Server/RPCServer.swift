@@ -61,16 +61,15 @@ public final class RPCServer: Sendable {
         let control = call.control
         let emitter = StreamEmitter { bytes in
             guard !control.isOver else { return false }
-            let envelope = ResponseEnvelope(callId: clientCallID, status: RPCStatus(code: .ok), payload: bytes, endOfStream: false)
-            guard let body = try? envelope.serializedBytes() else { return false }
+            let body = RoutingCodec.encodeOKResponse(callID: clientCallID, payload: bytes, endOfStream: false)
             reactor.submit(.respond(id: id, envelope: body, final: false, handlerEnded: false))
             return true
         }
         let body: [UInt8] = await control.run {
             var envelope = ResponseEnvelope(callId: clientCallID, endOfStream: true)
             do {
-                envelope.payload = try await call.handler.body(call.payload, call.context, emitter)
-                envelope.status = RPCStatus(code: .ok)
+                let payload = try await call.handler.body(call.payload, call.context, emitter)
+                return RoutingCodec.encodeOKResponse(callID: clientCallID, payload: payload, endOfStream: true)
             } catch {
                 envelope.status = RPCError.from(error).status
             }

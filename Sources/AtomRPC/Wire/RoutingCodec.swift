@@ -92,6 +92,88 @@ public enum RoutingCodec {
         return bytes
     }
 
+    /// A `ResponseEnvelope` with status OK (a handler's answer, or one stream message), encoded as
+    /// the generated codec encodes `ResponseEnvelope(callId:status: RPCStatus(code: .ok),
+    /// payload:endOfStream:)`.
+    public static func encodeOKResponse(callID: UInt64, payload: [UInt8], endOfStream: Bool) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(payload.count + 18)
+        if callID != 0 {
+            bytes.append(0x08)
+            appendVarint(callID, to: &bytes)
+        }
+        bytes.append(contentsOf: [0x12, 0x00])  // status: present, code OK (0) and nothing else
+        if !payload.isEmpty {
+            bytes.append(0x1A)
+            appendVarint(UInt64(payload.count), to: &bytes)
+            bytes.append(contentsOf: payload)
+        }
+        if endOfStream { bytes.append(contentsOf: [0x20, 0x01]) }
+        return bytes
+    }
+
+    /// What a caller needs of a `ResponseEnvelope` whose status is OK (or absent, which means OK).
+    public struct OKResponse: Sendable, Equatable {
+        public var callID: UInt64 = 0
+        public var payload: [UInt8] = []
+        public var endOfStream = false
+    }
+
+    /// Reads a `ResponseEnvelope` whose status is OK; nil for any other status (the caller then
+    /// decodes it whole, for the message and details) and for bytes that are not well-formed.
+    public static func okResponse(_ bytes: [UInt8]) -> OKResponse? {
+        var response = OKResponse()
+        let ok = bytes.withUnsafeBufferPointer { buffer -> Bool in
+            var reader = WireReader(buffer)
+            var payload: Range<Int>?
+            // Repeated occurrences of the status merge, as protobuf merges messages: the code
+            // of the last one that sets it wins.
+            var code: UInt64 = 0
+            while !reader.atEnd {
+                guard let (field, type) = reader.tag() else { return false }
+                switch (field, type) {
+                case (1, .varint):
+                    guard let value = reader.varint() else { return false }
+                    response.callID = value
+                case (2, .lengthDelimited):
+                    guard let range = reader.lengthDelimited(),
+                          let merged = statusCode(UnsafeBufferPointer(rebasing: buffer[range]), merging: code)
+                    else { return false }
+                    code = merged
+                case (3, .lengthDelimited):
+                    guard let range = reader.lengthDelimited() else { return false }
+                    payload = range
+                case (4, .varint):
+                    guard let value = reader.varint() else { return false }
+                    response.endOfStream = value != 0
+                default:
+                    guard reader.skip(type) else { return false }
+                }
+            }
+            guard code == 0 else { return false }
+            if let payload { response.payload = Array(buffer[payload]) }
+            return true
+        }
+        return ok ? response : nil
+    }
+
+    /// The code of an encoded RPCStatus merged over `code` (only field 1 is looked at); nil when
+    /// the bytes are not well-formed.
+    private static func statusCode(_ buffer: UnsafeBufferPointer<UInt8>, merging code: UInt64) -> UInt64? {
+        var reader = WireReader(buffer)
+        var code = code
+        while !reader.atEnd {
+            guard let (field, type) = reader.tag() else { return nil }
+            if field == 1 && type == .varint {
+                guard let value = reader.varint() else { return nil }
+                code = value
+            } else if !reader.skip(type) {
+                return nil
+            }
+        }
+        return code
+    }
+
     static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
         var value = value
         while value >= 0x80 {
