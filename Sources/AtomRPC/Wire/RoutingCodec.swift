@@ -21,28 +21,17 @@ public enum RoutingCodec {
     /// protobuf.
     public static func requestHead(_ bytes: [UInt8]) -> RequestHead? {
         var head = RequestHead()
-        let ok = bytes.withUnsafeBufferPointer { buffer -> Bool in
-            var reader = WireReader(buffer)
-            while !reader.atEnd {
-                guard let (field, type) = reader.tag() else { return false }
-                switch (field, type) {
-                case (1, .lengthDelimited):
-                    guard let range = reader.lengthDelimited() else { return false }
-                    head.service = String(decoding: buffer[range], as: UTF8.self)
-                case (2, .lengthDelimited):
-                    guard let range = reader.lengthDelimited() else { return false }
-                    head.method = String(decoding: buffer[range], as: UTF8.self)
-                case (3, .varint):
-                    guard let value = reader.varint() else { return false }
-                    head.callID = value
-                case (4, .varint):
-                    guard let value = reader.varint() else { return false }
-                    head.timeoutMs = UInt32(truncatingIfNeeded: value)
-                default:
-                    guard reader.skip(type) else { return false }
+        let ok = bytes.withUnsafeBufferPointer { buffer in
+            WireReader.forEachField(in: buffer) { field, value in
+                switch (field, value) {
+                case (1, .bytes(let range)): head.service = String(decoding: buffer[range], as: UTF8.self)
+                case (2, .bytes(let range)): head.method = String(decoding: buffer[range], as: UTF8.self)
+                case (3, .varint(let number)): head.callID = number
+                case (4, .varint(let number)): head.timeoutMs = UInt32(truncatingIfNeeded: number)
+                default: break
                 }
+                return true
             }
-            return true
         }
         return ok ? head : nil
     }
@@ -50,25 +39,16 @@ public enum RoutingCodec {
     /// Decodes a serialized `RouteHeader`; nil when the bytes are not well-formed protobuf.
     public static func routeHeader(_ bytes: [UInt8]) -> RouteHeader? {
         var header = RouteHeader()
-        let ok = bytes.withUnsafeBufferPointer { buffer -> Bool in
-            var reader = WireReader(buffer)
-            while !reader.atEnd {
-                guard let (field, type) = reader.tag() else { return false }
-                switch (field, type) {
-                case (1, .varint):
-                    guard let value = reader.varint() else { return false }
-                    header.callId = value
-                case (2, .varint):
-                    guard let value = reader.varint() else { return false }
-                    header.timeoutMs = UInt32(truncatingIfNeeded: value)
-                case (3, .varint):
-                    guard let value = reader.varint() else { return false }
-                    header.endOfStream = value != 0
-                default:
-                    guard reader.skip(type) else { return false }
+        let ok = bytes.withUnsafeBufferPointer { buffer in
+            WireReader.forEachField(in: buffer) { field, value in
+                switch (field, value) {
+                case (1, .varint(let number)): header.callId = number
+                case (2, .varint(let number)): header.timeoutMs = UInt32(truncatingIfNeeded: number)
+                case (3, .varint(let number)): header.endOfStream = number != 0
+                default: break
                 }
+                return true
             }
-            return true
         }
         return ok ? header : nil
     }
@@ -123,55 +103,31 @@ public enum RoutingCodec {
     /// decodes it whole, for the message and details) and for bytes that are not well-formed.
     public static func okResponse(_ bytes: [UInt8]) -> OKResponse? {
         var response = OKResponse()
-        let ok = bytes.withUnsafeBufferPointer { buffer -> Bool in
-            var reader = WireReader(buffer)
+        let ok = bytes.withUnsafeBufferPointer { buffer in
             var payload: Range<Int>?
             // Repeated occurrences of the status merge, as protobuf merges messages: the code
             // of the last one that sets it wins.
             var code: UInt64 = 0
-            while !reader.atEnd {
-                guard let (field, type) = reader.tag() else { return false }
-                switch (field, type) {
-                case (1, .varint):
-                    guard let value = reader.varint() else { return false }
-                    response.callID = value
-                case (2, .lengthDelimited):
-                    guard let range = reader.lengthDelimited(),
-                          let merged = statusCode(UnsafeBufferPointer(rebasing: buffer[range]), merging: code)
-                    else { return false }
-                    code = merged
-                case (3, .lengthDelimited):
-                    guard let range = reader.lengthDelimited() else { return false }
-                    payload = range
-                case (4, .varint):
-                    guard let value = reader.varint() else { return false }
-                    response.endOfStream = value != 0
-                default:
-                    guard reader.skip(type) else { return false }
+            let wellFormed = WireReader.forEachField(in: buffer) { field, value in
+                switch (field, value) {
+                case (1, .varint(let number)): response.callID = number
+                case (2, .bytes(let range)):
+                    let status = UnsafeBufferPointer(rebasing: buffer[range])
+                    return WireReader.forEachField(in: status) { field, value in
+                        if field == 1, case .varint(let number) = value { code = number }
+                        return true
+                    }
+                case (3, .bytes(let range)): payload = range
+                case (4, .varint(let number)): response.endOfStream = number != 0
+                default: break
                 }
+                return true
             }
-            guard code == 0 else { return false }
+            guard wellFormed, code == 0 else { return false }
             if let payload { response.payload = Array(buffer[payload]) }
             return true
         }
         return ok ? response : nil
-    }
-
-    /// The code of an encoded RPCStatus merged over `code` (only field 1 is looked at); nil when
-    /// the bytes are not well-formed.
-    private static func statusCode(_ buffer: UnsafeBufferPointer<UInt8>, merging code: UInt64) -> UInt64? {
-        var reader = WireReader(buffer)
-        var code = code
-        while !reader.atEnd {
-            guard let (field, type) = reader.tag() else { return nil }
-            if field == 1 && type == .varint {
-                guard let value = reader.varint() else { return nil }
-                code = value
-            } else if !reader.skip(type) {
-                return nil
-            }
-        }
-        return code
     }
 
     static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
@@ -186,6 +142,37 @@ public enum RoutingCodec {
 
 /// A bounds-checked cursor over protobuf wire bytes.
 struct WireReader {
+    /// One field's value: a varint, the range of a length-delimited value, or a fixed-size value
+    /// these messages never use (skipped).
+    enum Value {
+        case varint(UInt64)
+        case bytes(Range<Int>)
+        case skipped
+    }
+
+    /// Calls `visit` with every field of a message in order; false when the bytes are not
+    /// well-formed protobuf or `visit` returns false.
+    static func forEachField(in buffer: UnsafeBufferPointer<UInt8>, _ visit: (UInt64, Value) -> Bool) -> Bool {
+        var reader = WireReader(buffer)
+        while !reader.atEnd {
+            guard let (field, type) = reader.tag() else { return false }
+            let value: Value
+            switch type {
+            case .varint:
+                guard let number = reader.varint() else { return false }
+                value = .varint(number)
+            case .lengthDelimited:
+                guard let range = reader.lengthDelimited() else { return false }
+                value = .bytes(range)
+            default:
+                guard reader.skip(type) else { return false }
+                value = .skipped
+            }
+            guard visit(field, value) else { return false }
+        }
+        return true
+    }
+
     enum WireType: UInt8 {
         case varint = 0, fixed64 = 1, lengthDelimited = 2, startGroup = 3, endGroup = 4, fixed32 = 5
     }
