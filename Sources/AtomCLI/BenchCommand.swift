@@ -98,7 +98,7 @@ struct BenchCommand: AsyncParsableCommand {
                     rounds: max(1, marketplaceRounds ?? min(rounds, 5_000)), skills: marketplaceSkills, cacheDirectory: "\(home)/bench/marketplace"
                 ).run(into: &report)
             default:
-                guard let transport = RPCBenchmark.Transport(rawValue: gateway.map { $0.hasPrefix("ipc://") ? "ipc" : "tcp" } ?? transport) else {
+                guard let transport = LocalStack.Transport(rawValue: gateway.map { $0.hasPrefix("ipc://") ? "ipc" : "tcp" } ?? transport) else {
                     throw CLIFailure(.usage, "--transport must be ipc or tcp (got \(transport))")
                 }
                 let rpc = RPCBenchmark(gateway: gateway, rounds: rounds, seconds: seconds, transport: transport)

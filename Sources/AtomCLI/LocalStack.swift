@@ -49,15 +49,37 @@ public final class LocalStack: @unchecked Sendable {
     private let lock = NSLock()
     private var processes: [ManagedProcess] = []
 
+    /// How a stack's processes reach its gateway.
+    public enum Transport: String, Sendable {
+        /// Unix sockets: what the services of `atom up` use to reach their gateway.
+        case ipc
+        /// TCP loopback: what a client or service on another host pays, minus the network.
+        case tcp
+
+        /// A free endpoint of this transport (an ipc socket file named `name` in `directory`).
+        public func freeEndpoint(in directory: String, name: String) throws -> String {
+            switch self {
+            case .ipc: "ipc://\(directory)/\(name).ipc"
+            case .tcp: try LocalStack.freeTCPEndpoint()
+            }
+        }
+    }
+
     /// - Parameters:
-    ///   - endpoint: the gateway endpoint; by default a free TCP port on 127.0.0.1.
+    ///   - endpoint: the gateway endpoint; by default a free one of `transport`.
     ///   - heartbeatMs: heartbeat interval of every process (short in tests: faster failure detection).
-    public init(endpoint: String? = nil, heartbeatMs: Int = 1_000, home: String? = nil, binDirectory: String? = nil) throws {
-        self.endpoint = try endpoint ?? LocalStack.freeTCPEndpoint()
+    ///   - transport: TCP loopback by default (what the tests exercise); the benchmarks use ipc,
+    ///     as the services of `atom up` do.
+    public init(
+        endpoint: String? = nil, heartbeatMs: Int = 1_000, home: String? = nil, binDirectory: String? = nil,
+        transport: Transport = .tcp
+    ) throws {
         self.heartbeatMs = heartbeatMs
-        let base = home ?? NSTemporaryDirectory() + "atom-stack-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        // Short: an ipc socket path must fit in 107 bytes.
+        let base = home ?? "/tmp/atom-stack-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         self.home = base
+        self.endpoint = try endpoint ?? transport.freeEndpoint(in: base, name: "gateway")
         if let binDirectory {
             self.binDirectory = binDirectory
         } else {

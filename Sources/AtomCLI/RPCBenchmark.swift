@@ -13,21 +13,7 @@ struct RPCBenchmark {
     let rounds: Int
     let seconds: Double
     /// Every measurement of the suite uses the same one, so that the comparisons hold.
-    let transport: Transport
-
-    enum Transport: String {
-        /// Unix sockets: what the services of `atom up` use to reach their gateway.
-        case ipc
-        /// TCP loopback: what a client or service on another host pays, minus the network.
-        case tcp
-
-        func freeEndpoint(in scratch: String, name: String) throws -> String {
-            switch self {
-            case .ipc: "ipc://\(scratch)/\(name).ipc"
-            case .tcp: try LocalStack.freeTCPEndpoint()
-            }
-        }
-    }
+    let transport: LocalStack.Transport
 
     /// 100 bytes, like the peers' published echo figures.
     static let payload = [UInt8](repeating: 0x61, count: 100)
@@ -48,7 +34,7 @@ struct RPCBenchmark {
             try RawEchoResponder.start(endpoint: rawEndpoint)
             try RawEchoResponder.start(endpoint: proxy.backend, connect: true)
         } else {
-            let local = try LocalStack(endpoint: try transport.freeEndpoint(in: scratch, name: "gateway"))
+            let local = try LocalStack(transport: transport)
             stack = local
             progress("starting a temporary stack at \(local.endpoint)")
             try local.startGateway()

@@ -13,7 +13,7 @@ final class ReferenceProxy: Sendable {
     let frontend: String
     let backend: String
 
-    init(transport: RPCBenchmark.Transport, scratch: String) throws {
+    init(transport: LocalStack.Transport, scratch: String) throws {
         frontend = try transport.freeEndpoint(in: scratch, name: "c-broker-front")
         backend = try transport.freeEndpoint(in: scratch, name: "c-broker-back")
         let front = try ZMQSocket(.router)
