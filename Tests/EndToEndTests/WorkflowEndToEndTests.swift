@@ -442,6 +442,10 @@ struct WorkflowEndToEndTests {
             let process = try #require(try w.stack.processes(named: "workflow-1").last)
             process.kill()
             #expect(await process.waitForExit(timeout: .seconds(5)))
+            // The dead workflow's skill call does not sleep on in the loader for nobody: the
+            // gateway cancels the calls of a client that stops sending keepalives.
+            try await w.waitForIdleLoader()
+            #expect(try await w.executions("sleep") == 0)
 
             try w.stack.start("atom-workflow", name: "workflow-1", environment: ["ATOM_INSTANCE_ID": "workflow-2"])
             try await w.stack.waitForService(WorkflowClient.serviceName)
