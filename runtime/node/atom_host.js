@@ -10,9 +10,15 @@
 // time, in order.
 //
 // Each skill version gets its own module object (CommonJS: a fresh `Module` compiled from the
-// entry file; ES modules: the entry imported under a URL unique to the version). Before a new
+// entry file; ES modules: the entry imported under a URL unique to the version, and through the
+// hooks in atom_esm_hooks.mjs every file of the skill folder it imports too). Before a new
 // version is loaded, the skill folder's files are dropped from require's cache so its helpers
 // are read again.
+//
+// Node never frees an ES module it has imported (its module map has no eviction), so every ES
+// version stays in memory. After ESM_VERSIONS_PER_HOST of them the host says so in its load
+// reply (a second field, "retire"), and the loader replaces it once it is idle: memory stays
+// bounded however often a skill is reloaded.
 
 const fs = require('fs');
 const path = require('path');
@@ -24,6 +30,15 @@ const OUT_FD = 4;
 const MAX_LOGS = 64 * 1024;
 
 const skills = new Map();
+const ESM_VERSIONS_PER_HOST = Number(process.env.ATOM_ESM_VERSIONS_PER_HOST || 64);
+let esmVersions = 0;
+let hooksRegistered = false;
+
+function registerHooks() {
+  if (hooksRegistered) return;
+  Module.register(pathToFileURL(path.join(__dirname, 'atom_esm_hooks.mjs')).href);
+  hooksRegistered = true;
+}
 
 function send(op, requestId, ...fields) {
   const buffers = fields.map((field) => (Buffer.isBuffer(field) ? field : Buffer.from(String(field), 'utf8')));
@@ -113,7 +128,11 @@ async function load(requestId, fields) {
     }
     let exports;
     if (isModule(entry)) {
-      exports = await import(pathToFileURL(entry).href + '?atom=' + encodeURIComponent(moduleName));
+      registerHooks();
+      const url = pathToFileURL(entry);
+      url.search = new URLSearchParams({ 'atom-version': moduleName, 'atom-root': pathToFileURL(directory).pathname }).toString();
+      esmVersions += 1;
+      exports = await import(url.href);
     } else {
       const module = new Module(entry, null);
       module.filename = entry;
@@ -128,11 +147,11 @@ async function load(requestId, fields) {
     }
     skills.set(moduleName, target);
     logs.restore();
-    send('O', requestId, logs.text());
+    send('O', requestId, logs.text(), esmVersions >= ESM_VERSIONS_PER_HOST ? 'retire' : '');
   } catch (error) {
     logs.restore();
     const kind = error instanceof RangeError && /memory/i.test(error.message) ? 'memory' : 'load';
-    send('F', requestId, ...failure(error), kind, logs.text());
+    send('F', requestId, ...failure(error), kind, logs.text(), esmVersions >= ESM_VERSIONS_PER_HOST ? 'retire' : '');
   }
 }
 

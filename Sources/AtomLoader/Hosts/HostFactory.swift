@@ -94,6 +94,7 @@ struct HostFactory: Sendable {
                 readOnly.append(environment)
                 variables["NODE_PATH"] = "\(environment)/node_modules"
             }
+            variables["ATOM_ESM_VERSIONS_PER_HOST"] = String(configuration.nodeESModuleVersionsPerHost)
             readOnly.append(Self.prefix(of: node))
             command = [node]
             // V8 reserves far more address space than it uses, so RLIMIT_AS cannot bound it:
