@@ -266,12 +266,14 @@ public actor Loader {
                 for name in here {
                     let started = ContinuousClock.now
                     await lock(name)
-                    let removed = await remove(name)
+                    // Recorded before the skill leaves the table, so that whoever sees it gone sees why.
+                    if skills[name]?.current.folder.url.path == folder {
+                        rememberGone(name, folder)
+                        event(name, .hot, "removed", "its folder \(folder) was moved away or deleted; it is unloaded and loads again if the folder comes back", hash: "", started)
+                        logger.info("\(name): its folder \(folder) is gone; unloaded", metadata: ["loader.skill": "\(name)"])
+                        _ = await remove(name)
+                    }
                     unlock(name)
-                    guard removed else { continue }
-                    rememberGone(name, folder)
-                    event(name, .hot, "removed", "its folder \(folder) was moved away or deleted; it is unloaded and loads again if the folder comes back", hash: "", started)
-                    logger.info("\(name): its folder \(folder) is gone; unloaded", metadata: ["loader.skill": "\(name)"])
                 }
                 return
             }
