@@ -181,6 +181,10 @@ public actor Loader {
             entry.lastError = ""
             entry.lastUsed = .now
             store(skillName, entry)
+            if old.folder.url != folder.url, !skills.values.contains(where: { $0.current.folder.url == old.folder.url }) {
+                // Loaded from another folder now: the old one is not this skill's any more.
+                watcher?.unwatch(old.folder.url.path)
+            }
             await retire(old)
         } else {
             store(skillName, SkillEntry(current: version))
