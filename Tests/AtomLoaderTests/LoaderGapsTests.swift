@@ -243,7 +243,7 @@ struct NodeModuleHooksTests {
         let hooks = URL(fileURLWithPath: "\(configuration.runtimeDirectory)/node/atom_esm_hooks.mjs").absoluteString
         let script = """
             require('module').register(\(String(reflecting: hooks)));
-            import(\(String(reflecting: URL(fileURLWithPath: "\(root)/skill/index.mjs").absoluteString)) + '?atom-version=m1&atom-root=' + encodeURIComponent(\(String(reflecting: "\(root)/skill"))))
+            import(\(String(reflecting: URL(fileURLWithPath: "\(root)/skill/index.mjs").absoluteString)))
               .then((m) => console.log(m.text), (e) => { console.error(String(e)); process.exit(1); });
             """
         let process = Process()

@@ -9,11 +9,15 @@
 // u32 length and UTF-8 bytes (docs/LOADER.md, "Host protocol"). Requests are served one at a
 // time, in order.
 //
-// Each skill version gets its own module object (CommonJS: a fresh `Module` compiled from the
-// entry file; ES modules: the entry imported under a URL unique to the version, and through the
-// hooks in atom_esm_hooks.mjs every file of the skill folder it imports too). Before a new
-// version is loaded, the skill folder's files are dropped from require's cache so its helpers
-// are read again.
+// Each skill version gets its own module object. CommonJS: a fresh `Module` compiled from the
+// entry file; before a new version is loaded, the skill folder's files are dropped from require's
+// cache so its helpers are read again. ES modules: the version is imported through a symbolic
+// link of its own to the skill folder (`$TMPDIR/atom-esm/<module name>` -> folder) and the host
+// runs with --preserve-symlinks, so the entry and every file it imports by a relative path
+// (statically or with import()) have URLs unique to the version and are read afresh, while
+// packages and builtins are shared. (Module hooks could do the same by rewriting URLs, but Node
+// 20 runs them on a thread of their own: measured about 10x slower per import, and a hooks
+// thread to start; they are registered only for what they alone can do, see atom_esm_hooks.mjs.)
 //
 // Node never frees an ES module it has imported (its module map has no eviction), so every ES
 // version stays in memory. After ESM_VERSIONS_PER_HOST of them the host says so in its load
@@ -34,10 +38,21 @@ const ESM_VERSIONS_PER_HOST = Number(process.env.ATOM_ESM_VERSIONS_PER_HOST || 6
 let esmVersions = 0;
 let hooksRegistered = false;
 
+const esmLinks = path.join(process.env.TMPDIR || require('os').tmpdir(), 'atom-esm');
+
+/** Node's ES resolver ignores NODE_PATH: with an environment, hooks look packages up there. */
 function registerHooks() {
-  if (hooksRegistered) return;
+  if (hooksRegistered || !process.env.NODE_PATH) return;
   Module.register(pathToFileURL(path.join(__dirname, 'atom_esm_hooks.mjs')).href);
   hooksRegistered = true;
+}
+
+function unlinkVersion(moduleName) {
+  try {
+    fs.unlinkSync(path.join(esmLinks, moduleName));
+  } catch {
+    // not an ES-module version, or already gone
+  }
 }
 
 function send(op, requestId, ...fields) {
@@ -129,10 +144,12 @@ async function load(requestId, fields) {
     let exports;
     if (isModule(entry)) {
       registerHooks();
-      const url = pathToFileURL(entry);
-      url.search = new URLSearchParams({ 'atom-version': moduleName, 'atom-root': pathToFileURL(directory).pathname }).toString();
+      fs.mkdirSync(esmLinks, { recursive: true });
+      const link = path.join(esmLinks, moduleName);
+      unlinkVersion(moduleName);
+      fs.symlinkSync(directory, link, 'dir');
       esmVersions += 1;
-      exports = await import(url.href);
+      exports = await import(pathToFileURL(path.join(link, path.relative(directory, entry))).href);
     } else {
       const module = new Module(entry, null);
       module.filename = entry;
@@ -150,6 +167,7 @@ async function load(requestId, fields) {
     send('O', requestId, logs.text(), esmVersions >= ESM_VERSIONS_PER_HOST ? 'retire' : '');
   } catch (error) {
     logs.restore();
+    unlinkVersion(moduleName);
     const kind = error instanceof RangeError && /memory/i.test(error.message) ? 'memory' : 'load';
     send('F', requestId, ...failure(error), kind, logs.text(), esmVersions >= ESM_VERSIONS_PER_HOST ? 'retire' : '');
   }
@@ -200,7 +218,10 @@ function serve(op, requestId, fields) {
     case 'L':
       return load(requestId, fields);
     case 'U':
-      for (const field of fields) skills.delete(field.toString('utf8'));
+      for (const field of fields) {
+        skills.delete(field.toString('utf8'));
+        unlinkVersion(field.toString('utf8'));
+      }
       return undefined;
     case 'P':
       send('O', requestId);
