@@ -69,7 +69,9 @@ struct LoaderBenchmark {
         _ = try await loader.loadSkill(LoadSkillRequest(path: anchor))
         var loadWarm = BenchReport.histogram()
         for round in 0..<loadRounds {
-            let folder = "\(skills)/warm"
+            // A new folder each round: new content in the loaded skill's own folder would race
+            // the hot reload (on in this stack) to it, and a busy machine lets the reload win.
+            let folder = "\(skills)/warm-\(round)"
             try Self.writeSkill(folder, name: "warm", body: "ROUND = \(round)\n" + Self.trivial)
             try await time(&loadWarm) {
                 let response = try await loader.loadSkill(LoadSkillRequest(path: folder))

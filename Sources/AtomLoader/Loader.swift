@@ -5,6 +5,7 @@ internal import AtomAPI
 public import AtomMetrics
 internal import AtomSkillFormat
 internal import Foundation
+internal import Synchronization
 
 /// One loaded version of a skill: its folder as read, the environment it runs in and the
 /// unique module name it has in its hosts.
@@ -55,13 +56,20 @@ public actor Loader {
     let logger: Logger
     let makeClient: @Sendable () throws -> RPCClient
     private var client: RPCClient?
+    /// Written only through `store`, `modify` and `discard`, which publish each skill's info to
+    /// `published` as well.
     private var skills: [String: SkillEntry] = [:]
+    /// What GetSkill answers, readable without entering the actor (no thread hop, no I/O, no
+    /// hashing on a cached get).
+    private nonisolated let published = Mutex<[String: SkillInfo]>([:])
     private var groups: [HostKey: HostGroup] = [:]
     private var reloadEvents: [ReloadEvent] = []
     private var lockedNames: [String: [CheckedContinuation<Void, Never>]] = [:]
     private var nextHostID = 1
     private var nextModule = 1
     private var watcher: SkillWatcher?
+    private var gone: [String: String] = [:]
+    private var goneOrder: [String] = []
     private var background: [Task<Void, Never>] = []
     private var stopped = false
 
@@ -92,12 +100,14 @@ public actor Loader {
     /// Starts hot reload (when enabled), the idle-host janitor and the preload list.
     public func start(metrics: LatencyRecorder) {
         if configuration.hotReload {
-            let (stream, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .unbounded)
+            let (stream, continuation) = AsyncStream<(String, Bool)>.makeStream(bufferingPolicy: .unbounded)
             do {
-                watcher = try SkillWatcher(debounce: configuration.reloadDebounce) { continuation.yield($0) }
+                let watcher = try SkillWatcher(debounce: configuration.reloadDebounce) { continuation.yield(($0, $1)) }
+                self.watcher = watcher
+                for directory in paths.roots { watcher.watchParent(directory) }
                 background.append(Task { [weak self] in
-                    for await folder in stream {
-                        await self?.folderChanged(folder, metrics: metrics)
+                    for await (folder, structural) in stream {
+                        await self?.folderChanged(folder, structural: structural, metrics: metrics)
                     }
                 })
             } catch {
@@ -156,7 +166,7 @@ public actor Loader {
         if var entry = skills[skillName], entry.current.folder.contentHash == folder.contentHash, entry.current.folder.url == folder.url {
             entry.lastUsed = .now
             entry.lastUsedDate = Date()
-            skills[skillName] = entry
+            store(skillName, entry)
             let elapsed = ContinuousClock.now - started
             metrics.record("skill_load_cached", elapsed)
             return LoadSkillResponse(skill: info(entry), cached: true, durationUs: Self.micros(elapsed))
@@ -170,10 +180,14 @@ public actor Loader {
             entry.lastReload = Date()
             entry.lastError = ""
             entry.lastUsed = .now
-            skills[skillName] = entry
+            store(skillName, entry)
+            if old.folder.url != folder.url, !skills.values.contains(where: { $0.current.folder.url == old.folder.url }) {
+                // Loaded from another folder now: the old one is not this skill's any more.
+                watcher?.unwatch(old.folder.url.path)
+            }
             await retire(old)
         } else {
-            skills[skillName] = SkillEntry(current: version)
+            store(skillName, SkillEntry(current: version))
         }
         watcher?.watch(folder.url.path)
         await evict(keeping: skillName)
@@ -200,7 +214,7 @@ public actor Loader {
         guard let entry = skills[name] else { throw LoaderError(.notFound, "skill \(name) was unloaded") }
         func fail(_ error: any Error) -> any Error {
             let message = LoaderError.rpc(error).message
-            skills[name]?.lastError = message
+            modify(name) { $0.lastError = message }
             event(name, trigger, "failed", message, hash: "", started)
             logger.warning("reload of \(name) failed; the previous version keeps serving", metadata: ["loader.skill": "\(name)", "error": "\(message)"])
             return error
@@ -231,7 +245,7 @@ public actor Loader {
         current.reloads += 1
         current.lastReload = Date()
         current.lastError = ""
-        skills[name] = current
+        store(name, current)
         await retire(old)
         let elapsed = ContinuousClock.now - started
         metrics.record("hot_reload", elapsed)
@@ -240,10 +254,65 @@ public actor Loader {
         return LoadSkillResponse(skill: info(current), cached: false, durationUs: Self.micros(elapsed))
     }
 
-    private func folderChanged(_ folder: String, metrics: LatencyRecorder) async {
-        for (name, entry) in skills where entry.current.folder.url.path == folder {
-            _ = try? await reload(name: name, trigger: .hot, context: nil, metrics: metrics)
+    /// A watched path changed. Its files only: reload the skills there. The folder itself
+    /// (`structural`): gone, its skills are unloaded (and remembered); replaced, they are reloaded
+    /// from the new folder; a folder moved in that holds a skill that went away (from here or
+    /// elsewhere) loads it again. A folder that holds a skill never loaded is left alone: it
+    /// loads on first use.
+    private func folderChanged(_ folder: String, structural: Bool, metrics: LatencyRecorder) async {
+        guard !stopped else { return }
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) && isDirectory.boolValue
+        let here = skills.filter { $0.value.current.folder.url.path == folder }.map { $0.key }.sorted()
+        if !here.isEmpty {
+            guard exists else {
+                watcher?.unwatch(folder)
+                for name in here {
+                    let started = ContinuousClock.now
+                    await lock(name)
+                    // Recorded before the skill leaves the table, so that whoever sees it gone sees why.
+                    if skills[name]?.current.folder.url.path == folder {
+                        rememberGone(name, folder)
+                        event(name, .hot, "removed", "its folder \(folder) was moved away or deleted; it is unloaded and loads again if the folder comes back", hash: "", started)
+                        logger.info("\(name): its folder \(folder) is gone; unloaded", metadata: ["loader.skill": "\(name)"])
+                        _ = await remove(name)
+                    }
+                    unlock(name)
+                }
+                return
+            }
+            if structural { watcher?.rewatch(folder) }
+            for name in here {
+                _ = try? await reload(name: name, trigger: .hot, context: nil, metrics: metrics)
+            }
+            return
         }
+        guard structural, exists, !gone.isEmpty || skills.values.contains(where: { !FileManager.default.fileExists(atPath: $0.current.folder.url.path) }) else { return }
+        // A folder moved in: does it hold a skill that went away?
+        guard let name = try? await Self.readFolder(folder).manifest.name else { return }
+        let movedFrom = skills[name].map(\.current.folder.url.path).flatMap { FileManager.default.fileExists(atPath: $0) ? nil : $0 }
+        guard movedFrom != nil || gone[name] != nil else { return }
+        let started = ContinuousClock.now
+        do {
+            let response = try await load(name: "", path: folder, context: nil, metrics: metrics)
+            gone[name] = nil
+            if let movedFrom, !skills.values.contains(where: { $0.current.folder.url.path == movedFrom }) { watcher?.unwatch(movedFrom) }
+            event(name, .hot, movedFrom != nil ? "moved" : "restored", "loaded from \(folder)", hash: response.skill?.contentHash ?? "", started)
+            logger.info("\(name): its folder appeared at \(folder); loaded", metadata: ["loader.skill": "\(name)"])
+        } catch {
+            let message = LoaderError.rpc(error).message
+            event(name, .hot, "failed", message, hash: "", started)
+            logger.warning("\(name): its folder appeared at \(folder) but does not load", metadata: ["loader.skill": "\(name)", "error": "\(message)"])
+        }
+    }
+
+    /// Skills unloaded because their folder went away (name -> folder), so that they load again
+    /// when it comes back; the oldest are forgotten past 100.
+    private func rememberGone(_ name: String, _ folder: String) {
+        gone[name] = folder
+        goneOrder.removeAll { $0 == name }
+        goneOrder.append(name)
+        if goneOrder.count > 100 { gone[goneOrder.removeFirst()] = nil }
     }
 
     private func event(_ name: String, _ trigger: ReloadTrigger, _ outcome: String, _ message: String, hash: String, _ started: ContinuousClock.Instant) {
@@ -316,6 +385,10 @@ public actor Loader {
         } catch let exit as HostExit {
             throw Self.hostFailure(exit, skill: manifest.name, doing: "loading")
         }
+        if reply.text(reply.op == .ok ? 1 : 5) == "retire" && !host.isRetiring {
+            host.markRetiring()
+            logger.info("host \(host.id) (\(host.key)) holds as many ES-module versions as it may; it is replaced once idle", metadata: ["pid": "\(host.pid)"])
+        }
         if reply.op == .ok {
             host.markLoaded(version.module)
             return
@@ -356,7 +429,7 @@ public actor Loader {
     }
 
     private func remove(_ name: String) async -> Bool {
-        guard let entry = skills.removeValue(forKey: name) else { return false }
+        guard let entry = discard(name) else { return false }
         if !skills.values.contains(where: { $0.current.folder.url == entry.current.folder.url }) {
             watcher?.unwatch(entry.current.folder.url.path)
         }
@@ -388,9 +461,14 @@ public actor Loader {
         }
         entry.lastUsed = .now
         entry.lastUsedDate = Date()
-        skills[name] = entry
+        store(name, entry)
         let version = entry.current
-        let limits = version.folder.manifest.limits
+        let manifest = version.folder.manifest
+        if !manifest.inputSchema.onlyRequiresObject {
+            // Refused before the skill runs; parsed and checked off the actor.
+            try await Self.checkInputs(inputs, against: manifest.inputSchema, skill: name)
+        }
+        let limits = manifest.limits
         var milliseconds = timeoutMs > 0 ? Int64(timeoutMs) : Int64(limits.timeoutSeconds * 1000)
         if let capMs { milliseconds = min(milliseconds, Int64(capMs)) }
         let timeout: Duration = .milliseconds(milliseconds)
@@ -419,9 +497,20 @@ public actor Loader {
         switch (reply.op, reply.text(3)) {
         case (.ok, _):
             release(host)
-            response.outputsJson = reply.text(0)
             response.logs = reply.text(1)
-            skills[name]?.executions += 1
+            modify(name) { $0.executions += 1 }
+            let outputs = reply.text(0)
+            if !manifest.outputSchema.onlyRequiresObject,
+                let violations = await Self.outputViolations(outputs, against: manifest.outputSchema) {
+                // The skill broke its own promise: its failure, like returning a non-object.
+                response.failure = SkillFailure(
+                    type: "OutputSchemaError",
+                    message: "skill \(name) returned outputs that do not match its outputs schema: \(violations.map(\.description).joined(separator: "; "))",
+                    traceback: "")
+                modify(name) { $0.failures += 1 }
+            } else {
+                response.outputsJson = outputs
+            }
         case (_, "input"):
             release(host)
             throw LoaderError(.invalidArgument, "skill \(name): \(reply.text(1))")
@@ -436,13 +525,44 @@ public actor Loader {
             release(host)
             response.failure = SkillFailure(type: reply.text(0), message: reply.text(1), traceback: reply.text(2))
             response.logs = reply.text(4)
-            skills[name]?.executions += 1
-            skills[name]?.failures += 1
+            modify(name) {
+                $0.executions += 1
+                $0.failures += 1
+            }
         }
         metrics.record("skill_execute", elapsed)
         // Unloaded while it ran: its hosts may now serve nothing.
         if skills[name] == nil { await stopUnusedGroups() }
         return response
+    }
+
+    /// INVALID_ARGUMENT naming every violated field and rule (up to five) when `inputs` does not
+    /// match the skill's inputs schema. Runs off the actor: inputs may be megabytes.
+    @concurrent
+    nonisolated static func checkInputs(_ inputs: String, against schema: JSONSchema, skill: String) async throws {
+        let value: JSONValue
+        do {
+            value = inputs.isEmpty ? .object([:]) : try JSONValue.parse(json: inputs)
+        } catch {
+            throw LoaderError(.invalidArgument, "inputs_json of skill \(skill) is not valid JSON: \(error)", reason: "INPUTS_NOT_JSON")
+        }
+        let violations = schema.violations(of: value, root: "inputs")
+        guard violations.isEmpty else {
+            throw LoaderError(
+                .invalidArgument,
+                "inputs of skill \(skill) do not match its inputs schema: \(violations.map(\.description).joined(separator: "; "))",
+                reason: "INPUTS_SCHEMA_VIOLATION")
+        }
+    }
+
+    /// The outputs schema's violations by a skill's outputs (nil when they conform).
+    @concurrent
+    nonisolated static func outputViolations(_ outputs: String, against schema: JSONSchema) async -> [JSONSchema.Violation]? {
+        guard let value = try? JSONValue.parse(json: outputs) else {
+            return [JSONSchema.Violation(path: "outputs", keyword: "json", message: "not valid JSON")]
+        }
+        let violations = schema.violations(of: value, root: "outputs")
+        return violations.isEmpty ? nil : violations
     }
 
     /// A dead host as the error the caller sees: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED or INTERNAL.
@@ -515,7 +635,7 @@ public actor Loader {
             host.kill(.stopped)
             return
         }
-        if host.isAlive && !stopped {
+        if host.isAlive && !stopped && !host.isRetiring {
             group.idle.append(host)
             group.lastUsed[host.id] = .now
         } else {
@@ -549,11 +669,29 @@ public actor Loader {
 
     // MARK: queries
 
-    public func get(_ name: String, metrics: LatencyRecorder) throws -> SkillInfo {
-        guard let entry = skills[name] else {
+    /// GetSkill: the published info of a loaded skill, read without entering the actor.
+    public nonisolated func get(_ name: String, metrics: LatencyRecorder) throws(LoaderError) -> SkillInfo {
+        guard let info = published.withLock({ $0[name] }) else {
             throw LoaderError(.notFound, "skill \(name) is not loaded; LoadSkill it first (`atom skill load`)", reason: "SKILL_NOT_LOADED")
         }
-        return info(entry)
+        return info
+    }
+
+    private func store(_ name: String, _ entry: SkillEntry) {
+        skills[name] = entry
+        let info = info(entry)
+        published.withLock { $0[name] = info }
+    }
+
+    private func modify(_ name: String, _ change: (inout SkillEntry) -> Void) {
+        guard var entry = skills[name] else { return }
+        change(&entry)
+        store(name, entry)
+    }
+
+    private func discard(_ name: String) -> SkillEntry? {
+        published.withLock { _ = $0.removeValue(forKey: name) }
+        return skills.removeValue(forKey: name)
     }
 
     public func list() -> ListSkillsResponse {

@@ -32,6 +32,10 @@ public struct LoaderConfiguration: Sendable {
     public var hotReload: Bool
     public var cacheSize: Int
     public var hostsPerEnvironment: Int
+    /// ES-module skill versions a Node host imports before it is replaced (Node never frees an
+    /// imported ES module, so this bounds a host's memory under many reloads). Not a setting:
+    /// tests lower it.
+    public var nodeESModuleVersionsPerHost = 64
     /// nil: hosts are never stopped for idleness.
     public var hostIdleTimeout: Duration?
     public var sandbox: SandboxMode

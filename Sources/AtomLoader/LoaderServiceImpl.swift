@@ -34,7 +34,12 @@ public struct LoaderServiceImpl: LoaderService {
     }
 
     public func getSkill(_ request: GetSkillRequest, context: RPCContext) async throws -> SkillInfo {
-        try await mapped { try await loader.get(request.name, metrics: context.metrics) }
+        // No await: the published info is read on the calling (reactor) thread.
+        do {
+            return try loader.get(request.name, metrics: context.metrics)
+        } catch {
+            throw error.rpcError
+        }
     }
 
     public func listSkills(_ request: ListSkillsRequest, context: RPCContext) async throws -> ListSkillsResponse {

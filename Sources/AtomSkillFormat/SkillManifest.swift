@@ -63,17 +63,17 @@ public struct SkillManifest: Sendable, Hashable {
     public var author: String
     public var permissions: Permissions
     public var limits: Limits
-    /// JSON Schemas of the input and output objects.
-    public var inputSchema: JSONValue
-    public var outputSchema: JSONValue
+    /// JSON Schemas of the input and output objects (the subset `JSONSchema` supports).
+    public var inputSchema: JSONSchema
+    public var outputSchema: JSONSchema
     public var examples: [Example]
 
     public init(
         name: String, version: String, description: String, category: String, runtime: Runtime,
         entry: String? = nil, function: String = "execute", packages: [String] = [], tags: [String] = [],
         author: String = "", permissions: Permissions = .init(), limits: Limits = .init(),
-        inputSchema: JSONValue = .object(["type": .string("object")]),
-        outputSchema: JSONValue = .object(["type": .string("object")]), examples: [Example] = []
+        inputSchema: JSONSchema = .anyObject,
+        outputSchema: JSONSchema = .anyObject, examples: [Example] = []
     ) {
         self.name = name
         self.version = version

@@ -87,8 +87,8 @@ extension SkillManifest {
             }
             try sub.finish()
         }
-        let inputSchema = try reader.optionalSchema("inputs") ?? .object(["type": .string("object")])
-        let outputSchema = try reader.optionalSchema("outputs") ?? .object(["type": .string("object")])
+        let inputSchema = try reader.optionalSchema("inputs") ?? .anyObject
+        let outputSchema = try reader.optionalSchema("outputs") ?? .anyObject
 
         var examples: [Example] = []
         if let list = try reader.optionalArray("examples") {
@@ -102,6 +102,10 @@ extension SkillManifest {
                 let inputs = try sub.optionalObjectValue("inputs") ?? [:]
                 let expect = try sub.optionalObjectValue("expect") ?? [:]
                 try sub.finish()
+                // An example is documentation and a test: its inputs must be inputs the skill accepts.
+                if let violation = inputSchema.violations(of: .object(inputs), root: "\(path).inputs", limit: 1).first {
+                    throw SkillFormatError(.invalidField, field: violation.path, "does not match the inputs schema: \(violation.message) (\(violation.keyword))")
+                }
                 examples.append(Example(name: exampleName, inputs: inputs, expect: expect))
             }
         }
@@ -261,12 +265,14 @@ private struct FieldReader {
     }
 
     /// A JSON Schema for an object: a mapping whose `type`, when given, is "object".
-    mutating func optionalSchema(_ key: String) throws(SkillFormatError) -> JSONValue? {
+    /// The schema is compiled here, so an unsupported keyword or a malformed rule is a manifest
+    /// error naming it (see `JSONSchema`).
+    mutating func optionalSchema(_ key: String) throws(SkillFormatError) -> JSONSchema? {
         guard let schema = try optionalObjectValue(key) else { return nil }
         if let type = schema["type"], type != .string("object") {
             throw SkillFormatError(.invalidField, field: path + key + ".type", "a skill takes and returns an object; the schema's type must be \"object\", not \(type.jsonText)")
         }
-        return .object(schema)
+        return try JSONSchema(.object(schema), field: path + key)
     }
 
     func finish() throws(SkillFormatError) {

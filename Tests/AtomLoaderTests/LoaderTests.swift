@@ -39,7 +39,7 @@ struct LoaderTests {
             #expect(failure.message == "no booms")
             #expect(failure.traceback.contains("main.py"))
             #expect(!failure.traceback.contains("atom_host.py"), "the host's own frames are not the skill's")
-            let info = try await fixture.loader.get("greet", metrics: fixture.metrics)
+            let info = try fixture.loader.get("greet", metrics: fixture.metrics)
             #expect(info.executions == 2 && info.failures == 1)
 
             await expectLoaderError(.invalidArgument, mentions: ["JSON object"]) { _ = try await fixture.execute("greet", "[1, 2]") }
@@ -98,7 +98,7 @@ struct LoaderTests {
             try fixture.write("BROKEN = True\n", to: "\(folder)/extra.py")
             try fixture.editorSave("def execute(inputs):\n    return {'v': 'never' \n", to: "\(folder)/main.py")
             try await fixture.eventually("the failed reload to be reported") {
-                try await fixture.loader.get("counter", metrics: fixture.metrics).lastError.contains("SyntaxError")
+                try fixture.loader.get("counter", metrics: fixture.metrics).lastError.contains("SyntaxError")
             }
             #expect(try await fixture.outputs("counter")["v"] as? Int == 20)
             let list = await fixture.loader.list()
@@ -113,7 +113,7 @@ struct LoaderTests {
             try await fixture.eventually("the fixed version") { try await fixture.outputs("counter")["v"] as? Int == 3 }
             // The swap and the cleared error are one step, but a hot reload of the same save may still
             // be settling: wait for it rather than race it.
-            try await fixture.eventually("the error cleared") { try await fixture.loader.get("counter", metrics: fixture.metrics).lastError == "" }
+            try await fixture.eventually("the error cleared") { try fixture.loader.get("counter", metrics: fixture.metrics).lastError == "" }
 
             // Deleting a file the skill does not import is a change that reloads cleanly.
             try FileManager.default.removeItem(atPath: "\(folder)/extra.py")

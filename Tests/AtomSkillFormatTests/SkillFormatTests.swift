@@ -50,7 +50,7 @@ struct SkillManifestTests {
         #expect(manifest.packages == ["regex==2024.4.16"])
         #expect(manifest.tags == ["text", "statistics"])
         #expect(manifest.limits == .init(memory: "128m", cpu: "0.5", timeoutSeconds: 5))
-        #expect(manifest.inputSchema["required"] == .array([.string("text")]))
+        #expect(manifest.inputSchema.source["required"] == .array([.string("text")]))
         #expect(manifest.examples == [.init(name: "two words", inputs: ["text": .string("hello world")], expect: ["words": .number(2)])])
     }
 
@@ -60,7 +60,7 @@ struct SkillManifestTests {
         #expect(manifest.entry == "index.js")
         #expect(manifest.permissions.network == false)
         #expect(manifest.limits == .init())
-        #expect(manifest.inputSchema == .object(["type": .string("object")]))
+        #expect(manifest.inputSchema.source == .object(["type": .string("object")]))
     }
 
     @Test("each bad field is named with what to do", arguments: [

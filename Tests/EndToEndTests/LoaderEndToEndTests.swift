@@ -118,6 +118,29 @@ struct LoaderEndToEndTests {
             #expect(direct.status == 0 && direct.output.contains("plain"), "\(direct.output)")
             let absent = try CLI.run(["skill", "exec", "no-such-skill", "{}"], environment: environment)
             #expect(absent.status == 4 && absent.output.contains("NOT_FOUND") && absent.output.contains("no-such-skill"), "\(absent.output)")
+
+            // Inputs that break the skill's inputs schema are refused before it runs, naming the
+            // field and the rule, over RPC and in the CLI.
+            try Self.writeSkill("\(skills)/typed", name: "typed", packages: "[]", code: """
+                def execute(inputs):
+                    return {"twice": inputs["n"] * 2}
+                """)
+            let manifest = try String(contentsOfFile: "\(skills)/typed/skill.yaml", encoding: .utf8)
+            try (manifest + "\ninputs: {type: object, properties: {n: {type: integer, minimum: 0}}, required: [n]}\n")
+                .write(toFile: "\(skills)/typed/skill.yaml", atomically: true, encoding: .utf8)
+            do {
+                _ = try await loader.executeSkill(ExecuteSkillRequest(name: "typed", inputsJson: #"{"n": -1}"#))
+                Issue.record("inputs breaking the schema were accepted")
+            } catch let error as RPCError {
+                #expect(error.code == .invalidArgument, "\(error)")
+                #expect(error.reason == "INPUTS_SCHEMA_VIOLATION", "\(error)")
+                #expect(error.message.contains("inputs.n: -1 is less than the minimum 0 (minimum)"), "\(error)")
+            }
+            let refused = try CLI.run(["skill", "exec", "typed", #"{"n": "two"}"#], environment: environment)
+            #expect(refused.status != 0 && refused.output.contains("INVALID_ARGUMENT") && refused.output.contains("inputs.n: expected an integer, got a string (type)"), "\(refused.output)")
+            let typed = try await loader.executeSkill(ExecuteSkillRequest(name: "typed", inputsJson: #"{"n": 4}"#))
+            #expect(typed.outputsJson == #"{"twice": 8}"#)
+            #expect(try await loader.getSkill(GetSkillRequest(name: "typed")).executions == 1, "the refused calls never ran")
         }
     }
 

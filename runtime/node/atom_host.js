@@ -9,10 +9,20 @@
 // u32 length and UTF-8 bytes (docs/LOADER.md, "Host protocol"). Requests are served one at a
 // time, in order.
 //
-// Each skill version gets its own module object (CommonJS: a fresh `Module` compiled from the
-// entry file; ES modules: the entry imported under a URL unique to the version). Before a new
-// version is loaded, the skill folder's files are dropped from require's cache so its helpers
-// are read again.
+// Each skill version gets its own module object. CommonJS: a fresh `Module` compiled from the
+// entry file; before a new version is loaded, the skill folder's files are dropped from require's
+// cache so its helpers are read again. ES modules: the version is imported through a symbolic
+// link of its own to the skill folder (`$TMPDIR/atom-esm/<module name>` -> folder) and the host
+// runs with --preserve-symlinks, so the entry and every file it imports by a relative path
+// (statically or with import()) have URLs unique to the version and are read afresh, while
+// packages and builtins are shared. (Module hooks could do the same by rewriting URLs, but Node
+// 20 runs them on a thread of their own: measured about 10x slower per import, and a hooks
+// thread to start; they are registered only for what they alone can do, see atom_esm_hooks.mjs.)
+//
+// Node never frees an ES module it has imported (its module map has no eviction), so every ES
+// version stays in memory. After ESM_VERSIONS_PER_HOST of them the host says so in its load
+// reply (a second field, "retire"), and the loader replaces it once it is idle: memory stays
+// bounded however often a skill is reloaded.
 
 const fs = require('fs');
 const path = require('path');
@@ -24,6 +34,26 @@ const OUT_FD = 4;
 const MAX_LOGS = 64 * 1024;
 
 const skills = new Map();
+const ESM_VERSIONS_PER_HOST = Number(process.env.ATOM_ESM_VERSIONS_PER_HOST || 64);
+let esmVersions = 0;
+let hooksRegistered = false;
+
+const esmLinks = path.join(process.env.TMPDIR || require('os').tmpdir(), 'atom-esm');
+
+/** Node's ES resolver ignores NODE_PATH: with an environment, hooks look packages up there. */
+function registerHooks() {
+  if (hooksRegistered || !process.env.NODE_PATH) return;
+  Module.register(pathToFileURL(path.join(__dirname, 'atom_esm_hooks.mjs')).href);
+  hooksRegistered = true;
+}
+
+function unlinkVersion(moduleName) {
+  try {
+    fs.unlinkSync(path.join(esmLinks, moduleName));
+  } catch {
+    // not an ES-module version, or already gone
+  }
+}
 
 function send(op, requestId, ...fields) {
   const buffers = fields.map((field) => (Buffer.isBuffer(field) ? field : Buffer.from(String(field), 'utf8')));
@@ -113,7 +143,13 @@ async function load(requestId, fields) {
     }
     let exports;
     if (isModule(entry)) {
-      exports = await import(pathToFileURL(entry).href + '?atom=' + encodeURIComponent(moduleName));
+      registerHooks();
+      fs.mkdirSync(esmLinks, { recursive: true });
+      const link = path.join(esmLinks, moduleName);
+      unlinkVersion(moduleName);
+      fs.symlinkSync(directory, link, 'dir');
+      esmVersions += 1;
+      exports = await import(pathToFileURL(path.join(link, path.relative(directory, entry))).href);
     } else {
       const module = new Module(entry, null);
       module.filename = entry;
@@ -128,11 +164,12 @@ async function load(requestId, fields) {
     }
     skills.set(moduleName, target);
     logs.restore();
-    send('O', requestId, logs.text());
+    send('O', requestId, logs.text(), esmVersions >= ESM_VERSIONS_PER_HOST ? 'retire' : '');
   } catch (error) {
     logs.restore();
+    unlinkVersion(moduleName);
     const kind = error instanceof RangeError && /memory/i.test(error.message) ? 'memory' : 'load';
-    send('F', requestId, ...failure(error), kind, logs.text());
+    send('F', requestId, ...failure(error), kind, logs.text(), esmVersions >= ESM_VERSIONS_PER_HOST ? 'retire' : '');
   }
 }
 
@@ -181,7 +218,10 @@ function serve(op, requestId, fields) {
     case 'L':
       return load(requestId, fields);
     case 'U':
-      for (const field of fields) skills.delete(field.toString('utf8'));
+      for (const field of fields) {
+        skills.delete(field.toString('utf8'));
+        unlinkVersion(field.toString('utf8'));
+      }
       return undefined;
     case 'P':
       send('O', requestId);

@@ -94,8 +94,11 @@ struct HostFactory: Sendable {
                 readOnly.append(environment)
                 variables["NODE_PATH"] = "\(environment)/node_modules"
             }
+            variables["ATOM_ESM_VERSIONS_PER_HOST"] = String(configuration.nodeESModuleVersionsPerHost)
             readOnly.append(Self.prefix(of: node))
-            command = [node]
+            // Each ES-module skill version is imported through a symbolic link of its own
+            // (runtime/node/atom_host.js): its files keep that path rather than the real one.
+            command = [node, "--preserve-symlinks"]
             // V8 reserves far more address space than it uses, so RLIMIT_AS cannot bound it:
             // its heap limit does.
             if key.memoryBytes > 0 { command.append("--max-old-space-size=\(max(16, key.memoryBytes >> 20))") }

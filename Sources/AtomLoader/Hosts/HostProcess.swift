@@ -91,6 +91,7 @@ final class HostProcess: Sendable {
         var exited = false
         var killReason: HostKillReason?
         var loaded: Set<String> = []
+        var retiring = false
         var exitWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -169,6 +170,11 @@ final class HostProcess: Sendable {
     }
 
     func markLoaded(_ module: String) { state.withLock { _ = $0.loaded.insert(module) } }
+
+    /// The host asked to be replaced (a Node host holding too many ES-module versions, which
+    /// Node never frees): it finishes what it is doing and is stopped when released.
+    func markRetiring() { state.withLock { $0.retiring = true } }
+    var isRetiring: Bool { state.withLock { $0.retiring } }
 
     /// SIGKILL (the whole sandbox goes with it); the reader thread reaps it and fails what is pending.
     func kill(_ reason: HostKillReason) {
