@@ -12,7 +12,7 @@ struct LoaderBenchmark {
     let loadRounds: Int
 
     func run(into report: inout BenchReport) async throws {
-        let stack = try LocalStack()
+        let stack = try LocalStack(transport: .ipc)
         let skills = "\(stack.home)/bench-skills"
         try FileManager.default.createDirectory(atPath: skills, withIntermediateDirectories: true)
         progress("starting a temporary gateway and loader at \(stack.endpoint) (home \(stack.home))")

@@ -173,7 +173,7 @@ struct WorkflowBenchmark {
             return
         }
         do {
-            let stack = try LocalStack()
+            let stack = try LocalStack(transport: .ipc)
             do {
                 try await measureThroughLoader(stack, into: &report)
                 await stack.stopAll()
