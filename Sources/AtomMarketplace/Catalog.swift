@@ -91,8 +91,82 @@ public final class Catalog: Sendable {
         public var cached: Bool
     }
 
+    /// A search answered as protobuf bytes, ready for the wire.
+    public struct EncodedSearch: Sendable {
+        public var bytes: [UInt8]
+        public var cached: Bool
+    }
+
+    /// A validated request: its cache key and the index query.
+    struct PreparedSearch {
+        let started: ContinuousClock.Instant
+        let key: SearchCache.Key
+        let query: SearchQuery
+        let useCache: Bool
+    }
+
     /// Validates the request and answers it from the cache or the index.
     public func search(_ request: SearchRequest) throws(RPCError) -> SearchOutcome {
+        let prepared = try prepare(request)
+        if prepared.useCache, let hit = cache.lookup(prepared.key) {
+            guard var response = try? SearchResponse(serializedBytes: hit) else {
+                throw RPCError(.internal, "a cached search response could not be decoded")
+            }
+            response.cached = true
+            response.serviceNs = Self.nanoseconds(since: prepared.started)
+            return SearchOutcome(response: response, cached: true)
+        }
+        let generation = cache.generation
+        var response = answer(prepared)
+        if prepared.useCache { cache.store(prepared.key, try Self.encode(response), generation: generation) }
+        response.serviceNs = Self.nanoseconds(since: prepared.started)
+        return SearchOutcome(response: response, cached: false)
+    }
+
+    /// `search` answered as bytes: a cache hit is one lookup and its stored encoding, with
+    /// `cached` and `service_ns` appended (a later occurrence of a protobuf field overrides an
+    /// earlier one); a miss is searched and its encoding assembled from the items' kept
+    /// encodings, and cached. `service_ns` is the time up to the finished bytes.
+    public func encodedSearch(_ request: SearchRequest) throws(RPCError) -> EncodedSearch {
+        let prepared = try prepare(request)
+        if let hit = cachedAnswer(prepared) { return EncodedSearch(bytes: hit, cached: true) }
+        return try encodedAnswer(prepared)
+    }
+
+    /// The cache hit for `request`, nil when the request must be searched (or is invalid).
+    func cachedSearch(_ request: SearchRequest) -> [UInt8]? {
+        guard let prepared = try? prepare(request) else { return nil }
+        return cachedAnswer(prepared)
+    }
+
+    private func cachedAnswer(_ prepared: PreparedSearch) -> [UInt8]? {
+        guard prepared.useCache, var hit = cache.lookup(prepared.key) else { return nil }
+        hit.append(contentsOf: Self.trailer(cached: true, serviceNs: Self.nanoseconds(since: prepared.started)))
+        return hit
+    }
+
+    /// Searches and builds the response's encoding: the page's items as the index keeps them
+    /// encoded, then the counts (SearchResponse fields 2 to 5, in field order as protobuf-c writes them).
+    private func encodedAnswer(_ prepared: PreparedSearch) throws(RPCError) -> EncodedSearch {
+        let generation = cache.generation
+        let page: (total: Int, items: [UInt8], count: Int)
+        do {
+            page = try index.searchEncoded(prepared.query)
+        } catch {
+            throw RPCError(.internal, "the search response could not be encoded: \(error)")
+        }
+        let pageSize = Int(prepared.key.pageSize)
+        var bytes = page.items
+        ProtoWire.appendField(2, UInt64(page.total), to: &bytes)
+        ProtoWire.appendField(3, UInt64(prepared.key.page), to: &bytes)
+        ProtoWire.appendField(4, UInt64(pageSize), to: &bytes)
+        ProtoWire.appendField(5, UInt64(UInt32(clamping: (page.total + pageSize - 1) / pageSize)), to: &bytes)
+        if prepared.useCache { cache.store(prepared.key, bytes, generation: generation) }
+        bytes.append(contentsOf: Self.trailer(cached: false, serviceNs: Self.nanoseconds(since: prepared.started)))
+        return EncodedSearch(bytes: bytes, cached: false)
+    }
+
+    func prepare(_ request: SearchRequest) throws(RPCError) -> PreparedSearch {
         let started = ContinuousClock.now
         guard request.pageSize <= 100 else {
             throw RPCError(.invalidArgument, "page_size \(request.pageSize) is over 100; ask for at most 100 results a page")
@@ -114,22 +188,39 @@ public final class Catalog: Sendable {
         let key = SearchCache.Key(
             query: text, category: request.category, type: request.type, tags: request.tags, author: request.author,
             sort: request.sort.rawValue, page: page, pageSize: pageSize)
-        if !request.bypassCache, var hit = cache.lookup(key) {
-            hit.cached = true
-            hit.serviceNs = UInt64((ContinuousClock.now - started) / .nanoseconds(1))
-            return SearchOutcome(response: hit, cached: true)
-        }
-        let generation = cache.generation
-        let offset = Int(page - 1) * Int(pageSize)
-        let hits = index.search(SearchQuery(
+        let query = SearchQuery(
             text: text, category: request.category, type: request.type, tags: request.tags, author: request.author,
-            order: order, offset: offset, limit: Int(pageSize)))
-        var response = SearchResponse(
+            order: order, offset: Int(page - 1) * Int(pageSize), limit: Int(pageSize))
+        return PreparedSearch(started: started, key: key, query: query, useCache: !request.bypassCache)
+    }
+
+    /// The page from the index (`cached` false, `service_ns` unset).
+    private func answer(_ prepared: PreparedSearch) -> SearchResponse {
+        let hits = index.search(prepared.query)
+        let page = prepared.key.page, pageSize = prepared.key.pageSize
+        return SearchResponse(
             items: hits.skills, total: UInt64(hits.total), page: page, pageSize: pageSize,
             totalPages: UInt32(clamping: (hits.total + Int(pageSize) - 1) / Int(pageSize)))
-        if !request.bypassCache { cache.store(key, response, generation: generation) }
-        response.serviceNs = UInt64((ContinuousClock.now - started) / .nanoseconds(1))
-        return SearchOutcome(response: response, cached: false)
+    }
+
+    private static func encode(_ response: SearchResponse) throws(RPCError) -> [UInt8] {
+        do {
+            return try response.serializedBytes()
+        } catch {
+            throw RPCError(.internal, "the search response could not be encoded: \(error)")
+        }
+    }
+
+    /// The encoding of `cached` and `service_ns` alone (fields 6 and 7), appended to a stored response.
+    static func trailer(cached: Bool, serviceNs: UInt64) -> [UInt8] {
+        var bytes: [UInt8] = []
+        ProtoWire.appendField(6, cached ? 1 : 0, to: &bytes)
+        ProtoWire.appendField(7, serviceNs, to: &bytes)
+        return bytes
+    }
+
+    static func nanoseconds(since started: ContinuousClock.Instant) -> UInt64 {
+        UInt64((ContinuousClock.now - started) / .nanoseconds(1))
     }
 
     // MARK: - Ratings and downloads

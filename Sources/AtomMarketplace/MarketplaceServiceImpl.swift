@@ -22,6 +22,32 @@ public struct MarketplaceServiceImpl: MarketplaceService {
         return outcome.response
     }
 
+    /// Search on the wire: a cache hit is answered where the call arrived (the server's reactor
+    /// thread: no thread hop) with the stored encoding; a miss is searched on the shared pool
+    /// and encoded once (the encoding is what the cache keeps).
+    func encodedSearch(_ request: SearchRequest, context: RPCContext) async throws -> EncodedSearchResponse {
+        let started = ContinuousClock.now
+        if let hit = catalog.cachedSearch(request) {
+            context.metrics.record("marketplace_search_cached", ContinuousClock.now - started)
+            return EncodedSearchResponse(bytes: hit)
+        }
+        let catalog = self.catalog
+        let outcome = try await onSharedPool { () throws(RPCError) in try catalog.encodedSearch(request) }
+        context.metrics.record(outcome.cached ? "marketplace_search_cached" : "marketplace_search", ContinuousClock.now - started)
+        return EncodedSearchResponse(bytes: outcome.bytes)
+    }
+
+    /// The generated handlers, with Search answered by `encodedSearch` and every other method
+    /// moved to the shared pool: the service runs on its reactor thread (`main.swift`), where
+    /// only cache hits stay.
+    public var methodHandlers: [RPCMethodHandler] {
+        let pooled = PooledMarketplace(service: self).methodHandlers
+        let search = RPCMethodHandler.unary("Search") { (request: SearchRequest, context: RPCContext) in
+            try await self.encodedSearch(request, context: context)
+        }
+        return pooled.map { $0.name == search.name ? search : $0 }
+    }
+
     public func getSkill(_ request: GetCatalogSkillRequest, context: RPCContext) async throws -> CatalogSkill {
         guard !request.id.isEmpty else { throw RPCError(.invalidArgument, "id is empty; give a skill's name") }
         guard let skill = catalog.index.skill(request.id) else {
@@ -113,4 +139,58 @@ public struct MarketplaceServiceImpl: MarketplaceService {
         }
         return try await catalog.importItems(items)
     }
+}
+
+/// Runs `body` on the shared pool (the cooperative global executor), whatever executor the
+/// calling task prefers; the caller resumes on its own executor after.
+func onSharedPool<T: Sendable, Failure: Error>(_ body: @Sendable () async throws(Failure) -> T) async throws(Failure) -> T {
+    try await withTaskExecutorPreference(globalConcurrentExecutor, operation: body)
+}
+
+/// The marketplace's methods, each run on the shared pool (for a server that runs handlers on
+/// its reactor thread); its generated `methodHandlers` are the service's.
+struct PooledMarketplace: MarketplaceService {
+    let service: MarketplaceServiceImpl
+
+    func search(_ request: SearchRequest, context: RPCContext) async throws -> SearchResponse {
+        try await onSharedPool { try await service.search(request, context: context) }
+    }
+
+    func getSkill(_ request: GetCatalogSkillRequest, context: RPCContext) async throws -> CatalogSkill {
+        try await onSharedPool { try await service.getSkill(request, context: context) }
+    }
+
+    func categories(_ request: CategoriesRequest, context: RPCContext) async throws -> CategoriesResponse {
+        try await onSharedPool { try await service.categories(request, context: context) }
+    }
+
+    func rateSkill(_ request: RateSkillRequest, context: RPCContext) async throws -> RateSkillResponse {
+        try await onSharedPool { try await service.rateSkill(request, context: context) }
+    }
+
+    func installSkill(_ request: InstallSkillRequest, context: RPCContext) async throws -> InstallSkillResponse {
+        try await onSharedPool { try await service.installSkill(request, context: context) }
+    }
+
+    func `import`(_ request: ImportRequest, context: RPCContext) async throws -> ImportResponse {
+        try await onSharedPool { try await service.import(request, context: context) }
+    }
+}
+
+/// A SearchResponse already encoded (by `Catalog.encodedSearch`): the RPC runtime sends its
+/// bytes as they are. The bytes are a valid SearchResponse, so callers see no difference.
+public struct EncodedSearchResponse: ProtoMessage {
+    public static let protoName = SearchResponse.protoName
+    public var bytes: [UInt8]
+
+    public init() { bytes = [] }
+
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        _ = try SearchResponse(serializedBytes: bytes)
+        self.bytes = Array(bytes)
+    }
+
+    public func serializedBytes() throws -> [UInt8] { bytes }
 }

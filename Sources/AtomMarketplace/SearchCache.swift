@@ -1,7 +1,7 @@
-public import AtomProto
 internal import Synchronization
 
-/// Search results by every parameter of the request, for `ttl`, and never across a write: every
+/// Search results, kept encoded (a hit is one lookup and no encoding), by every parameter of the
+/// request, for `ttl`, and never across a write: every
 /// import, update, rating or download bumps the generation, and an entry of an older generation
 /// is a miss. A search that raced a write stores its result under the generation it started
 /// with, so it is never served after that write.
@@ -18,7 +18,8 @@ public final class SearchCache: Sendable {
     }
 
     struct Entry {
-        let response: SearchResponse
+        /// The response's protobuf encoding, with `cached` and `service_ns` unset.
+        let response: [UInt8]
         let generation: UInt64
         let expires: ContinuousClock.Instant
     }
@@ -41,7 +42,7 @@ public final class SearchCache: Sendable {
 
     public var generation: UInt64 { state.withLock { $0.generation } }
 
-    public func lookup(_ key: Key) -> SearchResponse? {
+    public func lookup(_ key: Key) -> [UInt8]? {
         guard ttl > .zero else { return nil }
         let now = ContinuousClock.now
         return state.withLock { state in
@@ -54,7 +55,7 @@ public final class SearchCache: Sendable {
         }
     }
 
-    public func store(_ key: Key, _ response: SearchResponse, generation: UInt64) {
+    public func store(_ key: Key, _ response: [UInt8], generation: UInt64) {
         guard ttl > .zero else { return }
         let expires = ContinuousClock.now + ttl
         state.withLock { state in

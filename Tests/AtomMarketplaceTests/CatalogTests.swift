@@ -177,6 +177,73 @@ struct CatalogTests {
         }
     }
 
+    @Test("encoded search (the wire path): bytes decode to the typed answer; a hit is the stored bytes with cached and service_ns; writes invalidate")
+    func encodedSearch() async throws {
+        try await withCatalog { catalog, _ in
+            _ = try await catalog.importItems(ImportSource.bundle(
+                (0..<30).map { Fixtures.line("walrus-\($0)", description: "Walrus tools number \($0).", tags: ["sea"]) }.joined(separator: "\n"),
+                label: "a"))
+            let request = SearchRequest(query: "walrus", tags: ["sea"], page: 2, pageSize: 10)
+            #expect(catalog.cachedSearch(request) == nil)
+            let miss = try catalog.encodedSearch(request)
+            #expect(miss.cached == false)
+            var decoded = try SearchResponse(serializedBytes: miss.bytes)
+            #expect(decoded.cached == false && decoded.serviceNs > 0)
+            var typed = try catalog.search(SearchRequest(query: "walrus", tags: ["sea"], page: 2, pageSize: 10, bypassCache: true)).response
+            typed.serviceNs = decoded.serviceNs
+            #expect(decoded == typed)
+            #expect(decoded.items.count == 10 && decoded.total == 30 && decoded.page == 2 && decoded.totalPages == 3)
+
+            // Empty pages, no match, browsing and other sorts assemble the same bytes' meaning.
+            let probes = [
+                SearchRequest(query: "walrus", page: 9), SearchRequest(query: "nothing-matches"), SearchRequest(sort: .downloads, pageSize: 7),
+                SearchRequest(query: "walrus", sort: .name, page: 2, pageSize: 3), SearchRequest(query: "walr", category: "text"),
+            ]
+            for var probe in probes {
+                probe.bypassCache = true
+                var encoded = try SearchResponse(serializedBytes: try catalog.encodedSearch(probe).bytes)
+                let typed = try catalog.search(probe).response
+                encoded.serviceNs = typed.serviceNs
+                #expect(encoded == typed, "\(probe)")
+            }
+
+            // The repeat is a hit, on the wire path and on the typed one alike.
+            let hit = try #require(catalog.cachedSearch(request))
+            let hitResponse = try SearchResponse(serializedBytes: hit)
+            #expect(hitResponse.cached && hitResponse.serviceNs > 0)
+            decoded.cached = true
+            decoded.serviceNs = hitResponse.serviceNs
+            #expect(hitResponse == decoded)
+            #expect(try catalog.encodedSearch(request).cached)
+            #expect(try catalog.search(request).cached)
+            // bypass_cache never reads it; an invalid request is not answered from it.
+            var bypass = request
+            bypass.bypassCache = true
+            #expect(catalog.cachedSearch(bypass) == nil)
+            #expect(try catalog.encodedSearch(bypass).cached == false)
+            #expect(catalog.cachedSearch(SearchRequest(query: "walrus", pageSize: 101)) == nil)
+            #expect(throws: RPCError.self) { try catalog.encodedSearch(SearchRequest(query: "walrus", pageSize: 101)) }
+
+            // A write: the next answer is searched again and sees it.
+            _ = try await catalog.rate(skillID: "walrus-15", userID: "ann", stars: 5)
+            #expect(catalog.cachedSearch(request) == nil)
+            let fresh = try SearchResponse(serializedBytes: try catalog.encodedSearch(request).bytes)
+            #expect(fresh.cached == false)
+            // Equal scores rank by age: page 2 is walrus-10 to walrus-19, and its kept encodings were renewed.
+            #expect(fresh.items.first { $0.id == "walrus-15" }?.ratingCount == 1)
+        }
+    }
+
+    @Test("the service's handlers: Search is the encoded one, every other generated method is kept")
+    func methodHandlers() async throws {
+        try await withCatalog { catalog, _ in
+            let client = try RPCClient(endpoint: "tcp://127.0.0.1:1", name: "unused")
+            defer { client.close() }
+            let names = MarketplaceServiceImpl(catalog: catalog, gateway: client).methodHandlers.map(\.name)
+            #expect(names == ["Search", "GetSkill", "Categories", "RateSkill", "InstallSkill", "Import"])
+        }
+    }
+
     @Test("the cache expires after its TTL and is off with TTL 0; bypass_cache neither reads nor writes it")
     func cacheTTL() async throws {
         try await withCatalog(ttl: .milliseconds(300)) { catalog, _ in

@@ -199,22 +199,29 @@ struct SearchIndexTests {
             return record
         }
         let count = 6_000
-        let index = SearchIndex()
-        index.load((0..<count).map { skill($0, 0) })
-        // Some updates: tombstoned slots and new slots at the end.
-        index.upsert(SearchIndex.prepare((0..<count).filter { $0 % 17 == 0 }.map { skill($0, 1) }))
+        let skills = (0..<count).map { skill($0, 0) }
+        let updates = (0..<count).filter { $0 % 17 == 0 }.map { skill($0, 1) }
+        // The default index (few postings scored in full, the rest block-max), and each search alone.
+        let indexes = [SearchIndex(), SearchIndex(scoreAllVolume: 0), SearchIndex(scoreAllVolume: .max)]
+        for index in indexes {
+            index.load(skills)
+            // Some updates: tombstoned slots and new slots at the end.
+            index.upsert(SearchIndex.prepare(updates))
+        }
         var checked = 0
         for round in 0..<150 {
             let words = (0..<Int.random(in: 2...5, using: &generator)).map { _ in word() }
             let text = words.joined(separator: " ")
             let category = round % 4 == 0 ? "b" : ""
-            let expected = index.exhaustiveRanking(text, category: category)
+            let expected = indexes[0].exhaustiveRanking(text, category: category)
             for (offset, limit) in [(0, 10), (0, 20), (20, 20), (0, 100)] {
-                let hits = index.search(SearchQuery(text: text, category: category, offset: offset, limit: limit))
-                #expect(hits.total == expected.count, "\(text)")
-                let want = expected.dropFirst(offset).prefix(limit)
-                #expect(hits.skills.map(\.id) == want.map(\.id), "\(text) [\(category)] offset \(offset) limit \(limit)")
-                #expect(hits.scores == want.map(\.score), "\(text) [\(category)] offset \(offset) limit \(limit)")
+                for (number, index) in indexes.enumerated() {
+                    let hits = index.search(SearchQuery(text: text, category: category, offset: offset, limit: limit))
+                    #expect(hits.total == expected.count, "\(text) (index \(number))")
+                    let want = expected.dropFirst(offset).prefix(limit)
+                    #expect(hits.skills.map(\.id) == want.map(\.id), "\(text) [\(category)] offset \(offset) limit \(limit) (index \(number))")
+                    #expect(hits.scores == want.map(\.score), "\(text) [\(category)] offset \(offset) limit \(limit) (index \(number))")
+                }
                 checked += 1
             }
         }

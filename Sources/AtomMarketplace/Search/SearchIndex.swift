@@ -33,6 +33,32 @@ public struct SearchQuery: Sendable, Hashable {
     }
 }
 
+/// A page of results as slots (valid under the lock that produced them).
+struct SlotHits {
+    var total: Int
+    var slots: [Int32]
+    var scores: [Float]
+}
+
+/// Protobuf wire helpers for the hand-assembled parts of a SearchResponse.
+enum ProtoWire {
+    static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
+    }
+
+    /// A varint field (wire type 0); nothing for zero, as proto3 encodes it.
+    static func appendField(_ number: UInt64, _ value: UInt64, to bytes: inout [UInt8]) {
+        guard value != 0 else { return }
+        appendVarint(number << 3, to: &bytes)
+        appendVarint(value, to: &bytes)
+    }
+}
+
 /// A page of results and how many matched in all.
 public struct SearchHits: Sendable {
     public var total: Int
@@ -105,6 +131,9 @@ public final class SearchIndex: @unchecked Sendable {
     private let orders = Mutex<[SearchOrder: Ordering]>([:])
     /// Impact-ordered heads of the posting lists, built on demand (see `topList`).
     private let topLists = Mutex<[Int: TopList]>([:])
+    /// Per slot, its record encoded as a SearchResponse item (see `searchEncoded`); a slot's
+    /// entry goes when its record changes, every entry when slots are renumbered.
+    private let encodedItems = Mutex<[Int32: [UInt8]]>([:])
 
     /// BM25F parameters: a name match outweighs a tag match, which outweighs a description match.
     static let k1: Float = 1.2
@@ -116,7 +145,18 @@ public final class SearchIndex: @unchecked Sendable {
     static let maxQueryTokens = 32
     static let blockShift = 8
 
-    public init() {}
+    /// Queries whose terms have at most this many postings in all are scored in full
+    /// (`scoreAll`); others take the block-max search.
+    let scoreAllVolume: Int
+
+    public init() {
+        scoreAllVolume = 1_024
+    }
+
+    /// An index with another threshold for scoring in full (tests compare both searches).
+    init(scoreAllVolume: Int) {
+        self.scoreAllVolume = scoreAllVolume
+    }
 
     /// Replaces the whole content (start-up, from SQLite).
     public func load(_ records: [CatalogSkill]) {
@@ -124,6 +164,7 @@ public final class SearchIndex: @unchecked Sendable {
         lock.write {
             state = IndexState()
             topLists.withLock { $0.removeAll() }
+            encodedItems.withLock { $0.removeAll() }
             state.freezeAverages(prepared)
             for document in prepared { state.append(document) }
             state.mergeNewTerms()
@@ -140,9 +181,14 @@ public final class SearchIndex: @unchecked Sendable {
     func upsert(_ documents: [PreparedDocument]) {
         guard !documents.isEmpty else { return }
         lock.write {
+            let changed = documents.compactMap { state.slotOf[$0.record.id].map { Int32($0) } }
+            if !changed.isEmpty { encodedItems.withLock { cache in for slot in changed { cache[slot] = nil } } }
             for document in documents { state.upsert(document) }
             state.mergeNewTerms()
-            if state.rebuildIfNeeded() { topLists.withLock { $0.removeAll() } }
+            if state.rebuildIfNeeded() {
+                topLists.withLock { $0.removeAll() }
+                encodedItems.withLock { $0.removeAll() }
+            }
             state.version &+= 1
         }
     }
@@ -151,6 +197,7 @@ public final class SearchIndex: @unchecked Sendable {
     func updateStats(id: String, downloads: UInt64? = nil, ratingAverage: Double? = nil, ratingCount: UInt32? = nil) {
         lock.write {
             guard let slot = state.slotOf[id] else { return }
+            _ = encodedItems.withLock { $0.removeValue(forKey: Int32(slot)) }
             if let downloads { state.records[slot].downloads = downloads }
             if let ratingAverage { state.records[slot].ratingAverage = ratingAverage }
             if let ratingCount { state.records[slot].ratingCount = ratingCount }
@@ -183,30 +230,69 @@ public final class SearchIndex: @unchecked Sendable {
     }
 
     public func search(_ query: SearchQuery) -> SearchHits {
-        lock.read { run(query) }
+        lock.read {
+            let hits = run(query, state)
+            return SearchHits(total: hits.total, skills: hits.slots.map { state.records[Int($0)] }, scores: hits.scores)
+        }
     }
+
+    /// `search` with the page's skills as protobuf bytes: each one a `CatalogSkill` encoding
+    /// prefixed by the tag and length of SearchResponse's `items` field, so that the page is
+    /// their concatenation. A skill's encoding is kept until its record changes, so a search
+    /// mostly copies bytes instead of encoding the page again.
+    func searchEncoded(_ query: SearchQuery) throws -> (total: Int, items: [UInt8], count: Int) {
+        try lock.read {
+            let hits = run(query, state)
+            var items: [UInt8] = []
+            var missing: [(Int, CatalogSkill)] = []
+            var found: [[UInt8]?] = encodedItems.withLock { cache in hits.slots.map { cache[$0] } }
+            for (position, bytes) in found.enumerated() where bytes == nil {
+                missing.append((position, state.records[Int(hits.slots[position])]))
+            }
+            if !missing.isEmpty {
+                for (position, record) in missing { found[position] = try Self.encodeItem(record) }
+                encodedItems.withLock { cache in
+                    if cache.count + missing.count > Self.encodedItemsCapacity { cache.removeAll(keepingCapacity: true) }
+                    for (position, _) in missing { cache[hits.slots[position]] = found[position] }
+                }
+            }
+            items.reserveCapacity(found.reduce(0) { $0 + $1!.count })
+            for bytes in found { items.append(contentsOf: bytes!) }
+            return (hits.total, items, hits.slots.count)
+        }
+    }
+
+    /// A skill as an entry of SearchResponse's `items` (field 1, length-delimited).
+    static func encodeItem(_ record: CatalogSkill) throws -> [UInt8] {
+        let body = try record.serializedBytes()
+        var bytes: [UInt8] = [0x0A]
+        ProtoWire.appendVarint(UInt64(body.count), to: &bytes)
+        bytes.append(contentsOf: body)
+        return bytes
+    }
+
+    static let encodedItemsCapacity = 20_000
 
     // MARK: - Search
 
-    private func run(_ query: SearchQuery) -> SearchHits {
-        let state = self.state
+    private func run(_ query: SearchQuery, _ state: IndexState) -> SlotHits {
         let slotCount = state.records.count
         // The filter: live slots of the wanted category, type, tags and author.
         var eligible: Bitset?
         if !query.category.isEmpty {
-            guard let set = state.categories[query.category] else { return SearchHits(total: 0, skills: [], scores: []) }
+            guard let set = state.categories[query.category] else { return SlotHits(total: 0, slots: [], scores: []) }
             eligible = set
         }
         if !query.type.isEmpty {
-            guard let set = state.types[query.type] else { return SearchHits(total: 0, skills: [], scores: []) }
+            guard let set = state.types[query.type] else { return SlotHits(total: 0, slots: [], scores: []) }
             if eligible == nil { eligible = set } else { eligible!.formIntersection(set) }
         }
         for tag in Set(query.tags) {
-            guard let slots = state.tags[tag] else { return SearchHits(total: 0, skills: [], scores: []) }
+            guard let slots = state.tags[tag] else { return SlotHits(total: 0, slots: [], scores: []) }
             eligible = Self.restrict(eligible ?? state.alive, to: slots, slotCount: slotCount)
         }
         if !query.author.isEmpty {
-            guard let slots = state.authors[query.author.lowercased()] else { return SearchHits(total: 0, skills: [], scores: []) }
+            guard let slots = state.authors[query.author.lowercased()] else { return SlotHits(total: 0, slots: [], scores: []) }
             eligible = Self.restrict(eligible ?? state.alive, to: slots, slotCount: slotCount)
         }
         if eligible != nil { eligible!.formIntersection(state.alive) }
@@ -217,12 +303,22 @@ public final class SearchIndex: @unchecked Sendable {
             // No text: every allowed skill, in the wanted order (relevance means most downloaded).
             let order = query.order == .relevance ? SearchOrder.downloads : query.order
             let total = eligible?.count ?? state.aliveCount
-            return SearchHits(total: total, skills: walk(ordering(order, state), allowed: eligible, offset: query.offset, limit: query.limit, state), scores: [])
+            return SlotHits(total: total, slots: walk(ordering(order, state), allowed: eligible, offset: query.offset, limit: query.limit), scores: [])
         }
         let queryTerms = terms!
-        if queryTerms.isEmpty { return SearchHits(total: 0, skills: [], scores: []) }
+        if queryTerms.isEmpty { return SlotHits(total: 0, slots: [], scores: []) }
 
         if query.order == .relevance {
+            // Few postings in all (a rare word, a prefix with few completions): score every match
+            // at once; the block bounds and the count bitset would cost more than the scoring.
+            var volume = 0
+            for term in queryTerms { volume += state.lists[term.term].docs.count }
+            if volume <= scoreAllVolume {
+                let ranked = Self.scoreAll(queryTerms, state, allowed: allowed)
+                guard query.offset < ranked.count, query.limit > 0 else { return SlotHits(total: ranked.count, slots: [], scores: []) }
+                let page = ranked[query.offset..<min(ranked.count, query.offset + query.limit)]
+                return SlotHits(total: ranked.count, slots: page.map(\.slot), scores: page.map(\.score))
+            }
             let total: Int
             if queryTerms.count == 1 {
                 let list = state.lists[queryTerms[0].term]
@@ -230,27 +326,26 @@ public final class SearchIndex: @unchecked Sendable {
             } else {
                 total = Self.matches(queryTerms, state, allowed: allowed, slotCount: slotCount).count
             }
-            guard query.offset < total, query.limit > 0 else { return SearchHits(total: total, skills: [], scores: []) }
+            guard query.offset < total, query.limit > 0 else { return SlotHits(total: total, slots: [], scores: []) }
             let k = min(query.offset + query.limit, total)
             let top = thresholdTopK(queryTerms, state, allowed: allowed, k: k)
                 ?? topK(queryTerms, state, allowed: allowed, k: k, slotCount: slotCount)
             let page = top.dropFirst(query.offset)
-            return SearchHits(total: total, skills: page.map { state.records[Int($0.slot)] }, scores: page.map(\.score))
+            return SlotHits(total: total, slots: page.map(\.slot), scores: page.map(\.score))
         }
         let matched = Self.matches(queryTerms, state, allowed: allowed, slotCount: slotCount)
         let total = matched.count
-        guard query.offset < total, query.limit > 0 else { return SearchHits(total: total, skills: [], scores: []) }
+        guard query.offset < total, query.limit > 0 else { return SlotHits(total: total, slots: [], scores: []) }
         let ordering = ordering(query.order, state)
         if total <= 4_096 {
             // Few matches: sort them by their rank in the order instead of walking it all.
-            var slots: [Int] = []
+            var slots: [Int32] = []
             slots.reserveCapacity(total)
-            matched.forEach { slots.append($0) }
-            slots.sort { ordering.rank[$0] < ordering.rank[$1] }
-            return SearchHits(
-                total: total, skills: slots.dropFirst(query.offset).prefix(query.limit).map { state.records[$0] }, scores: [])
+            matched.forEach { slots.append(Int32($0)) }
+            slots.sort { ordering.rank[Int($0)] < ordering.rank[Int($1)] }
+            return SlotHits(total: total, slots: Array(slots.dropFirst(query.offset).prefix(query.limit)), scores: [])
         }
-        return SearchHits(total: total, skills: walk(ordering, allowed: matched, offset: query.offset, limit: query.limit, state), scores: [])
+        return SlotHits(total: total, slots: walk(ordering, allowed: matched, offset: query.offset, limit: query.limit), scores: [])
     }
 
     /// The query's terms with their weights (idf, less for prefix expansions); nil when the
@@ -340,6 +435,43 @@ public final class SearchIndex: @unchecked Sendable {
             }
         }
         return matched
+    }
+
+    /// Every allowed match scored, best first (ties: lower slot first), for queries with few
+    /// postings. Each slot's score is summed in query order, as the block-max search sums it, so
+    /// both give the same scores bit for bit.
+    private static func scoreAll(_ terms: [QueryTerm], _ state: IndexState, allowed: Bitset) -> [ScoredSlot] {
+        // (slot << 8 | term position, contribution), sorted: a slot's contributions end up
+        // together and in query order (at most 32 + 64 terms, so a position fits in 8 bits).
+        var entries: [(key: UInt64, contribution: Float)] = []
+        allowed.words.withUnsafeBufferPointer { words in
+            for (position, term) in terms.enumerated() {
+                let list = state.lists[term.term]
+                list.docs.withUnsafeBufferPointer { docs in
+                    list.impacts.withUnsafeBufferPointer { impacts in
+                        for index in 0..<docs.count {
+                            let slot = Int(docs[index])
+                            guard slot >> 6 < words.count, words[slot >> 6] & (1 << UInt64(slot & 63)) != 0 else { continue }
+                            entries.append((UInt64(slot) << 8 | UInt64(position), term.weight * impacts[index]))
+                        }
+                    }
+                }
+            }
+        }
+        entries.sort { $0.key < $1.key }
+        var ranked: [ScoredSlot] = []
+        var index = 0
+        while index < entries.count {
+            let slot = entries[index].key >> 8
+            var score: Float = 0
+            while index < entries.count && entries[index].key >> 8 == slot {
+                score += entries[index].contribution
+                index += 1
+            }
+            ranked.append(ScoredSlot(score: score, slot: Int32(slot)))
+        }
+        ranked.sort { $0.score != $1.score ? $0.score > $1.score : $0.slot < $1.slot }
+        return ranked
     }
 
     /// The k best allowed slots by BM25F, best first (ties: lower slot first). Blocks of 256
@@ -599,20 +731,20 @@ public final class SearchIndex: @unchecked Sendable {
 
     /// `limit` skills from `ordering`, after skipping `offset`, keeping those in `allowed` (all
     /// of them when nil).
-    private func walk(_ ordering: Ordering, allowed: Bitset?, offset: Int, limit: Int, _ state: IndexState) -> [CatalogSkill] {
+    private func walk(_ ordering: Ordering, allowed: Bitset?, offset: Int, limit: Int) -> [Int32] {
         guard limit > 0 else { return [] }
         guard let allowed else {
             guard offset < ordering.slots.count else { return [] }
-            return ordering.slots[offset..<min(ordering.slots.count, offset + limit)].map { state.records[Int($0)] }
+            return Array(ordering.slots[offset..<min(ordering.slots.count, offset + limit)])
         }
         var skipped = 0
-        var page: [CatalogSkill] = []
+        var page: [Int32] = []
         for slot in ordering.slots where allowed.contains(Int(slot)) {
             if skipped < offset {
                 skipped += 1
                 continue
             }
-            page.append(state.records[Int(slot)])
+            page.append(slot)
             if page.count == limit { break }
         }
         return page

@@ -26,4 +26,6 @@ do {
     FileHandle.standardError.write(Data("atom-marketplace: \(error)\n".utf8))
     exit(2)
 }
-await ServiceMain.run(service, label: "atom-marketplace")
+// Handlers start on the reactor thread (no thread hop): a cached search is answered there;
+// searches that miss and every other method move to the shared pool (MarketplaceServiceImpl).
+await ServiceMain.run(service, label: "atom-marketplace", handlerExecution: .reactorThread)
