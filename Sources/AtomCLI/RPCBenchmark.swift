@@ -60,6 +60,9 @@ struct RPCBenchmark {
         progress("rpc_raw_zmq_roundtrip: \(rounds) round trips")
         let raw = try await Self.rawRoundTrips(endpoint: rawEndpoint, rounds: rounds)
         report.results.append(BenchResult(name: "rpc_raw_zmq_roundtrip", histogram: raw))
+        progress("reference_c_broker_unary: one call at a time through libzmq's zmq_proxy for \(seconds) s")
+        let (brokeredUnary, _) = try await proxy.throughput(inFlight: 1, seconds: seconds, payload: Self.payload)
+        report.results.append(BenchResult(name: "reference_c_broker_unary", histogram: brokeredUnary))
         progress("reference_c_broker_throughput_8: 8 in flight through libzmq's zmq_proxy for \(seconds) s")
         let (brokered, rate) = try await proxy.throughput(inFlight: 8, seconds: seconds, payload: Self.payload)
         report.results.append(BenchResult(

@@ -214,7 +214,7 @@ struct EndToEndTests {
         let results = try #require(object["results"] as? [[String: Any]])
         let names = results.compactMap { $0["name"] as? String }
         #expect(names == [
-            "rpc_raw_zmq_roundtrip", "reference_c_broker_throughput_8", "rpc_gateway_local", "rpc_gateway_unary", "rpc_gateway_throughput_1",
+            "rpc_raw_zmq_roundtrip", "reference_c_broker_unary", "reference_c_broker_throughput_8", "rpc_gateway_local", "rpc_gateway_unary", "rpc_gateway_throughput_1",
             "rpc_gateway_throughput_8", "rpc_gateway_throughput_32",
         ])
         for result in results {
