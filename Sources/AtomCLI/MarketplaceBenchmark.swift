@@ -41,7 +41,7 @@ struct MarketplaceBenchmark {
             progress("\(shape): \"\(query.query)\"\(query.category.map { " in category \($0)" } ?? "")")
         }
 
-        let stack = try LocalStack()
+        let stack = try LocalStack(transport: .ipc)
         progress("starting a temporary gateway and marketplace at \(stack.endpoint) (home \(stack.home))")
         do {
             try stack.startGateway()
