@@ -95,14 +95,15 @@ extension EnvironmentStore {
     /// asdf shim: a shell script that runs `pyenv exec uv`, about 0.1 s of CPU and 0.3 s of wall
     /// time per start here, against a few milliseconds for uv itself), the uv binary installed
     /// beside the interpreter is used instead, provided it reports the same version as the
-    /// wrapper does. Otherwise the configured uv is run as it is.
+    /// wrapper does. Otherwise, and always when `ATOM_INSTALLER_UV` is a path (an explicit choice,
+    /// such as a test's deliberately slowed uv), the configured uv is run as it is.
     func uvPath() async throws -> String {
         if let resolvedUV { return resolvedUV }
         guard let uv = Subprocess.which(configuration.uv) else {
             throw RPCError(.failedPrecondition, "uv (\(configuration.uv)) is not on PATH; install it (pip install uv)")
         }
         var chosen = uv
-        if Self.isScript(uv), let python = try? await runtime(for: .python) {
+        if configuration.resolveUVWrapper, Self.isScript(uv), let python = try? await runtime(for: .python) {
             let wrapperVersion = try? await Subprocess.run(uv, ["--version"], environment: uvEnvironment, timeout: .seconds(60))
             for candidate in Self.uvCandidates(beside: python) where candidate != uv && !Self.isScript(candidate) {
                 guard let version = wrapperVersion, version.succeeded, !version.stdout.isEmpty else { break }

@@ -14,8 +14,10 @@ struct VirtualEnvironmentTests {
         try await Subprocess.run(executable, arguments, environment: environment, timeout: .seconds(120))
     }
 
-    static func store(_ scratch: ScratchDirectory, _ environment: [String: String] = [:]) throws -> EnvironmentStore {
-        try EnvironmentStore(configuration: try InstallerConfiguration(home: scratch.path + "/home", environment: environment))
+    static func store(_ scratch: ScratchDirectory, _ environment: [String: String] = [:], resolveUVWrapper: Bool? = nil) throws -> EnvironmentStore {
+        var configuration = try InstallerConfiguration(home: scratch.path + "/home", environment: environment)
+        if let resolveUVWrapper { configuration.resolveUVWrapper = resolveUVWrapper }
+        return try EnvironmentStore(configuration: configuration)
     }
 
     @Test("the interpreter probe yields a layout, and the written venv is a venv to Python")
@@ -136,16 +138,22 @@ struct VirtualEnvironmentTests {
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
         #expect(EnvironmentStore.isScript(wrapper) && !EnvironmentStore.isScript(binary))
 
-        let resolving = try Self.store(scratch, ["ATOM_INSTALLER_PYTHON": "\(bin)/python3", "ATOM_INSTALLER_UV": wrapper])
+        // As when ATOM_INSTALLER_UV is unset and `uv` on PATH is this wrapper.
+        let resolving = try Self.store(scratch, ["ATOM_INSTALLER_PYTHON": "\(bin)/python3", "ATOM_INSTALLER_UV": wrapper], resolveUVWrapper: true)
         #expect(try await resolving.runtime(for: .python).executable == "\(bin)/python3")
         #expect(try await resolving.uvPath() == "\(bin)/uv")
+        // A path in ATOM_INSTALLER_UV is an explicit choice: used as it is.
+        #expect(try InstallerConfiguration(home: scratch.path, environment: ["ATOM_INSTALLER_UV": wrapper]).resolveUVWrapper == false)
+        #expect(try InstallerConfiguration(home: scratch.path, environment: [:]).resolveUVWrapper == true)
+        let explicit = try Self.store(scratch, ["ATOM_INSTALLER_PYTHON": "\(bin)/python3", "ATOM_INSTALLER_UV": wrapper])
+        #expect(try await explicit.uvPath() == wrapper)
 
         // A wrapper that runs some other uv (another version): kept as configured.
         let other = scratch.path + "/other/uv"
         try FileManager.default.createDirectory(atPath: scratch.path + "/other", withIntermediateDirectories: true)
         try "#!/bin/sh\necho 'uv 0.0.1'\n".write(toFile: other, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: other)
-        let keeping = try Self.store(scratch, ["ATOM_INSTALLER_PYTHON": "\(bin)/python3", "ATOM_INSTALLER_UV": other])
+        let keeping = try Self.store(scratch, ["ATOM_INSTALLER_PYTHON": "\(bin)/python3", "ATOM_INSTALLER_UV": other], resolveUVWrapper: true)
         #expect(try await keeping.uvPath() == other)
 
         // A binary is used as it is, and a missing uv is FAILED_PRECONDITION.
