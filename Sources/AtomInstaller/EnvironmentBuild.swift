@@ -224,13 +224,19 @@ extension EnvironmentStore {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try await makeVenv(at: "\(directory)/venv", runtime: runtime, directory: directory)
-            try Task.checkCancellation()
-            let installed = try? await Subprocess.run(
-                uv,
-                ["pip", "install", "--python", "\(directory)/venv/bin/python", "--link-mode", "hardlink", "--quiet", "--no-build"]
-                    + uvIndexArguments(request.options, wheelsOnly: false) + request.requirements.map(\.text),
-                environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
-            return PreparedDirectory(path: directory, speculativeInstall: installed?.succeeded == true)
+            let base = ["pip", "install", "--python", "\(directory)/venv/bin/python", "--link-mode", "hardlink", "--quiet", "--no-build"]
+                + uvIndexArguments(request.options, wheelsOnly: false)
+            // From the shared cache alone first: no connection at all, so the resolver (which
+            // must ask the index) has the network to itself. When something is not cached,
+            // uv fails at once and the install goes online.
+            let requirements = request.requirements.map(\.text)
+            let attempts = request.options.offline ? [base + requirements] : [base + ["--offline"] + requirements, base + requirements]
+            for arguments in attempts {
+                try Task.checkCancellation()
+                let installed = try? await Subprocess.run(uv, arguments, environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
+                if installed?.succeeded == true { return PreparedDirectory(path: directory, speculativeInstall: true) }
+            }
+            return PreparedDirectory(path: directory, speculativeInstall: false)
         } catch {}
         try? FileManager.default.removeItem(atPath: directory)
         return nil
