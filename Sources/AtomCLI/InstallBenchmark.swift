@@ -12,23 +12,44 @@ struct InstallBenchmark {
 
     /// python3's real path (`sys.executable`), read once.
     static let python: String = {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import sys; print(sys.executable)"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        guard (try? process.run()) != nil else { return "python3" }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let path = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let path = output("/usr/bin/env", ["python3", "-c", "import sys; print(sys.executable)"]) ?? ""
         return path.isEmpty ? "python3" : path
     }()
+
+    /// The uv binary the baseline runs, resolved as the installer resolves it: when the `uv` on
+    /// PATH is a wrapper script (a pyenv shim), the uv beside python3 that reports the same
+    /// version. Bare uv is the floor the installer is compared with, so neither pays for a shim.
+    static let uv: String = {
+        guard let onPath = output("/usr/bin/env", ["sh", "-c", "command -v uv"]), onPath.hasPrefix("/") else { return "uv" }
+        let head = FileHandle(forReadingAtPath: onPath).flatMap { try? $0.read(upToCount: 2) }
+        guard head == Data("#!".utf8) else { return onPath }
+        let beside = (python as NSString).deletingLastPathComponent + "/uv"
+        guard beside != onPath, FileManager.default.isExecutableFile(atPath: beside),
+              let wrapped = output(onPath, ["--version"]), output(beside, ["--version"]) == wrapped
+        else { return onPath }
+        return beside
+    }()
+
+    /// A short command's trimmed standard output, or nil when it fails.
+    private static func output(_ executable: String, _ arguments: [String]) -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 
     static let batchSets = [["requests==2.28.0"], ["requests==2.31.0"], ["urllib3==1.26.18", "idna==3.4"]]
 
     func run(into report: inout BenchReport) async throws {
         let stack = try LocalStack()
-        progress("starting a temporary gateway and installer at \(stack.endpoint) (home \(stack.home))")
+        progress("starting a temporary gateway and installer at \(stack.endpoint) (home \(stack.home)); baselines run \(Self.uv) and \(Self.python)")
         do {
             try stack.startGateway()
             try stack.start("atom-installer", name: "bench-installer", environment: ["ATOM_INSTANCE_ID": "bench-installer"])
@@ -169,13 +190,13 @@ struct InstallBenchmark {
         defer { try? FileManager.default.removeItem(atPath: venv) }
         let environment = ["UV_CACHE_DIR": cache, "UV_LINK_MODE": "hardlink", "UV_NO_CONFIG": "1", "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""]
         // The same resolved interpreter the installer uses (not a wrapper such as a pyenv shim).
-        try await command("uv", ["venv", venv, "--python", Self.python, "--quiet"], environment: environment)
-        try await command("uv", ["pip", "install", package, "--python", "\(venv)/bin/python", "--quiet"], environment: environment)
+        try await command(Self.uv, ["venv", venv, "--python", Self.python, "--quiet"], environment: environment)
+        try await command(Self.uv, ["pip", "install", package, "--python", "\(venv)/bin/python", "--quiet"], environment: environment)
     }
 
     private func venvPip(in directory: String) async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try await command("python3", ["-m", "venv", directory])
+        try await command(Self.python, ["-m", "venv", directory])
         try await command("\(directory)/bin/pip", ["install", "--quiet", "--disable-pip-version-check", package])
     }
 

@@ -91,11 +91,67 @@ extension EnvironmentStore {
         return arguments
     }
 
-    func uvPath() throws -> String {
+    /// The uv executable, resolved once. When the `uv` on PATH is a wrapper script (a pyenv or
+    /// asdf shim: a shell script that runs `pyenv exec uv`, about 0.1 s of CPU and 0.3 s of wall
+    /// time per start here, against a few milliseconds for uv itself), the uv binary installed
+    /// beside the interpreter is used instead, provided it reports the same version as the
+    /// wrapper does. Otherwise, and always when `ATOM_INSTALLER_UV` is a path (an explicit choice,
+    /// such as a test's deliberately slowed uv), the configured uv is run as it is.
+    func uvPath() async throws -> String {
+        if let resolvedUV { return resolvedUV }
         guard let uv = Subprocess.which(configuration.uv) else {
             throw RPCError(.failedPrecondition, "uv (\(configuration.uv)) is not on PATH; install it (pip install uv)")
         }
-        return uv
+        var chosen = uv
+        if configuration.resolveUVWrapper, Self.isScript(uv), let python = try? await runtime(for: .python) {
+            let wrapperVersion = try? await Subprocess.run(uv, ["--version"], environment: uvEnvironment, timeout: .seconds(60))
+            for candidate in Self.uvCandidates(beside: python) where candidate != uv && !Self.isScript(candidate) {
+                guard let version = wrapperVersion, version.succeeded, !version.stdout.isEmpty else { break }
+                let own = try? await Subprocess.run(candidate, ["--version"], environment: uvEnvironment, timeout: .seconds(60))
+                if let own, own.succeeded, own.stdout == version.stdout {
+                    chosen = candidate
+                    break
+                }
+            }
+            if chosen == uv { logger.notice("uv on PATH is a wrapper script; every uv run pays for it", metadata: ["uv": "\(uv)"]) }
+        }
+        resolvedUV = chosen
+        return chosen
+    }
+
+    /// Where a uv installed with pip into the interpreter's environment lives: its scripts folder,
+    /// beside `sys.executable` (and beside the file that path links to).
+    static func uvCandidates(beside python: Runtime) -> [String] {
+        var folders: [String] = []
+        for executable in [python.executable, python.venvLayout?.baseExecutable ?? ""] where executable.hasPrefix("/") {
+            folders.append((executable as NSString).deletingLastPathComponent)
+            if let real = realpath(executable, nil) {
+                folders.append((String(cString: real) as NSString).deletingLastPathComponent)
+                free(real)
+            }
+        }
+        var seen: Set<String> = []
+        return folders.filter { seen.insert($0).inserted }.map { "\($0)/uv" }.filter { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Whether a file is a script (`#!`) rather than a binary.
+    static func isScript(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 2)) == Data("#!".utf8)
+    }
+
+    /// Creates the virtual environment of a build: written directly (`VirtualEnvironmentLayout`)
+    /// for a CPython it knows, else with `uv venv --relocatable`.
+    func makeVenv(at venv: String, runtime: Runtime, directory: String) async throws {
+        if let layout = runtime.venvLayout {
+            try layout.create(at: venv)
+            return
+        }
+        let created = try await Subprocess.run(
+            try await uvPath(), ["venv", venv, "--python", runtime.executable, "--relocatable", "--quiet"],
+            environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
+        guard created.succeeded else { throw InstallFailure("uv venv failed: \(created.tail)") }
     }
 
     /// Whether a tool's error text says the network could not be reached.
@@ -109,7 +165,7 @@ extension EnvironmentStore {
     }
 
     func resolvePython(_ request: ValidatedInstall, policy: SupplyChainPolicy) async throws -> ResolveOutcome {
-        let uv = try uvPath()
+        let uv = try await uvPath()
         let work = "\(configuration.resolutionsDirectory)/.work-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -163,21 +219,24 @@ extension EnvironmentStore {
     /// lock has been scanned. The build keeps its result only when it is exactly the lock (same
     /// distributions, same versions); otherwise `uv pip sync --require-hashes` makes it so.
     func prepareVenv(runtime: Runtime, request: ValidatedInstall) async -> PreparedDirectory? {
-        guard let uv = try? uvPath() else { return nil }
+        guard let uv = try? await uvPath() else { return nil }
         let directory = "\(configuration.envsDirectory)/.tmp-\(UUID().uuidString)"
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let created = try await Subprocess.run(
-                uv, ["venv", "\(directory)/venv", "--python", runtime.executable, "--relocatable", "--quiet"],
-                environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
-            if created.succeeded {
-                let installed = try? await Subprocess.run(
-                    uv,
-                    ["pip", "install", "--python", "\(directory)/venv/bin/python", "--link-mode", "hardlink", "--quiet", "--no-build"]
-                        + uvIndexArguments(request.options, wheelsOnly: false) + request.requirements.map(\.text),
-                    environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
-                return PreparedDirectory(path: directory, speculativeInstall: installed?.succeeded == true)
+            try await makeVenv(at: "\(directory)/venv", runtime: runtime, directory: directory)
+            let base = ["pip", "install", "--python", "\(directory)/venv/bin/python", "--link-mode", "hardlink", "--quiet", "--no-build"]
+                + uvIndexArguments(request.options, wheelsOnly: false)
+            // From the shared cache alone first: no connection at all, so the resolver (which
+            // must ask the index) has the network to itself. When something is not cached,
+            // uv fails at once and the install goes online.
+            let requirements = request.requirements.map(\.text)
+            let attempts = request.options.offline ? [base + requirements] : [base + ["--offline"] + requirements, base + requirements]
+            for arguments in attempts {
+                try Task.checkCancellation()
+                let installed = try? await Subprocess.run(uv, arguments, environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
+                if installed?.succeeded == true { return PreparedDirectory(path: directory, speculativeInstall: true) }
             }
+            return PreparedDirectory(path: directory, speculativeInstall: false)
         } catch {}
         try? FileManager.default.removeItem(atPath: directory)
         return nil
@@ -251,7 +310,7 @@ extension EnvironmentStore {
     }
 
     func buildPython(at directory: String, prepared: PreparedDirectory?, request: ValidatedInstall, resolution: Resolution, progress: InstallProgress) async throws {
-        let uv = try uvPath()
+        let uv = try await uvPath()
         let venv = "\(directory)/venv"
         try resolution.lockText.write(toFile: "\(directory)/requirements.lock", atomically: true, encoding: .utf8)
         if prepared?.speculativeInstall == true, let present = try? Self.installedDistributions(venv: venv), Self.matches(present, resolution.locked) {
@@ -261,10 +320,7 @@ extension EnvironmentStore {
         }
         await progress(.installing, "creating the virtual environment", 0.25)
         if prepared == nil {
-            let created = try await Subprocess.run(
-                uv, ["venv", venv, "--python", try await runtime(for: .python).executable, "--relocatable", "--quiet"],
-                environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
-            guard created.succeeded else { throw InstallFailure("uv venv failed: \(created.tail)") }
+            try await makeVenv(at: venv, runtime: try await runtime(for: .python), directory: directory)
         }
         let wheelsOnly = configuration.policy.wheelsOnly || request.options.wheelsOnly
         await progress(.downloading, "fetching \(resolution.locked.count) package(s) into the shared cache and linking them", 0.4)

@@ -19,6 +19,8 @@ public actor EnvironmentStore {
     let logger: Logger
     private let slots: AsyncSemaphore
     var runtimes: [Ecosystem: Runtime] = [:]
+    /// The uv binary every build runs (a wrapper script on PATH resolved to it once; see `uvPath`).
+    var resolvedUV: String?
     var resolutions: [String: Resolution] = [:]
     var inFlight: [String: Task<BuiltEnvironment, any Error>] = [:]
     /// Request fingerprint -> the environment it was served last: a repeated request is a
@@ -49,6 +51,9 @@ public actor EnvironmentStore {
         /// The interpreter's real path (`sys.executable`): handing uv a resolved path skips
         /// wrapper scripts such as pyenv shims on every call.
         var executable: String = ""
+        /// How to write a virtual environment for this interpreter without `uv venv`; nil when
+        /// it is not a CPython this installer knows how to lay out (then `uv venv` does it).
+        var venvLayout: VirtualEnvironmentLayout? = nil
     }
 
     /// A lock: what the resolver decided for a requirement set.
@@ -319,6 +324,13 @@ public actor EnvironmentStore {
 
     // MARK: - Runtime
 
+    /// Asks the interpreter for its version and layout and resolves the uv binary, so the first
+    /// install does not pay for it. Errors are left for that install to report.
+    public func warmUp() async {
+        _ = try? await runtime(for: .python)
+        _ = try? await uvPath()
+    }
+
     func runtime(for ecosystem: Ecosystem) async throws -> Runtime {
         if let known = runtimes[ecosystem] { return known }
         let found: Runtime
@@ -327,13 +339,17 @@ public actor EnvironmentStore {
             guard let python = Subprocess.which(configuration.python) else {
                 throw RPCError(.failedPrecondition, "the python interpreter \(configuration.python) is not on PATH")
             }
-            let outcome = try await Subprocess.run(
-                python, ["-c", "import sys, sysconfig; print('%d.%d.%d' % sys.version_info[:3]); print(sysconfig.get_platform()); print(sys.executable)"])
-            let lines = outcome.stdout.split(separator: "\n").map(String.init)
+            let script = (["import sys, sysconfig", "print('%d.%d.%d' % sys.version_info[:3]); print(sysconfig.get_platform()); print(sys.executable)"]
+                + VirtualEnvironmentLayout.probeLines).joined(separator: "\n")
+            let outcome = try await Subprocess.run(python, ["-c", script])
+            let lines = outcome.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             guard outcome.succeeded, lines.count >= 3 else {
                 throw RPCError(.failedPrecondition, "cannot ask \(python) for its version: \(outcome.tail)")
             }
-            found = Runtime(version: "cpython-" + lines[0], platform: lines[1], executable: lines[2])
+            let layout = lines.count >= 8
+                ? VirtualEnvironmentLayout(implementation: lines[3], baseExecutable: lines[4], versionInfo: lines[5], sitePackages: [lines[6], lines[7]])
+                : nil
+            found = Runtime(version: "cpython-" + lines[0], platform: lines[1], executable: lines[2], venvLayout: layout)
         case .npm:
             guard let node = Subprocess.which("node") else { throw RPCError(.failedPrecondition, "node is not on PATH") }
             let outcome = try await Subprocess.run(node, ["-p", "process.version + ' ' + process.platform + '-' + process.arch"])

@@ -10,7 +10,7 @@ internal import AtomRPC
 /// | `ENV_CACHE_ENABLED` | `true` | `false`: every install builds a fresh environment |
 /// | `ENV_CACHE_MAX_BYTES` | unset | after each build, evict least recently used environments (not in use) while the store is larger |
 /// | `ATOM_INSTALLER_PYTHON` | `python3` | the interpreter environments are created with |
-/// | `ATOM_INSTALLER_UV` | `uv` | the uv executable |
+/// | `ATOM_INSTALLER_UV` | `uv` | the uv executable (a path is used as it is; a name found on PATH that is a wrapper script is replaced by the uv binary beside the interpreter) |
 /// | `ATOM_INSTALLER_NPM` | `npm` | the npm executable |
 /// | `ATOM_INSTALLER_TIMEOUT_S` | `600` | hard limit for one resolver or installer run (1-86400) |
 /// | `ATOM_INSTALLER_RESOLUTION_TTL_S` | `3600` | how long a cached resolution (requirements -> lock) is reused |
@@ -27,6 +27,10 @@ public struct InstallerConfiguration: Sendable {
     public var maxBytes: UInt64?
     public var python: String
     public var uv: String
+    /// Whether a uv wrapper script found on PATH may be replaced by the uv binary it runs (see
+    /// `EnvironmentStore.uvPath`): true when `ATOM_INSTALLER_UV` is unset or a bare name, false
+    /// when it is a path (an explicit choice, used as it is).
+    public var resolveUVWrapper: Bool
     public var npm: String
     public var timeout: Duration
     public var resolutionTTL: Duration
@@ -65,6 +69,7 @@ public struct InstallerConfiguration: Sendable {
         }
         python = environment["ATOM_INSTALLER_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "python3"
         uv = environment["ATOM_INSTALLER_UV"].flatMap { $0.isEmpty ? nil : $0 } ?? "uv"
+        resolveUVWrapper = !uv.contains("/")
         npm = environment["ATOM_INSTALLER_NPM"].flatMap { $0.isEmpty ? nil : $0 } ?? "npm"
         timeout = .seconds(try Self.integer(environment, "ATOM_INSTALLER_TIMEOUT_S", default: 600, range: 1...86_400))
         resolutionTTL = .seconds(try Self.integer(environment, "ATOM_INSTALLER_RESOLUTION_TTL_S", default: 3_600, range: 0...31_536_000))

@@ -10,4 +10,7 @@ do {
     FileHandle.standardError.write(Data("atom-installer: \(error)\n".utf8))
     exit(2)
 }
+// The interpreter probe and the uv lookup run once, now, rather than inside the first install.
+let store = service.store
+Task { await store.warmUp() }
 await ServiceMain.run(service, label: "atom-installer")
