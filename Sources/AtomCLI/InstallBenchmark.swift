@@ -48,7 +48,7 @@ struct InstallBenchmark {
     static let batchSets = [["requests==2.28.0"], ["requests==2.31.0"], ["urllib3==1.26.18", "idna==3.4"]]
 
     func run(into report: inout BenchReport) async throws {
-        let stack = try LocalStack()
+        let stack = try LocalStack(transport: .ipc)
         progress("starting a temporary gateway and installer at \(stack.endpoint) (home \(stack.home)); baselines run \(Self.uv) and \(Self.python)")
         do {
             try stack.startGateway()
