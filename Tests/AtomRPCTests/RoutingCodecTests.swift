@@ -125,7 +125,7 @@ struct RoutingCodecTests {
         var generator = SystemRandomNumberGenerator()
         func varint(_ value: UInt64) -> [UInt8] {
             var bytes: [UInt8] = []
-            RoutingCodec.appendVarint(value, to: &bytes)
+            ProtoWire.appendVarint(value, to: &bytes)
             return bytes
         }
         func randomValue() -> UInt64 {

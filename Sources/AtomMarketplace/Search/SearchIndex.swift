@@ -40,25 +40,6 @@ struct SlotHits {
     var scores: [Float]
 }
 
-/// Protobuf wire helpers for the hand-assembled parts of a SearchResponse.
-enum ProtoWire {
-    static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
-        var value = value
-        while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        bytes.append(UInt8(value))
-    }
-
-    /// A varint field (wire type 0); nothing for zero, as proto3 encodes it.
-    static func appendField(_ number: UInt64, _ value: UInt64, to bytes: inout [UInt8]) {
-        guard value != 0 else { return }
-        appendVarint(number << 3, to: &bytes)
-        appendVarint(value, to: &bytes)
-    }
-}
-
 /// A page of results and how many matched in all.
 public struct SearchHits: Sendable {
     public var total: Int

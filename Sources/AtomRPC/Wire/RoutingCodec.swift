@@ -59,11 +59,11 @@ public enum RoutingCodec {
         bytes.reserveCapacity(16)
         if header.callId != 0 {
             bytes.append(0x08)
-            appendVarint(header.callId, to: &bytes)
+            ProtoWire.appendVarint(header.callId, to: &bytes)
         }
         if header.timeoutMs != 0 {
             bytes.append(0x10)
-            appendVarint(UInt64(header.timeoutMs), to: &bytes)
+            ProtoWire.appendVarint(UInt64(header.timeoutMs), to: &bytes)
         }
         if header.endOfStream {
             bytes.append(0x18)
@@ -80,12 +80,12 @@ public enum RoutingCodec {
         bytes.reserveCapacity(payload.count + 18)
         if callID != 0 {
             bytes.append(0x08)
-            appendVarint(callID, to: &bytes)
+            ProtoWire.appendVarint(callID, to: &bytes)
         }
         bytes.append(contentsOf: [0x12, 0x00])  // status: present, code OK (0) and nothing else
         if !payload.isEmpty {
             bytes.append(0x1A)
-            appendVarint(UInt64(payload.count), to: &bytes)
+            ProtoWire.appendVarint(UInt64(payload.count), to: &bytes)
             bytes.append(contentsOf: payload)
         }
         if endOfStream { bytes.append(contentsOf: [0x20, 0x01]) }
@@ -128,15 +128,6 @@ public enum RoutingCodec {
             return true
         }
         return ok ? response : nil
-    }
-
-    static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
-        var value = value
-        while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        bytes.append(UInt8(value))
     }
 }
 
