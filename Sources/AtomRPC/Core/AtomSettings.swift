@@ -48,7 +48,7 @@ public enum AtomSettings {
         Spec(name: "ENV_CACHE_ENABLED", defaultValue: "true", kind: .boolean, usedBy: "installer", description: "reuse built environments (the seed's DOCKER_IMAGE_CACHE_ENABLED)"),
         Spec(name: "ENV_CACHE_MAX_BYTES", defaultValue: nil, kind: .integer(0...Int.max), usedBy: "installer", description: "size cap of the environment store; least recently used go first"),
         Spec(name: "ATOM_INSTALLER_PYTHON", defaultValue: "python3", kind: .text, usedBy: "installer", description: "the Python that skill environments use"),
-        Spec(name: "ATOM_INSTALLER_UV", defaultValue: "uv", kind: .text, usedBy: "installer", description: "the uv executable"),
+        Spec(name: "ATOM_INSTALLER_UV", defaultValue: "uv", kind: .text, usedBy: "installer", description: "the uv executable (a path is used as given; a wrapper found on PATH, such as a pyenv shim, gives way to the real binary of the same version)"),
         Spec(name: "ATOM_INSTALLER_NPM", defaultValue: "npm", kind: .text, usedBy: "installer", description: "the npm executable"),
         Spec(name: "ATOM_INSTALLER_TIMEOUT_S", defaultValue: "600", kind: .integer(1...86_400), usedBy: "installer", description: "time limit of one environment build"),
         Spec(name: "ATOM_INSTALLER_RESOLUTION_TTL_S", defaultValue: "3600", kind: .integer(0...31_536_000), usedBy: "installer", description: "seconds a resolution (requirements to lock) is reused"),
