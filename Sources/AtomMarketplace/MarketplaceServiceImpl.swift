@@ -25,16 +25,16 @@ public struct MarketplaceServiceImpl: MarketplaceService {
     /// Search on the wire: a cache hit is answered where the call arrived (the server's reactor
     /// thread: no thread hop) with the stored encoding; a miss is searched on the shared pool
     /// and encoded once (the encoding is what the cache keeps).
-    func encodedSearch(_ request: SearchRequest, context: RPCContext) async throws -> EncodedSearchResponse {
+    func encodedSearch(_ request: SearchRequest, context: RPCContext) async throws -> [UInt8] {
         let started = ContinuousClock.now
         if let hit = catalog.cachedSearch(request) {
             context.metrics.record("marketplace_search_cached", ContinuousClock.now - started)
-            return EncodedSearchResponse(bytes: hit)
+            return hit
         }
         let catalog = self.catalog
         let outcome = try await onSharedPool { () throws(RPCError) in try catalog.encodedSearch(request) }
         context.metrics.record(outcome.cached ? "marketplace_search_cached" : "marketplace_search", ContinuousClock.now - started)
-        return EncodedSearchResponse(bytes: outcome.bytes)
+        return outcome.bytes
     }
 
     /// The generated handlers, with Search answered by `encodedSearch` and every other method
@@ -42,7 +42,7 @@ public struct MarketplaceServiceImpl: MarketplaceService {
     /// only cache hits stay.
     public var methodHandlers: [RPCMethodHandler] {
         let pooled = PooledMarketplace(service: self).methodHandlers
-        let search = RPCMethodHandler.unary("Search") { (request: SearchRequest, context: RPCContext) in
+        let search = RPCMethodHandler.unaryEncoded("Search", responseType: SearchResponse.self) { (request: SearchRequest, context: RPCContext) in
             try await self.encodedSearch(request, context: context)
         }
         return pooled.map { $0.name == search.name ? search : $0 }
@@ -175,22 +175,4 @@ struct PooledMarketplace: MarketplaceService {
     func `import`(_ request: ImportRequest, context: RPCContext) async throws -> ImportResponse {
         try await onSharedPool { try await service.import(request, context: context) }
     }
-}
-
-/// A SearchResponse already encoded (by `Catalog.encodedSearch`): the RPC runtime sends its
-/// bytes as they are. The bytes are a valid SearchResponse, so callers see no difference.
-public struct EncodedSearchResponse: ProtoMessage {
-    public static let protoName = SearchResponse.protoName
-    public var bytes: [UInt8]
-
-    public init() { bytes = [] }
-
-    public init(bytes: [UInt8]) { self.bytes = bytes }
-
-    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        _ = try SearchResponse(serializedBytes: bytes)
-        self.bytes = Array(bytes)
-    }
-
-    public func serializedBytes() throws -> [UInt8] { bytes }
 }

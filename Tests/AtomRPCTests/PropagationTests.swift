@@ -86,3 +86,43 @@ struct PropagationTests {
         await stack.stop()
     }
 }
+
+/// A service that answers with responses it encoded itself (`RPCMethodHandler.unaryEncoded`).
+struct PreEncodedService: RPCService {
+    static let serviceName = "atom.v1.PreEncoded"
+    var methodHandlers: [RPCMethodHandler] {
+        [
+            .unaryEncoded("Echo", responseType: EchoResponse.self) { (request: EchoRequest, _: RPCContext) in
+                // An empty payload asks for an answer over the size limit.
+                if request.payload.isEmpty { return [UInt8](repeating: 0, count: RPCLimits.maxPayloadBytes + 1) }
+                return try EchoResponse(payload: request.payload, text: "pre-encoded").serializedBytes()
+            }
+        ]
+    }
+}
+
+@Suite("Pre-encoded responses", .timeLimit(.minutes(1)))
+struct PreEncodedTests {
+    @Test("a handler's own encoding reaches the caller as it is; over the size limit it is RESOURCE_EXHAUSTED")
+    func preEncoded() async throws {
+        let stack = try InProcessStack()
+        stack.serve(PreEncodedService(), instanceID: "pre-1")
+        let client = try stack.client()
+        defer { client.close() }
+        func call(_ request: EchoRequest) async throws -> EchoResponse {
+            try await client.unary(
+                service: PreEncodedService.serviceName, method: "Echo", request: request, responseType: EchoResponse.self,
+                options: CallOptions(timeout: .seconds(5)))
+        }
+        do {
+            let answer = try await call(EchoRequest(payload: [1, 2, 3]))
+            #expect(answer.payload == [1, 2, 3] && answer.text == "pre-encoded")
+            let error = await #expect(throws: RPCError.self) { _ = try await call(EchoRequest()) }
+            #expect(error?.code == .resourceExhausted)
+        } catch {
+            await stack.stop()
+            throw error
+        }
+        await stack.stop()
+    }
+}

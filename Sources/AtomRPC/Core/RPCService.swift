@@ -28,6 +28,19 @@ public struct RPCMethodHandler: Sendable {
         }
     }
 
+    /// A unary method whose handler returns its response already encoded as `Response` (from a
+    /// cache of encoded responses, say): the runtime sends the bytes as they are, after the same
+    /// size check as any response.
+    public static func unaryEncoded<Request: ProtoMessage, Response: ProtoMessage>(
+        _ name: String, responseType: Response.Type,
+        _ handler: @escaping @Sendable (Request, RPCContext) async throws -> [UInt8]
+    ) -> RPCMethodHandler {
+        RPCMethodHandler(name: name, isServerStreaming: false) { payload, context, _ in
+            let request = try decodeRequest(Request.self, payload, context)
+            return try checkSize(try await handler(request, context), context)
+        }
+    }
+
     public static func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
         _ name: String,
         _ handler: @escaping @Sendable (Request, RPCStreamWriter<Response>, RPCContext) async throws -> Void
@@ -59,6 +72,10 @@ public struct RPCMethodHandler: Sendable {
             throw RPCError(
                 .internal, "\(context.service)/\(context.method): the response could not be encoded: \(error)")
         }
+        return try checkSize(bytes, context)
+    }
+
+    private static func checkSize(_ bytes: [UInt8], _ context: RPCContext) throws -> [UInt8] {
         guard bytes.count <= RPCLimits.maxPayloadBytes else {
             throw RPCError(
                 .resourceExhausted,
