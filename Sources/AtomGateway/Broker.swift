@@ -429,9 +429,7 @@ final class Broker: @unchecked Sendable {
             var cancelled = 0
             for (id, call) in inFlight where call.client == client {
                 guard case .client = call.kind else { continue }
-                clientCalls[ClientCallKey(client: client, callID: call.clientCallID)] = nil
-                inFlight[id]?.clientAnswered = true
-                if let body = try? CancelCall(callId: id).serializedBytes() { send(to: call.instance, .cancel, body) }
+                cancelAtInstance(id)
                 cancelled += 1
             }
             for (name, var entry) in services where entry.queue.contains(where: { $0.client == client }) {
@@ -449,10 +447,8 @@ final class Broker: @unchecked Sendable {
 
     private func clientCancel(_ client: Identity, _ body: [UInt8]) {
         guard let cancel = try? CancelCall(serializedBytes: body) else { return }
-        let key = ClientCallKey(client: client, callID: cancel.callId)
-        if let id = clientCalls.removeValue(forKey: key), let call = inFlight[id] {
-            inFlight[id]?.clientAnswered = true
-            if let body = try? CancelCall(callId: id).serializedBytes() { send(to: call.instance, .cancel, body) }
+        if let id = clientCalls[ClientCallKey(client: client, callID: cancel.callId)] {
+            cancelAtInstance(id)
             return
         }
         for (name, var entry) in services {
@@ -462,6 +458,16 @@ final class Broker: @unchecked Sendable {
                 return
             }
         }
+    }
+
+    /// Tells the instance running gateway call `id` to stop; the client is not answered (it gave
+    /// up, or is gone). The call stays in flight until the instance's final response, so that
+    /// the instance's load stays right; that response is dropped.
+    private func cancelAtInstance(_ id: UInt64) {
+        guard let call = inFlight[id] else { return }
+        clientCalls[ClientCallKey(client: call.client, callID: call.clientCallID)] = nil
+        inFlight[id]?.clientAnswered = true
+        if let body = try? CancelCall(callId: id).serializedBytes() { send(to: call.instance, .cancel, body) }
     }
 
     /// Ends a client call that is in flight at an instance (the instance may still answer

@@ -249,28 +249,25 @@ final class ClientReactor: @unchecked Sendable {
             guard let (command, body) = WireFrame.parse(frames[...]), command == .response else { continue }  // garbage: dropped
             // The common case (status OK) is read straight from the wire; other statuses are
             // decoded whole for their message and details.
+            let callID: UInt64
+            let endOfStream: Bool
+            let payload: [UInt8]
+            var failure: RPCError?
             if let ok = RoutingCodec.okResponse(body) {
-                guard let call = inFlight[ok.callID] else { continue }  // late: already answered
-                if ok.endOfStream {
-                    inFlight[ok.callID] = nil
-                    call.sink.deliver(.final(.success(ok.payload)))
-                } else {
-                    call.sink.deliver(.message(ok.payload))
-                }
-                continue
-            }
-            guard let envelope = try? ResponseEnvelope(serializedBytes: body) else { continue }  // garbage: dropped
-            guard let call = inFlight[envelope.callId] else { continue }  // late: already answered
-            if envelope.endOfStream {
-                inFlight[envelope.callId] = nil
+                (callID, endOfStream, payload) = (ok.callID, ok.endOfStream, ok.payload)
+            } else if let envelope = try? ResponseEnvelope(serializedBytes: body) {
                 let status = envelope.status ?? RPCStatus()
-                if status.code == .ok {
-                    call.sink.deliver(.final(.success(envelope.payload)))
-                } else {
-                    call.sink.deliver(.final(.failure(RPCError(status: status))))
-                }
+                (callID, endOfStream, payload) = (envelope.callId, envelope.endOfStream, envelope.payload)
+                if status.code != .ok { failure = RPCError(status: status) }
             } else {
-                call.sink.deliver(.message(envelope.payload))
+                continue  // garbage: dropped
+            }
+            guard let call = inFlight[callID] else { continue }  // late: already answered
+            if endOfStream {
+                inFlight[callID] = nil
+                call.sink.deliver(.final(failure.map { .failure($0) } ?? .success(payload)))
+            } else {
+                call.sink.deliver(.message(payload))
             }
         }
     }
