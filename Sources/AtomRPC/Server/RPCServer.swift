@@ -66,18 +66,17 @@ public final class RPCServer: Sendable {
             return true
         }
         let body: [UInt8] = await control.run {
-            var envelope = ResponseEnvelope(callId: clientCallID, endOfStream: true)
             do {
                 let payload = try await call.handler.body(call.payload, call.context, emitter)
                 return RoutingCodec.encodeOKResponse(callID: clientCallID, payload: payload, endOfStream: true)
             } catch {
-                envelope.status = RPCError.from(error).status
+                let envelope = ResponseEnvelope(callId: clientCallID, status: RPCError.from(error).status, endOfStream: true)
+                return (try? envelope.serializedBytes())
+                    ?? (try? ResponseEnvelope(
+                        callId: clientCallID, status: RPCStatus(code: .internal, message: "the response could not be encoded"),
+                        endOfStream: true).serializedBytes())
+                    ?? []
             }
-            return (try? envelope.serializedBytes())
-                ?? (try? ResponseEnvelope(
-                    callId: clientCallID, status: RPCStatus(code: .internal, message: "the response could not be encoded"),
-                    endOfStream: true).serializedBytes())
-                ?? []
         }
         // Dropped by the reactor if it already answered (deadline, cancel); either way it
         // learns that the handler has ended and its slot is free.
