@@ -349,6 +349,12 @@ final class HostLauncher: @unchecked Sendable {
         }
     }
 
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), looked up at run time:
+    /// Swift's Glibc module does not declare it.
+    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    private static let closeFrom: CloseFrom? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
+        .map { unsafeBitCast($0, to: CloseFrom.self) }
+
     private static func posixSpawn(_ launch: HostLaunch, childIn: Int32, childOut: Int32) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -358,6 +364,12 @@ final class HostLauncher: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         posix_spawn_file_actions_adddup2(&actions, childIn, 3)
         posix_spawn_file_actions_adddup2(&actions, childOut, 4)
+        // Nothing else: descriptors other code of this process opened without close-on-exec (a
+        // Foundation Pipe, say) must not live on in a host. A host holding a pipe's write end
+        // keeps that pipe's reader from ever seeing its end (a test run hung on exactly that).
+        if let closeFrom = Self.closeFrom, closeFrom(&actions, 5) != 0 {
+            throw LoaderError(.internal, "cannot prepare the host's descriptors: errno \(errno)")
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
