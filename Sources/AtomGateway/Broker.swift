@@ -144,10 +144,13 @@ final class Broker: @unchecked Sendable {
     private var watchedClients: [Identity: WatchedClient] = [:]
     private var nextCallID: UInt64 = 1
     private var droppedFrames: UInt64 = 0
+    /// Polling after call traffic instead of sleeping (`ATOM_IDLE_POLL_US`).
+    private var idlePoll: IdlePoll
 
     init(configuration: GatewayConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        idlePoll = IdlePoll(window: configuration.idlePollWindow)
         let socket = try ZMQSocket(.router)
         try socket.setRouterMandatory(true)
         try socket.setHighWaterMarks(send: 50_000, receive: 50_000)
@@ -207,8 +210,9 @@ final class Broker: @unchecked Sendable {
         while !stopRequested.load(ordering: .relaxed) {
             let now = ContinuousClock.now
             let timeout = max(0, Int(((nextHousekeeping - now) / .milliseconds(1)).rounded(.up)))
-            let readable = (try? poller.poll(timeoutMs: timeout)) ?? [false, false]
+            let readable = (try? poller.poll(timeoutMs: idlePoll.timeout(blocking: timeout))) ?? [false, false]
             if readable[1] { wake.drain() }
+            idlePoll.polled(readable: readable[0] || readable[1])
             receiveAll()
             if ContinuousClock.now >= nextHousekeeping {
                 housekeeping()
@@ -231,6 +235,7 @@ final class Broker: @unchecked Sendable {
             do { frames = try socket.receive() } catch { return }
             guard let frames else { return }
             if frames.count == 4, let (command, route, body) = WireFrame.parseRouted(frames[1...]), command == .response {
+                idlePoll.noteCallTraffic()
                 instanceResponse(frames[0], route, body)
                 continue
             }
@@ -241,8 +246,12 @@ final class Broker: @unchecked Sendable {
             }
             let peer = frames[0]
             switch command {
-            case .request: clientRequest(peer, body)
-            case .cancel: clientCancel(peer, body)
+            case .request:
+                idlePoll.noteCallTraffic()
+                clientRequest(peer, body)
+            case .cancel:
+                idlePoll.noteCallTraffic()
+                clientCancel(peer, body)
             case .ready: instanceReady(peer, body)
             case .heartbeat: instanceHeartbeat(peer, body)
             case .response:

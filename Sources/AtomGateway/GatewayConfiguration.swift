@@ -21,6 +21,8 @@ public struct GatewayConfiguration: Sendable {
     public var healthTimeout: Duration
     /// Budgets and baselines `atom metrics` judges operations by.
     public var performancePolicy: PerformancePolicy
+    /// How long the broker thread keeps polling after activity before it sleeps (see `ATOM_IDLE_POLL_US`).
+    public var idlePollWindow: Duration
     /// CurveZMQ: when set, every link is encrypted and only the listed public keys may connect.
     public var curve: CurveServerSecurity?
 
@@ -32,8 +34,10 @@ public struct GatewayConfiguration: Sendable {
         noInstanceWait: Duration = .seconds(1),
         healthTimeout: Duration = .seconds(1),
         performancePolicy: PerformancePolicy = PerformancePolicy(),
-        curve: CurveServerSecurity? = nil
+        curve: CurveServerSecurity? = nil,
+        idlePollWindow: Duration = .microseconds(500)
     ) {
+        self.idlePollWindow = idlePollWindow
         self.curve = curve
         self.performancePolicy = performancePolicy
         self.endpoint = endpoint

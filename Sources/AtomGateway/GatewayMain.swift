@@ -32,6 +32,7 @@ public enum GatewayMain {
                     usage: atom-gateway [--endpoint ENDPOINT]
                       --endpoint   where to listen (default: $ATOM_GATEWAY or \(AtomEnvironment.defaultGateway))
                     environment: ATOM_GATEWAY, ATOM_HEARTBEAT_MS (default 1000), ATOM_LOG_LEVEL (default info),
+                      ATOM_IDLE_POLL_US (default 500: microseconds of polling after call traffic before sleeping),
                       ATOM_GATEWAY_LOCAL (a second endpoint to listen on, such as ipc:///PATH, for processes on this host),
                       ATOM_METRICS_BASELINES (a baselines file for regression alerts),
                       ATOM_METRICS_HTTP_PORT, ATOM_METRICS_HTTP_ADDRESS (default 127.0.0.1): Prometheus /metrics,
@@ -63,7 +64,8 @@ public enum GatewayMain {
             gateway = try Gateway(
                 configuration: GatewayConfiguration(
                     endpoint: environment.gateway, localEndpoint: environment.gatewayLocal,
-                    heartbeatInterval: environment.heartbeatInterval, performancePolicy: policy, curve: curve),
+                    heartbeatInterval: environment.heartbeatInterval, performancePolicy: policy, curve: curve,
+                    idlePollWindow: environment.idlePollWindow),
                 logger: Logger(label: "atom-gateway"))
         } catch {
             fail("\(error)")

@@ -63,12 +63,14 @@ struct WireAndErrorTests {
         #expect(defaults.home == "/home/someone/.atom")
         #expect(defaults.capacity == 64)
         #expect(defaults.heartbeatInterval == .seconds(1))
+        #expect(defaults.idlePollWindow == .microseconds(500))
+        #expect(try AtomEnvironment(["ATOM_IDLE_POLL_US": "0"]).idlePollWindow == .zero)
         let custom = try AtomEnvironment(["ATOM_GATEWAY": "ipc:///tmp/x", "ATOM_HOME": "/srv/atom", "ATOM_CAPACITY": "8", "ATOM_HEARTBEAT_MS": "250"])
         #expect(custom.gateway == "ipc:///tmp/x")
         #expect(custom.home == "/srv/atom")
         #expect(custom.capacity == 8)
         #expect(custom.heartbeatInterval == .milliseconds(250))
-        for bad in [["ATOM_GATEWAY": "localhost:7700"], ["ATOM_CAPACITY": "0"], ["ATOM_CAPACITY": "many"], ["ATOM_HEARTBEAT_MS": "10"], ["ATOM_LOG_LEVEL": "loud"]] {
+        for bad in [["ATOM_GATEWAY": "localhost:7700"], ["ATOM_CAPACITY": "0"], ["ATOM_CAPACITY": "many"], ["ATOM_HEARTBEAT_MS": "10"], ["ATOM_IDLE_POLL_US": "-1"], ["ATOM_IDLE_POLL_US": "200000"], ["ATOM_LOG_LEVEL": "loud"]] {
             #expect(throws: AtomEnvironment.InvalidSetting.self) { try AtomEnvironment(bad) }
             do {
                 _ = try AtomEnvironment(bad)

@@ -51,11 +51,13 @@ final class ClientReactor: @unchecked Sendable {
     /// Why the gateway refuses this client (a failed CurveZMQ handshake), while it does.
     private var authFailure: String?
     private var lastKeepalive = ContinuousClock.now - .seconds(3600)
+    private var idlePoll: IdlePoll
 
     init(
         endpoint: String, context: ZMQContext, connectTimeout: Duration, security: TransportSecurity,
-        keepaliveInterval: Duration
+        keepaliveInterval: Duration, idlePollWindow: Duration
     ) throws {
+        idlePoll = IdlePoll(window: idlePollWindow)
         self.endpoint = endpoint
         self.context = context
         self.connectTimeout = connectTimeout
@@ -97,11 +99,14 @@ final class ClientReactor: @unchecked Sendable {
         while running {
             let readable: [Bool]
             do {
-                readable = try poller.poll(timeoutMs: inbox.isEmpty ? pollTimeoutMs() : 0)
+                readable = try poller.poll(timeoutMs: inbox.isEmpty ? idlePoll.timeout(blocking: pollTimeoutMs()) : 0)
             } catch {
                 break
             }
             if readable[1] { inbox.wake.drain() }
+            // Everything a client receives or is handed is call traffic.
+            idlePoll.polled(readable: readable[0] || readable[1])
+            if readable[0] || readable[1] { idlePoll.noteCallTraffic() }
             receiveAll(socket)
             // Jobs run here may queue more work (a resumed caller sending its next call):
             // keep going while there is some, then poll.

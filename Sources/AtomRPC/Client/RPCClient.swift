@@ -23,25 +23,25 @@ public final class RPCClient: Sendable {
     public init(
         endpoint: String, name: String = "atom-client", context: ZMQContext = .shared,
         connectTimeout: Duration = .seconds(1), security: TransportSecurity = .plaintext,
-        keepaliveInterval: Duration = .seconds(1)
+        keepaliveInterval: Duration = .seconds(1), idlePollWindow: Duration = .microseconds(500)
     ) throws {
         self.endpoint = endpoint
         self.name = name
         do {
             reactor = try ClientReactor(
                 endpoint: endpoint, context: context, connectTimeout: connectTimeout, security: security,
-                keepaliveInterval: keepaliveInterval)
+                keepaliveInterval: keepaliveInterval, idlePollWindow: idlePollWindow)
         } catch {
             throw RPCError(.invalidArgument, "cannot connect to \(endpoint): \(error)")
         }
     }
 
     /// A client configured from the environment: `ATOM_GATEWAY`, the CurveZMQ keys, and
-    /// `ATOM_HEARTBEAT_MS` as the keepalive interval.
+    /// `ATOM_HEARTBEAT_MS` as the keepalive interval, `ATOM_IDLE_POLL_US`.
     public convenience init(environment: AtomEnvironment, name: String) throws {
         try self.init(
             endpoint: environment.gateway, name: name, security: try environment.clientSecurity(),
-            keepaliveInterval: environment.heartbeatInterval)
+            keepaliveInterval: environment.heartbeatInterval, idlePollWindow: environment.idlePollWindow)
     }
 
     deinit { reactor.stop() }

@@ -10,6 +10,7 @@ internal import Foundation
 /// | `ATOM_INSTANCE_ID` | `<host>-<pid>-<random>` | a service instance's id |
 /// | `ATOM_CAPACITY` | `64` | calls a service instance runs at once |
 /// | `ATOM_HEARTBEAT_MS` | `1000` | heartbeat interval between instances and the gateway (50-60000) |
+/// | `ATOM_IDLE_POLL_US` | `500` | how long a reactor thread keeps polling after activity before it sleeps (0-100000; 0 turns it off) |
 /// | `ATOM_LOG_LEVEL` | `info` | trace, debug, info, notice, warning, error, critical |
 /// | `ATOM_CURVE_SECRET_KEY` | unset | this process's CurveZMQ secret key file (mode 0600) |
 /// | `ATOM_CURVE_SERVER_KEY` | unset | clients and services: the gateway's public key file |
@@ -24,6 +25,8 @@ public struct AtomEnvironment: Sendable {
     public var instanceID: String?
     public var capacity: Int
     public var heartbeatInterval: Duration
+    /// How long a reactor thread keeps polling after its last message before it sleeps.
+    public var idlePollWindow: Duration
     public var logLevel: String
     public var curveSecretKeyFile: String?
     public var curveServerKeyFile: String?
@@ -56,6 +59,7 @@ public struct AtomEnvironment: Sendable {
         instanceID = environment["ATOM_INSTANCE_ID"].flatMap { $0.isEmpty ? nil : $0 }
         capacity = try Self.integer(environment, "ATOM_CAPACITY", default: 64, range: 1...100_000)
         heartbeatInterval = .milliseconds(try Self.integer(environment, "ATOM_HEARTBEAT_MS", default: 1_000, range: 50...60_000))
+        idlePollWindow = .microseconds(try Self.integer(environment, "ATOM_IDLE_POLL_US", default: 500, range: 0...100_000))
         logLevel = environment["ATOM_LOG_LEVEL"] ?? "info"
         curveSecretKeyFile = environment["ATOM_CURVE_SECRET_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         curveServerKeyFile = environment["ATOM_CURVE_SERVER_KEY"].flatMap { $0.isEmpty ? nil : $0 }

@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+
+@testable import AtomRPC
+
+/// A reactor polls (timeout 0) only inside the window that call traffic opens, and sleeps
+/// (the blocking timeout) otherwise: an idle process never spins.
+@Suite("Idle polling")
+struct IdlePollTests {
+    @Test("no window: always the blocking timeout")
+    func off() {
+        var poll = IdlePoll(window: .zero)
+        poll.noteCallTraffic()
+        #expect(poll.timeout(blocking: 50) == 50)
+        #expect(poll.timeout(blocking: -1) == -1)
+    }
+
+    @Test("an idle reactor sleeps; call traffic opens the window")
+    func opensOnTraffic() {
+        var poll = IdlePoll(window: .seconds(60))
+        #expect(poll.timeout(blocking: 50) == 50, "no traffic yet: sleep")
+        poll.noteCallTraffic()
+        #expect(poll.timeout(blocking: 50) == 0, "just after traffic: poll")
+        #expect(poll.timeout(blocking: -1) == 0)
+    }
+
+    @Test("the window closes after its length without traffic")
+    func closes() throws {
+        var poll = IdlePoll(window: .milliseconds(1))
+        poll.noteCallTraffic()
+        Thread.sleep(forTimeInterval: 0.02)
+        #expect(poll.timeout(blocking: 50) == 50)
+    }
+}
