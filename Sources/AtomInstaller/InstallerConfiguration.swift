@@ -1,5 +1,5 @@
 internal import Foundation
-internal import AtomRPC
+public import AtomRPC
 
 /// The installer's settings, read once at start from the environment.
 ///
@@ -19,7 +19,7 @@ internal import AtomRPC
 /// | `ATOM_INSTALLER_TYPOSQUAT` | `warn` | `warn`, `refuse` or `off`: names close to a popular package |
 /// | `ATOM_INSTALLER_WHEELS_ONLY` | `false` | refuse source distributions for every request |
 /// | `ATOM_INSTALLER_SCANNER` | empty | a command run with the lock file path as its last argument; non-zero exit or a failure to run refuses the install (fails closed) |
-public struct InstallerConfiguration: Sendable {
+public struct InstallerConfiguration: ServiceSettings, Sendable {
     public var home: String
     public var maxConcurrentInstallations: Int
     public var cacheEnabled: Bool
@@ -42,20 +42,8 @@ public struct InstallerConfiguration: Sendable {
     public var resolutionsDirectory: String { "\(home)/cache/resolutions" }
     public var skillsDirectory: String { "\(home)/skills" }
 
-    public struct Invalid: Error, CustomStringConvertible {
-        public let description: String
-    }
-
-    /// Reads the process environment and the config file (`AtomSettings`).
-    public init(home: String) throws {
-        let settings: [String: String]
-        do {
-            settings = try AtomSettings.resolve().values
-        } catch {
-            throw Invalid(description: "\(error)")
-        }
-        try self.init(home: home, environment: settings)
-    }
+    /// An invalid setting (names the variable and what it accepts).
+    public typealias Invalid = AtomEnvironment.InvalidSetting
 
     public init(home: String, environment: [String: String]) throws {
         self.home = home
@@ -87,20 +75,4 @@ public struct InstallerConfiguration: Sendable {
             scanner: environment["ATOM_INSTALLER_SCANNER"].flatMap { $0.isEmpty ? nil : $0 })
     }
 
-    static func integer(_ environment: [String: String], _ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
-        do {
-            return try AtomEnvironment.integer(environment, key, default: value, range: range)
-        } catch {
-            throw Invalid(description: error.description)
-        }
-    }
-
-    static func boolean(_ environment: [String: String], _ key: String, default value: Bool) throws -> Bool {
-        guard let text = environment[key]?.lowercased(), !text.isEmpty else { return value }
-        switch text {
-        case "1", "true", "yes", "on": return true
-        case "0", "false", "no", "off": return false
-        default: throw Invalid(description: "\(key)=\(text) is invalid; expected true or false")
-        }
-    }
 }

@@ -1,5 +1,5 @@
 internal import Foundation
-internal import AtomRPC
+public import AtomRPC
 
 /// The loader's settings, read once at start (the environment wins over the config file, the
 /// file over the defaults; `atom config` lists them).
@@ -21,7 +21,7 @@ internal import AtomRPC
 /// | `LOADER_INSTALL_INDEX_URL` | unset | package index for skill packages (passed to the installer) |
 /// | `LOADER_INSTALL_FIND_LINKS` | unset | comma-separated wheel/tarball folders for skill packages |
 /// | `LOADER_INSTALL_OFFLINE` | `false` | install skill packages without network (cache and find-links only) |
-public struct LoaderConfiguration: Sendable {
+public struct LoaderConfiguration: ServiceSettings, Sendable {
     public enum SandboxMode: String, Sendable {
         case bwrap
         case off
@@ -54,21 +54,8 @@ public struct LoaderConfiguration: Sendable {
     /// Where hosts keep their logs and scratch folders.
     public var stateDirectory: String { "\(home)/loader" }
 
-    public struct Invalid: Error, CustomStringConvertible {
-        public let description: String
-        init(_ description: String) { self.description = description }
-    }
-
-    /// Reads the process environment and the config file (`AtomSettings`).
-    public init(home: String) throws {
-        let settings: [String: String]
-        do {
-            settings = try AtomSettings.resolve().values
-        } catch {
-            throw Invalid("\(error)")
-        }
-        try self.init(home: home, environment: settings)
-    }
+    /// An invalid setting (names the variable and what it accepts).
+    public typealias Invalid = AtomEnvironment.InvalidSetting
 
     public init(home: String, environment: [String: String]) throws {
         self.home = home
@@ -79,7 +66,7 @@ public struct LoaderConfiguration: Sendable {
             skillsDirectories = (Self.repositoryFolder("skills", marker: nil).map { [$0] } ?? []) + ["\(home)/skills"]
         }
         for directory in skillsDirectories where !directory.hasPrefix("/") {
-            throw Invalid("SKILLS_DIRS entry \(directory) is not an absolute path")
+            throw Invalid(description: "SKILLS_DIRS entry \(directory) is not an absolute path")
         }
         hotReload = try Self.boolean(environment, "SKILL_HOT_RELOAD_ENABLED", default: false)
         cacheSize = try Self.integer(environment, "LOADER_CACHE_SIZE", default: 100, range: 1...100_000)
@@ -87,7 +74,7 @@ public struct LoaderConfiguration: Sendable {
         let idle = try Self.integer(environment, "LOADER_HOST_IDLE_SECONDS", default: 300, range: 0...86_400)
         hostIdleTimeout = idle == 0 ? nil : .seconds(idle)
         let mode = text("LOADER_SANDBOX") ?? "bwrap"
-        guard let sandbox = SandboxMode(rawValue: mode) else { throw Invalid("LOADER_SANDBOX=\(mode) is not one of bwrap, off") }
+        guard let sandbox = SandboxMode(rawValue: mode) else { throw Invalid(description: "LOADER_SANDBOX=\(mode) is not one of bwrap, off") }
         self.sandbox = sandbox
         preload = (text("LOADER_PRELOAD") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         python = text("LOADER_PYTHON") ?? "python3"
@@ -120,20 +107,4 @@ public struct LoaderConfiguration: Sendable {
         return nil
     }
 
-    static func integer(_ environment: [String: String], _ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
-        do {
-            return try AtomEnvironment.integer(environment, key, default: value, range: range)
-        } catch {
-            throw Invalid(error.description)
-        }
-    }
-
-    static func boolean(_ environment: [String: String], _ key: String, default value: Bool) throws -> Bool {
-        guard let text = environment[key]?.lowercased(), !text.isEmpty else { return value }
-        switch text {
-        case "1", "true", "yes", "on": return true
-        case "0", "false", "no", "off": return false
-        default: throw Invalid("\(key)=\(text) is invalid; expected true or false")
-        }
-    }
 }

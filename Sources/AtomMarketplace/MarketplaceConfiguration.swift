@@ -1,4 +1,4 @@
-internal import AtomRPC
+public import AtomRPC
 internal import Foundation
 
 /// The marketplace's settings, read once at start (environment, then the config file).
@@ -10,7 +10,7 @@ internal import Foundation
 /// | `MARKETPLACE_SEED_PATH` | unset | skills imported at start (a folder of skill folders or a bundle); `atom up` sets it to the bundled `skills/` |
 /// | `MARKETPLACE_IMPORT_CHUNK` | `1000` | items per import transaction |
 /// | `MARKETPLACE_INSTALL_TIMEOUT_S` | `900` | longest an InstallSkill waits for the installer (less when the caller's deadline is sooner) |
-public struct MarketplaceConfiguration: Sendable {
+public struct MarketplaceConfiguration: ServiceSettings, Sendable {
     public var home: String
     public var cacheTTL: Duration
     public var seedPath: String?
@@ -19,19 +19,8 @@ public struct MarketplaceConfiguration: Sendable {
 
     public var databasePath: String { "\(home)/marketplace/catalog.sqlite" }
 
-    public struct Invalid: Error, CustomStringConvertible {
-        public let description: String
-    }
-
-    public init(home: String) throws {
-        let settings: [String: String]
-        do {
-            settings = try AtomSettings.resolve().values
-        } catch {
-            throw Invalid(description: "\(error)")
-        }
-        try self.init(home: home, environment: settings)
-    }
+    /// An invalid setting (names the variable and what it accepts).
+    public typealias Invalid = AtomEnvironment.InvalidSetting
 
     public init(home: String, environment: [String: String]) throws {
         self.home = home
@@ -49,11 +38,4 @@ public struct MarketplaceConfiguration: Sendable {
         self.installTimeout = installTimeout
     }
 
-    static func integer(_ environment: [String: String], _ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
-        do {
-            return try AtomEnvironment.integer(environment, key, default: value, range: range)
-        } catch {
-            throw Invalid(description: error.description)
-        }
-    }
 }

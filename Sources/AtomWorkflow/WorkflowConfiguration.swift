@@ -1,5 +1,5 @@
 public import AtomProto
-internal import AtomRPC
+public import AtomRPC
 
 /// The workflow service's settings, read once at start (environment, then config file, then
 /// defaults; see `AtomSettings`).
@@ -12,7 +12,7 @@ internal import AtomRPC
 /// | `WORKFLOW_MAX_PARALLELISM` | `16` | steps of one run at once: the default and the most a spec may ask for (1-1024) |
 /// | `WORKFLOW_CACHE_MAX_ENTRIES` | `10000` | step results kept in the cache (0: no cache) |
 /// | `WORKFLOW_CHECK_SKILLS` | `auto` | whether validation asks the loader for unknown skills: `off`, `auto` (warn when the loader cannot be reached), `required` (fail) |
-public struct WorkflowConfiguration: Sendable {
+public struct WorkflowConfiguration: ServiceSettings, Sendable {
     public var home: String
     public var limits: WorkflowLimits
     public var cacheMaxEntries: Int
@@ -21,19 +21,8 @@ public struct WorkflowConfiguration: Sendable {
     public var databasePath: String { "\(home)/workflow/runs.sqlite" }
     public var lockPath: String { "\(home)/workflow/instance.lock" }
 
-    public struct Invalid: Error, CustomStringConvertible {
-        public let description: String
-    }
-
-    public init(home: String) throws {
-        let settings: [String: String]
-        do {
-            settings = try AtomSettings.resolve().values
-        } catch {
-            throw Invalid(description: "\(error)")
-        }
-        try self.init(home: home, environment: settings)
-    }
+    /// An invalid setting (names the variable and what it accepts).
+    public typealias Invalid = AtomEnvironment.InvalidSetting
 
     public init(home: String, environment: [String: String]) throws {
         self.home = home
@@ -51,11 +40,4 @@ public struct WorkflowConfiguration: Sendable {
         }
     }
 
-    static func integer(_ environment: [String: String], _ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
-        do {
-            return try AtomEnvironment.integer(environment, key, default: value, range: range)
-        } catch {
-            throw Invalid(description: error.description)
-        }
-    }
 }

@@ -35,6 +35,7 @@ public struct AtomEnvironment: Sendable {
     /// An invalid setting: the process stops at start with this message.
     public struct InvalidSetting: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Reads the process environment and the config file (see `AtomSettings`).
@@ -137,6 +138,16 @@ public struct AtomEnvironment: Sendable {
 
     /// An integer setting: `value` when unset or empty, an error naming the key and the range when
     /// it is not an integer in `range`. Every service's configuration reads its integers with it.
+    /// A boolean setting: 1/true/yes/on or 0/false/no/off; unset or empty gives `value`.
+    public static func boolean(_ environment: [String: String], _ key: String, default value: Bool) throws(InvalidSetting) -> Bool {
+        guard let text = environment[key]?.lowercased(), !text.isEmpty else { return value }
+        switch text {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw InvalidSetting(description: "\(key)=\(text) is invalid; expected true or false")
+        }
+    }
+
     public static func integer(_ environment: [String: String], _ key: String, default value: Int, range: ClosedRange<Int>) throws(InvalidSetting) -> Int {
         guard let text = environment[key], !text.isEmpty else { return value }
         guard let number = Int(text), range.contains(number) else {
