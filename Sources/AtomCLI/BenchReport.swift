@@ -1,5 +1,6 @@
 internal import Foundation
 internal import Histogram
+internal import AtomRPC
 
 /// One benchmark's figures, in microseconds. The JSON schema is the same for every suite
 /// (documented in docs/benchmarks.md).
@@ -74,6 +75,9 @@ struct BenchReport: Codable {
     var targets: [BenchTarget] = []
     /// The rpc suite's transport, ipc or tcp (absent without that suite).
     var rpc_transport: String?
+    /// `ATOM_IDLE_POLL_US` of the benchmark's client and of the temporary stacks it starts (which
+    /// inherit its environment); a stack given with `--gateway` has its own.
+    var idle_poll_us: Int?
     /// Results that could not be measured, with the reason (absent when none were skipped).
     var skipped: [BenchSkip]?
     /// Results more than 1.5x slower than in the `--compare` file (absent without `--compare`).
@@ -90,6 +94,7 @@ struct BenchReport: Codable {
         #endif
         cores = ProcessInfo.processInfo.activeProcessorCount
         host = ProcessInfo.processInfo.hostName
+        idle_poll_us = (try? AtomEnvironment()).map { Int($0.idlePollWindow / .microseconds(1)) }
     }
 
     func result(_ name: String) -> BenchResult? { results.first { $0.name == name } }
