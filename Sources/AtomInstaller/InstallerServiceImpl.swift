@@ -14,7 +14,7 @@ public struct InstallerServiceImpl: InstallerService {
 
     /// Reads `InstallerConfiguration` from the process environment under `home`.
     public init(home: String) throws {
-        store = try EnvironmentStore(configuration: try InstallerConfiguration(home: home))
+        store = try EnvironmentStore(configuration: try InstallerConfiguration.resolve(home: home))
     }
 
     public func installDependencies(_ request: InstallRequest, writer: RPCStreamWriter<InstallEvent>, context: RPCContext) async throws {

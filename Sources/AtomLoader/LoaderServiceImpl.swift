@@ -16,7 +16,7 @@ public struct LoaderServiceImpl: LoaderService {
     /// The loader for this process: settings from the environment and config file, the gateway
     /// client for the installer made from the same environment.
     public static func make(environment: AtomEnvironment, logger: Logger) throws -> LoaderServiceImpl {
-        let configuration = try LoaderConfiguration(home: environment.home)
+        let configuration = try LoaderConfiguration.resolve(home: environment.home)
         let loader = Loader(configuration: configuration, logger: logger) {
             try RPCClient(environment: environment, name: "atom-loader")
         }

@@ -7,15 +7,16 @@ public protocol ServiceSettings {
 }
 
 extension ServiceSettings {
-    /// Reads the process environment and the config file.
-    public init(home: String) throws {
+    /// Reads the process environment and the config file. (A named function, not an `init(home:)`:
+    /// a configuration's own initializer with defaulted parameters would silently win over it.)
+    public static func resolve(home: String) throws -> Self {
         let values: [String: String]
         do {
             values = try AtomSettings.resolve().values
         } catch {
             throw AtomEnvironment.InvalidSetting(description: "\(error)")
         }
-        try self.init(home: home, environment: values)
+        return try Self(home: home, environment: values)
     }
 
     /// An integer setting in `range`; unset or empty gives `value`.

@@ -6,7 +6,7 @@ import Foundation
 let service: MarketplaceServiceImpl
 do {
     let environment = try AtomEnvironment()
-    let configuration = try MarketplaceConfiguration(home: environment.home)
+    let configuration = try MarketplaceConfiguration.resolve(home: environment.home)
     let catalog = try await Catalog(configuration: configuration)
     if let seed = configuration.seedPath {
         // The bundled catalog: importing the same versions again changes nothing.

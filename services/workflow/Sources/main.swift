@@ -9,7 +9,7 @@ do {
     // Steps execute through the loader service, reached through the gateway like any client.
     let client = try RPCClient(environment: environment, name: "atom-workflow")
     service = try WorkflowServiceImpl(
-        configuration: try WorkflowConfiguration(home: environment.home), executor: LoaderStepExecutor(client: client))
+        configuration: try WorkflowConfiguration.resolve(home: environment.home), executor: LoaderStepExecutor(client: client))
 } catch {
     FileHandle.standardError.write(Data("atom-workflow: \(error)\n".utf8))
     exit(2)
