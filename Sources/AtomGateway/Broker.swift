@@ -210,7 +210,7 @@ final class Broker: @unchecked Sendable {
         while !stopRequested.load(ordering: .relaxed) {
             let now = ContinuousClock.now
             let timeout = max(0, Int(((nextHousekeeping - now) / .milliseconds(1)).rounded(.up)))
-            let readable = (try? poller.poll(timeoutMs: idlePoll.timeout(blocking: timeout))) ?? [false, false]
+            let readable = (try? poller.poll(timeoutMs: idlePoll.timeout(blocking: timeout, callsInFlight: inFlight.count))) ?? [false, false]
             if readable[1] { wake.drain() }
             idlePoll.polled(readable: readable[0] || readable[1])
             receiveAll()

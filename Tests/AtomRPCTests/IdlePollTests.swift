@@ -11,17 +11,26 @@ struct IdlePollTests {
     func off() {
         var poll = IdlePoll(window: .zero)
         poll.noteCallTraffic()
-        #expect(poll.timeout(blocking: 50) == 50)
-        #expect(poll.timeout(blocking: -1) == -1)
+        #expect(poll.timeout(blocking: 50, callsInFlight: 0) == 50)
+        #expect(poll.timeout(blocking: -1, callsInFlight: 1) == -1)
     }
 
     @Test("an idle reactor sleeps; call traffic opens the window")
     func opensOnTraffic() {
         var poll = IdlePoll(window: .seconds(60))
-        #expect(poll.timeout(blocking: 50) == 50, "no traffic yet: sleep")
+        #expect(poll.timeout(blocking: 50, callsInFlight: 0) == 50, "no traffic yet: sleep")
         poll.noteCallTraffic()
-        #expect(poll.timeout(blocking: 50) == 0, "just after traffic: poll")
-        #expect(poll.timeout(blocking: -1) == 0)
+        #expect(poll.timeout(blocking: 50, callsInFlight: 0) == 0, "just after traffic: poll")
+        #expect(poll.timeout(blocking: -1, callsInFlight: 1) == 0)
+    }
+
+    @Test("a busy reactor (more than one call in flight) sleeps even inside the window")
+    func busy() {
+        var poll = IdlePoll(window: .seconds(60))
+        poll.noteCallTraffic()
+        #expect(poll.timeout(blocking: 50, callsInFlight: IdlePoll.maxCallsInFlight) == 0)
+        #expect(poll.timeout(blocking: 50, callsInFlight: IdlePoll.maxCallsInFlight + 1) == 50)
+        #expect(poll.timeout(blocking: 50, callsInFlight: 0) == 0)
     }
 
     @Test("the window closes after its length without traffic")
@@ -29,6 +38,6 @@ struct IdlePollTests {
         var poll = IdlePoll(window: .milliseconds(1))
         poll.noteCallTraffic()
         Thread.sleep(forTimeInterval: 0.02)
-        #expect(poll.timeout(blocking: 50) == 50)
+        #expect(poll.timeout(blocking: 50, callsInFlight: 0) == 50)
     }
 }

@@ -99,7 +99,7 @@ final class ClientReactor: @unchecked Sendable {
         while running {
             let readable: [Bool]
             do {
-                readable = try poller.poll(timeoutMs: inbox.isEmpty ? idlePoll.timeout(blocking: pollTimeoutMs()) : 0)
+                readable = try poller.poll(timeoutMs: inbox.isEmpty ? idlePoll.timeout(blocking: pollTimeoutMs(), callsInFlight: inFlight.count) : 0)
             } catch {
                 break
             }

@@ -10,7 +10,7 @@ internal import Foundation
 /// | `ATOM_INSTANCE_ID` | `<host>-<pid>-<random>` | a service instance's id |
 /// | `ATOM_CAPACITY` | `64` | calls a service instance runs at once |
 /// | `ATOM_HEARTBEAT_MS` | `1000` | heartbeat interval between instances and the gateway (50-60000) |
-/// | `ATOM_IDLE_POLL_US` | `500` | how long a reactor thread keeps polling after activity before it sleeps (0-100000; 0 turns it off) |
+/// | `ATOM_IDLE_POLL_US` | `500` | how long the gateway's and a client's reactor keep polling after call traffic before they sleep, while at most one call is in flight (0-100000; 0 turns it off) |
 /// | `ATOM_LOG_LEVEL` | `info` | trace, debug, info, notice, warning, error, critical |
 /// | `ATOM_CURVE_SECRET_KEY` | unset | this process's CurveZMQ secret key file (mode 0600) |
 /// | `ATOM_CURVE_SERVER_KEY` | unset | clients and services: the gateway's public key file |

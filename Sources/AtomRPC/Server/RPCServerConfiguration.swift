@@ -8,8 +8,6 @@ public struct RPCServerConfiguration: Sendable {
     public var capacity: Int
     /// How often the instance and the gateway prove liveness; three silent intervals mean dead.
     public var heartbeatInterval: Duration
-    /// How long the reactor keeps polling after activity before it sleeps (see `ATOM_IDLE_POLL_US`).
-    public var idlePollWindow: Duration
     /// How long a graceful shutdown waits for calls in flight.
     public var drainTimeout: Duration
     public var version: String
@@ -35,10 +33,8 @@ public struct RPCServerConfiguration: Sendable {
         drainTimeout: Duration = .seconds(10),
         version: String = AtomVersion.current,
         handlerExecution: HandlerExecution = .sharedPool,
-        security: TransportSecurity = .plaintext,
-        idlePollWindow: Duration = .microseconds(500)
+        security: TransportSecurity = .plaintext
     ) {
-        self.idlePollWindow = idlePollWindow
         self.handlerExecution = handlerExecution
         self.security = security
         self.gatewayEndpoint = gatewayEndpoint

@@ -75,8 +75,6 @@ final class ServerReactor: @unchecked Sendable {
     private var leavingUntil: ContinuousClock.Instant?
     private var leaveAcknowledged = false
     private var drainDeadline: ContinuousClock.Instant?
-    /// Polling after call traffic instead of sleeping (`ATOM_IDLE_POLL_US`).
-    private var idlePoll: IdlePoll
 
     init(
         configuration: RPCServerConfiguration, service: any RPCService,
@@ -85,7 +83,6 @@ final class ServerReactor: @unchecked Sendable {
     ) {
         self.configuration = configuration
         self.metrics = metrics
-        idlePoll = IdlePoll(window: configuration.idlePollWindow)
         self.serviceName = type(of: service).serviceName
         var handlers: [String: RPCMethodHandler] = [:]
         for handler in service.methodHandlers { handlers[handler.name] = handler }
@@ -138,15 +135,12 @@ final class ServerReactor: @unchecked Sendable {
         while running {
             let readable: [Bool]
             do {
-                readable = try poller.poll(timeoutMs: inbox.isEmpty ? idlePoll.timeout(blocking: pollTimeoutMs()) : 0)
+                readable = try poller.poll(timeoutMs: inbox.isEmpty ? pollTimeoutMs() : 0)
             } catch {
                 logger.error("zmq_poll failed", metadata: ["error": "\(error)"])
                 break
             }
             if readable[1] { inbox.wake.drain() }
-            idlePoll.polled(readable: readable[0] || readable[1])
-            // The inbox holds handlers' answers; requests note themselves in receiveAll.
-            if readable[1] { idlePoll.noteCallTraffic() }
             if let socket { receiveAll(socket) }
             // Handlers running on this thread queue their responses (and more jobs) here:
             // keep going while there is work, then poll.
@@ -278,7 +272,6 @@ final class ServerReactor: @unchecked Sendable {
             if let (command, route, body) = WireFrame.parseRouted(frames[...]), command == .request {
                 lastHeard = .now
                 registered = true
-                idlePoll.noteCallTraffic()
                 handleRequest(route, body)
                 continue
             }

@@ -31,7 +31,7 @@ public enum ServiceMain {
         let configuration = RPCServerConfiguration(
             gatewayEndpoint: environment.gateway, instanceID: environment.instanceID,
             capacity: environment.capacity, heartbeatInterval: environment.heartbeatInterval,
-            handlerExecution: handlerExecution, security: security, idlePollWindow: environment.idlePollWindow)
+            handlerExecution: handlerExecution, security: security)
         let server = RPCServer(service: service, configuration: configuration, logger: logger)
         let signalLogger = logger
         let signals = SignalHandler { count in

@@ -16,7 +16,10 @@ import Darwin
 /// Between polls the thread yields, so other runnable threads on its CPU go first.
 ///
 /// Only call traffic (requests, responses, cancels, a handler's answer) opens the window:
-/// heartbeats and keepalives do not, so an idle stack stays asleep.
+/// heartbeats and keepalives do not, so an idle stack stays asleep. And only a lightly loaded
+/// reactor polls (at most one call in flight through it): with more, traffic keeps it awake
+/// anyway and the CPUs are better spent on the calls. Measured: polling at 8 concurrent callers
+/// tripled the context switches per call and cost a third of the throughput.
 public struct IdlePoll {
     /// How long after the last call traffic to keep polling; zero turns it off.
     public let window: Duration
@@ -28,10 +31,14 @@ public struct IdlePoll {
         lastTraffic = .now - window - .seconds(1)
     }
 
-    /// The timeout for the next `zmq_poll`: 0 inside the window, else `blocking`.
-    public mutating func timeout(blocking: Int) -> Int {
+    /// Calls in flight through the reactor above which it does not poll.
+    public static let maxCallsInFlight = 1
+
+    /// The timeout for the next `zmq_poll`: 0 inside the window when at most
+    /// `maxCallsInFlight` calls are in flight, else `blocking`.
+    public mutating func timeout(blocking: Int, callsInFlight: Int) -> Int {
         guard window > .zero else { return blocking }
-        spinning = ContinuousClock.now - lastTraffic < window
+        spinning = callsInFlight <= Self.maxCallsInFlight && ContinuousClock.now - lastTraffic < window
         return spinning ? 0 : blocking
     }
 
