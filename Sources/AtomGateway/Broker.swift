@@ -186,11 +186,10 @@ final class Broker: @unchecked Sendable {
     }
 
     func start(onExit: @escaping @Sendable () -> Void) {
-        let thread = Thread { [self] in
+        let thread = Thread(named: "atom-gateway") { [self] in
             self.loop()
             onExit()
         }
-        thread.name = "atom-gateway"
         thread.start()
     }
 

@@ -48,8 +48,7 @@ final class SkillWatcher: Sendable {
         wake = (pipeFDs[0], pipeFDs[1])
         self.debounce = debounce
         self.onChange = onChange
-        let thread = Thread { [self] in run() }
-        thread.name = "atom-loader-inotify"
+        let thread = Thread(named: "atom-inotify") { [self] in run() }
         thread.start()
     }
 

@@ -41,3 +41,17 @@ struct IdlePollTests {
         #expect(poll.timeout(blocking: 50, callsInFlight: 0) == 50)
     }
 }
+
+@Suite("Named threads")
+struct NamedThreadTests {
+    @Test("the kernel sees the thread's name (truncated to 15 bytes), so top, ps and perf show it")
+    func kernelName() async throws {
+        let seen: String = await withCheckedContinuation { continuation in
+            Thread(named: "atom-test-thread-with-a-long-name") {
+                let comm = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
+                continuation.resume(returning: comm.trimmingCharacters(in: .whitespacesAndNewlines))
+            }.start()
+        }
+        #expect(seen == "atom-test-threa")
+    }
+}

@@ -108,8 +108,7 @@ final class HostProcess: Sendable {
     static func start(id: Int, key: HostKey, launch: HostLaunch, launcher: HostLauncher) async throws -> HostProcess {
         let (pid, requests, replies) = try await launcher.spawn(launch)
         let host = HostProcess(id: id, key: key, pid: pid, launch: launch, requests: requests, replies: replies)
-        let reader = Thread { host.readLoop() }
-        reader.name = "atom-loader-host-\(id)"
+        let reader = Thread(named: "atom-host-\(id)") { host.readLoop() }
         reader.stackSize = 256 << 10
         reader.start()
         return host
@@ -300,7 +299,7 @@ final class HostLauncher: @unchecked Sendable {
     private var jobs: [@Sendable () -> Void] = []
 
     init() {
-        let thread = Thread { [condition] in
+        let thread = Thread(named: "atom-launcher") { [condition] in
             while true {
                 condition.lock()
                 while self.jobs.isEmpty { condition.wait() }
@@ -309,7 +308,6 @@ final class HostLauncher: @unchecked Sendable {
                 job()
             }
         }
-        thread.name = "atom-loader-launcher"
         thread.start()
     }
 

@@ -71,8 +71,7 @@ final class ClientReactor: @unchecked Sendable {
         monitor = try HandshakeMonitor(watching: socket, context: context)
         try socket.connect(endpoint)
         self.socket = socket
-        let thread = Thread { [self] in self.loop() }
-        thread.name = "atom-rpc-client"
+        let thread = Thread(named: "atom-rpc-client") { [self] in self.loop() }
         self.thread = thread
         thread.start()
     }

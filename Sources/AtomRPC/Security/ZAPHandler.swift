@@ -14,7 +14,7 @@ public final class ZAPHandler: Sendable {
     public init(authorizedKeys: [String: String], logger: Logger, context: ZMQContext = .shared) throws {
         let socket = try ZMQSocket(.rep, context: context)
         try socket.bind("inproc://zeromq.zap.01")
-        let thread = Thread { [self] in
+        let thread = Thread(named: "atom-zap") { [self] in
             var poller = ZMQPoller([.socket(socket)])
             while !self.stopped.load(ordering: .relaxed) {
                 guard let readable = try? poller.poll(timeoutMs: 200), readable[0] else { continue }
@@ -25,7 +25,6 @@ public final class ZAPHandler: Sendable {
             }
             socket.close()
         }
-        thread.name = "atom-zap"
         thread.start()
     }
 

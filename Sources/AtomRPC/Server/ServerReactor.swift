@@ -96,8 +96,7 @@ final class ServerReactor: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in self.loop() }
-        thread.name = "atom-rpc-server"
+        let thread = Thread(named: "atom-rpc-server") { [self] in self.loop() }
         thread.start()
     }
 
