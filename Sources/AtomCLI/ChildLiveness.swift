@@ -25,18 +25,20 @@ public enum ChildLiveness {
         // Give Foundation a moment to reap the child itself: reaping it here too early would
         // take the exit away from Foundation's own bookkeeping.
         for _ in 0..<20 where process.isRunning { usleep(10_000) }
-        if !process.isRunning { return process.terminationStatus }
-        var status: Int32 = 0
-        let reaped = waitpid(process.processIdentifier, &status, WNOHANG)
-        if reaped == process.processIdentifier {
-            // WIFEXITED: the low 7 bits are 0; WEXITSTATUS: the next 8.
-            return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        }
-        if reaped == -1 && errno == ECHILD {
-            // Foundation reaped it and records the status a little later: on a loaded machine
-            // (load average above 8) that took longer than the 200 ms above.
-            for _ in 0..<500 where process.isRunning { usleep(10_000) }
+        // Then, for up to 5 s: Foundation's account, or reap it here. waitpid says 0 while the
+        // exit is still in progress (a zombie leader whose other threads are being torn down)
+        // and ECHILD when Foundation reaped it and has yet to record the status: on a loaded
+        // machine (load average above 8) both outlasted the 200 ms above.
+        for _ in 0..<500 {
             if !process.isRunning { return process.terminationStatus }
+            var status: Int32 = 0
+            let reaped = waitpid(process.processIdentifier, &status, WNOHANG)
+            if reaped == process.processIdentifier {
+                // WIFEXITED: the low 7 bits are 0; WEXITSTATUS: the next 8.
+                return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+            }
+            if reaped == -1 && errno != ECHILD && errno != EINTR { break }
+            usleep(10_000)
         }
         return -1
     }
