@@ -138,7 +138,7 @@ let package = Package(
         .target(
             name: "AtomWorkflow",
             dependencies: [
-                "AtomRPC", "AtomAPI", "AtomProto", "AtomMetrics",
+                "AtomRPC", "AtomAPI", "AtomProto", "AtomMetrics", "AtomSkillFormat",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),

@@ -146,7 +146,7 @@ public final class CatalogStore: Sendable {
     }
 
     static func decodeList(_ text: String) -> [String] {
-        guard case .array(let values)? = try? JSONLines.parse(text) else { return [] }
+        guard case .array(let values)? = try? JSONParser.parse(text, as: JSONValue.self) else { return [] }
         return values.compactMap { if case .string(let text) = $0 { text } else { nil } }
     }
 

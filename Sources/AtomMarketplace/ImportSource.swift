@@ -110,9 +110,9 @@ public enum ImportSource {
         }
         let document: JSONValue
         do {
-            document = try JSONLines.parse(line)
+            document = try JSONParser.parse(line)
         } catch {
-            return failure("", error.description)
+            return failure("", "invalid JSON: \(error)")
         }
         guard case .object(var fields) = document else {
             return failure("", "a bundle line must be a JSON object (a skill manifest), not a \(document.typeName)")

@@ -94,6 +94,15 @@ public enum JSONValue: Sendable, Hashable {
     }
 }
 
+extension JSONValue: JSONParsable {
+    public static func number(parsed number: JSONNumber) -> JSONValue {
+        switch number {
+        case .int(let value): .number(Double(value))
+        case .double(let value): .number(value)
+        }
+    }
+}
+
 extension JSONValue: Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
