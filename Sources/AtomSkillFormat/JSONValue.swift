@@ -1,7 +1,6 @@
-internal import Foundation
-
-/// Any JSON value: skill inputs and outputs, schemas and examples. Decodes from JSON and from YAML
-/// (through Yams' decoder), keeping booleans, integers and strings apart.
+/// Any JSON value: skill inputs and outputs, schemas and examples. Parses from JSON with the
+/// shared `JSONParser` and decodes from YAML (through Yams' decoder), keeping booleans, numbers
+/// and strings apart; every number is a Double (1 and 1.0 are the same value).
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
@@ -18,10 +17,16 @@ public enum JSONValue: Sendable, Hashable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Parses JSON text; the error names the problem and where it is.
-    public static func parse(json text: String) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+    /// Parses JSON text (skill inputs and outputs, JSON manifests) with the shared `JSONParser`;
+    /// the error names the problem and its byte offset. Nesting may go 512 levels deep, the limit
+    /// of Foundation's JSONDecoder this replaced; a repeated member keeps the last value, as
+    /// Python's and Node's parsers, which skills use, do.
+    public static func parse(json text: String) throws(JSONParseError) -> JSONValue {
+        try JSONParser.parse(text, maxDepth: maxDepth)
     }
+
+    /// The deepest nesting `parse(json:)` accepts.
+    public static let maxDepth = 512
 
     public subscript(key: String) -> JSONValue? {
         if case .object(let fields) = self { return fields[key] }

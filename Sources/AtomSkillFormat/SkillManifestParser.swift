@@ -13,7 +13,7 @@ extension SkillManifest {
         let document: JSONValue
         do {
             if json {
-                document = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+                document = try JSONValue.parse(json: text)
             } else {
                 document = try YAMLDecoder().decode(JSONValue.self, from: text)
             }

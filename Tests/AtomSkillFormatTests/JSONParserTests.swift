@@ -126,4 +126,18 @@ struct JSONParserTests {
         #expect(failure(#"{"a": 1, "b": {"a": 2}, "a": 3}"#, duplicateMembers: .rejected) == JSONParseError(message: #"duplicate member "a""#, offset: 24))
         #expect(failure(#"{"a": 1, "b": {"a": 2}}"#, duplicateMembers: .rejected) == nil)
     }
+
+    @Test("skill inputs, outputs and JSON manifests use it too: 512 levels, errors with their offset")
+    func skillJSON() throws {
+        let deep = String(repeating: "[", count: 512) + String(repeating: "]", count: 512)
+        #expect(throws: Never.self) { try JSONValue.parse(json: deep) }
+        let deeper = String(repeating: "[", count: 513) + String(repeating: "]", count: 513)
+        #expect(throws: JSONParseError(message: "nested more than 512 levels deep", offset: 512)) { try JSONValue.parse(json: deeper) }
+        #expect(throws: JSONParseError(message: "expected a member name in quotes", offset: 8)) { try JSONValue.parse(json: #"{"a": 1,}"#) }
+        #expect(throws: JSONParseError(message: "expected a JSON value, found ']'", offset: 3)) { try JSONValue.parse(json: "[1,]") }
+        #expect(try JSONValue.parse(json: #"{"a": 1, "a": 2}"#) == .object(["a": .number(2)]))
+        #expect { _ = try SkillManifest.parse(#"{"name": "x",, }"#, json: true) } throws: { error in
+            (error as? SkillFormatError)?.message == "the manifest is not valid JSON: expected a member name in quotes at byte 13"
+        }
+    }
 }
