@@ -229,7 +229,7 @@ public final class SearchIndex: @unchecked Sendable {
 
     public func search(_ query: SearchQuery) -> SearchHits {
         lock.read {
-            let hits = run(query, UnsafePointer(statePointer))
+            let hits = run(query, UnsafePointer(statePointer))!
             return SearchHits(total: hits.total, skills: hits.slots.map { state.records[Int($0)] }, scores: hits.scores)
         }
     }
@@ -238,9 +238,17 @@ public final class SearchIndex: @unchecked Sendable {
     /// prefixed by the tag and length of SearchResponse's `items` field, so that the page is
     /// their concatenation. A skill's encoding is kept until its record changes, so a search
     /// mostly copies bytes instead of encoding the page again.
-    func searchEncoded(_ query: SearchQuery) throws -> (total: Int, items: [UInt8], count: Int) {
-        try lock.read {
-            let hits = run(query, UnsafePointer(statePointer))
+    ///
+    /// With `boundedOnly`, only a search whose cost is bounded whatever the catalog holds is
+    /// answered (relevance order, no tag or author filter, a page of at most 20, and query terms
+    /// with at most `scoreAllVolume` postings in all, scored in full): nil otherwise, before any
+    /// scoring. The service answers those where the call arrived, without a thread hop.
+    func searchEncoded(_ query: SearchQuery, boundedOnly: Bool = false) throws -> (total: Int, items: [UInt8], count: Int)? {
+        if boundedOnly {
+            guard query.order == .relevance, query.tags.isEmpty, query.author.isEmpty, query.limit <= 20 else { return nil }
+        }
+        return try lock.read { () throws -> (total: Int, items: [UInt8], count: Int)? in
+            guard let hits = run(query, UnsafePointer(statePointer), boundedOnly: boundedOnly) else { return nil }
             var items: [UInt8] = []
             var missing: [Int] = []
             var found: [[UInt8]] = encodedItems.withLock { cache in hits.slots.map { cache[$0] } }
@@ -273,7 +281,9 @@ public final class SearchIndex: @unchecked Sendable {
 
     // MARK: - Search
 
-    private func run(_ query: SearchQuery, _ state: UnsafePointer<IndexState>) -> SlotHits {
+    /// The page of `query`. With `boundedOnly`, nil (before any scoring) unless the query is
+    /// answered by scoring few postings in full (`searchEncoded`).
+    private func run(_ query: SearchQuery, _ state: UnsafePointer<IndexState>, boundedOnly: Bool = false) -> SlotHits? {
         let slotCount = state.pointee.records.count
         // The filter: live slots of the wanted category, type, tags and author.
         var eligible: Bitset?
@@ -297,6 +307,7 @@ public final class SearchIndex: @unchecked Sendable {
         let allowed = eligible ?? state.pointee.alive
 
         let terms = queryTerms(query.text, state)
+        if boundedOnly && terms == nil { return nil }
         if terms == nil {
             // No text: every allowed skill, in the wanted order (relevance means most downloaded).
             let order = query.order == .relevance ? SearchOrder.downloads : query.order
@@ -312,11 +323,13 @@ public final class SearchIndex: @unchecked Sendable {
             var volume = 0
             for term in queryTerms { volume += state.pointee.lists[term.term].docs.count }
             if volume <= scoreAllVolume {
+                // At most 1,024 postings, sorted once: a bounded cost.
                 let ranked = Self.scoreAll(queryTerms, state, allowed: allowed, filtered: eligible != nil)
                 guard query.offset < ranked.count, query.limit > 0 else { return SlotHits(total: ranked.count, slots: [], scores: []) }
                 let page = ranked[query.offset..<min(ranked.count, query.offset + query.limit)]
                 return SlotHits(total: ranked.count, slots: page.map(\.slot), scores: page.map(\.score))
             }
+            if boundedOnly { return nil }
             let total: Int
             if queryTerms.count == 1 {
                 let list = state.pointee.lists[queryTerms[0].term]
@@ -331,6 +344,7 @@ public final class SearchIndex: @unchecked Sendable {
             let page = top.dropFirst(query.offset)
             return SlotHits(total: total, slots: page.map(\.slot), scores: page.map(\.score))
         }
+        if boundedOnly { return nil }
         let matched = Self.matches(queryTerms, state, allowed: allowed, slotCount: slotCount)
         let total = matched.count
         guard query.offset < total, query.limit > 0 else { return SlotHits(total: total, slots: [], scores: []) }
