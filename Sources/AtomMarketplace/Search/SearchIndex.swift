@@ -306,8 +306,9 @@ public final class SearchIndex: @unchecked Sendable {
         if eligible != nil { eligible!.formIntersection(state.pointee.alive) }
         let allowed = eligible ?? state.pointee.alive
 
-        let terms = queryTerms(query.text, state)
-        if boundedOnly && terms == nil { return nil }
+        var tooWide = false
+        let terms = queryTerms(query.text, state, boundedOnly: boundedOnly, tooWide: &tooWide)
+        if boundedOnly && (terms == nil || tooWide) { return nil }
         if terms == nil {
             // No text: every allowed skill, in the wanted order (relevance means most downloaded).
             let order = query.order == .relevance ? SearchOrder.downloads : query.order
@@ -362,7 +363,9 @@ public final class SearchIndex: @unchecked Sendable {
 
     /// The query's terms with their weights (idf, less for prefix expansions); nil when the
     /// query has no text at all (browse), empty when it has text but nothing in the index matches.
-    private func queryTerms(_ text: String, _ state: UnsafePointer<IndexState>) -> [QueryTerm]? {
+    /// With `boundedOnly`, a last word with more than `maxPrefixExpansions` completions stops
+    /// the walk over them at once and sets `tooWide` (the search is not of bounded cost).
+    private func queryTerms(_ text: String, _ state: UnsafePointer<IndexState>, boundedOnly: Bool = false, tooWide: inout Bool) -> [QueryTerm]? {
         // At most 32 tokens: a linear look for duplicates costs less than hashing into a set.
         var tokens: [String] = []
         Tokenizer.forEachToken(text) { token in
@@ -401,6 +404,10 @@ public final class SearchIndex: @unchecked Sendable {
                 if length > 8 { guard state.pointee.termText[id].utf8.starts(with: token.utf8) else { break } }
                 let alive = state.pointee.lists[id].alive
                 if alive > 0, !result.contains(where: { $0.term == id }) { expansions.append((id, alive)) }
+                if boundedOnly && expansions.count > Self.maxPrefixExpansions {
+                    tooWide = true
+                    return result
+                }
                 position += 1
             }
             if expansions.count > Self.maxPrefixExpansions {
@@ -692,7 +699,8 @@ public final class SearchIndex: @unchecked Sendable {
     func exhaustiveRanking(_ text: String, category: String = "") -> [(id: String, score: Float)] {
         lock.read {
             let state = UnsafePointer(statePointer)
-            guard let terms = queryTerms(text, state), !terms.isEmpty else { return [] }
+            var tooWide = false
+            guard let terms = queryTerms(text, state, tooWide: &tooWide), !terms.isEmpty else { return [] }
             var scores = [Float](repeating: 0, count: state.pointee.records.count)
             for term in terms {
                 let list = state.pointee.lists[term.term]
