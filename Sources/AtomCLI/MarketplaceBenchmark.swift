@@ -57,6 +57,7 @@ struct MarketplaceBenchmark {
             await stack.stopAll()
             throw error
         }
+        try await inProcess(data: data, queriesFile: queriesFile, into: &report)
         try await baselines(data: data, queriesFile: queriesFile, into: &report)
         addTargets(&report)
     }
@@ -103,6 +104,27 @@ struct MarketplaceBenchmark {
                 name: "search_\(shape)_service", histogram: service, target: "p99 <= 500 us and <= 2x baseline_tantivy_\(shape) p99",
                 baseline: "baseline_tantivy_\(shape)"))
             report.results.append(BenchResult(name: "search_\(shape)_cached", histogram: cached, target: "p99 <= 500 us (through the gateway)"))
+        }
+    }
+
+    /// The service's search code in a process of its own, one call after another with nothing
+    /// else running (as the baselines run theirs): `search_<shape>_inprocess`. Set beside
+    /// `search_<shape>_service`, it tells the search's own cost from what the service's
+    /// surroundings (the RPC runtime, the thread hop, the other processes) add to the same code.
+    private func inProcess(data: String, queriesFile: String, into report: inout BenchReport) async throws {
+        let home = "/tmp/atom-bench-search-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let binary = try ExecutableLocator.path(for: "atom-marketplace")
+        progress("search_*_inprocess: the search code in its own process (atom-marketplace bench-search), \(rounds) rounds a shape")
+        let output = try await Self.command(binary, ["bench-search", home, data, queriesFile, String(rounds)])
+        guard let line = output.split(separator: "\n").last,
+              let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [NSNumber]]
+        else { throw CLIFailure(.failure, "atom-marketplace bench-search printed no samples: \(output.suffix(300))") }
+        for shape in Self.shapes {
+            guard let samples = object[shape] else { continue }
+            var histogram = BenchReport.histogram()
+            for sample in samples { _ = histogram.record(max(sample.uint64Value, 1)) }
+            report.results.append(BenchResult(name: "search_\(shape)_inprocess", histogram: histogram))
         }
     }
 

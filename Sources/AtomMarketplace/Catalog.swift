@@ -130,13 +130,26 @@ public final class Catalog: Sendable {
     public func encodedSearch(_ request: SearchRequest) throws(RPCError) -> EncodedSearch {
         let prepared = try prepare(request)
         if let hit = cachedAnswer(prepared) { return EncodedSearch(bytes: hit, cached: true) }
-        return try encodedAnswer(prepared)
+        guard let answer = try encodedAnswer(prepared) else {
+            throw RPCError(.internal, "the index gave no answer to an unrestricted search")
+        }
+        return answer
     }
 
     /// The cache hit for `request`, nil when the request must be searched (or is invalid).
     func cachedSearch(_ request: SearchRequest) -> [UInt8]? {
         guard let prepared = try? prepare(request) else { return nil }
         return cachedAnswer(prepared)
+    }
+
+    /// `encodedSearch` when its cost is bounded whatever the catalog holds: a cache hit, or a
+    /// search that scores few postings in full with a page of at most 20
+    /// (`SearchIndex.searchEncoded(_:boundedOnly:)`). Nil for every other request (and an
+    /// invalid one), which the caller searches elsewhere with `encodedSearch`.
+    func boundedSearch(_ request: SearchRequest) -> EncodedSearch? {
+        guard let prepared = try? prepare(request) else { return nil }
+        if let hit = cachedAnswer(prepared) { return EncodedSearch(bytes: hit, cached: true) }
+        return try? encodedAnswer(prepared, boundedOnly: true)
     }
 
     private func cachedAnswer(_ prepared: PreparedSearch) -> [UInt8]? {
@@ -147,11 +160,12 @@ public final class Catalog: Sendable {
 
     /// Searches and builds the response's encoding: the page's items as the index keeps them
     /// encoded, then the counts (SearchResponse fields 2 to 5, in field order as protobuf-c writes them).
-    private func encodedAnswer(_ prepared: PreparedSearch) throws(RPCError) -> EncodedSearch {
+    private func encodedAnswer(_ prepared: PreparedSearch, boundedOnly: Bool = false) throws(RPCError) -> EncodedSearch? {
         let generation = cache.generation
         let page: (total: Int, items: [UInt8], count: Int)
         do {
-            page = try index.searchEncoded(prepared.query)
+            guard let found = try index.searchEncoded(prepared.query, boundedOnly: boundedOnly) else { return nil }
+            page = found
         } catch {
             throw RPCError(.internal, "the search response could not be encoded: \(error)")
         }

@@ -22,14 +22,16 @@ public struct MarketplaceServiceImpl: MarketplaceService {
         return outcome.response
     }
 
-    /// Search on the wire: a cache hit is answered where the call arrived (the server's reactor
-    /// thread: no thread hop) with the stored encoding; a miss is searched on the shared pool
-    /// and encoded once (the encoding is what the cache keeps).
+    /// Search on the wire: a cache hit, and a search whose cost is bounded whatever the catalog
+    /// holds (few postings scored in full, a page of at most 20: a rare word, a narrow prefix),
+    /// is answered where the call arrived (the server's reactor thread: no thread hop); any
+    /// other search goes to the shared pool. Either is encoded once (the encoding is what the
+    /// cache keeps).
     func encodedSearch(_ request: SearchRequest, context: RPCContext) async throws -> [UInt8] {
         let started = ContinuousClock.now
-        if let hit = catalog.cachedSearch(request) {
-            context.metrics.record("marketplace_search_cached", ContinuousClock.now - started)
-            return hit
+        if let answer = catalog.boundedSearch(request) {
+            context.metrics.record(answer.cached ? "marketplace_search_cached" : "marketplace_search", ContinuousClock.now - started)
+            return answer.bytes
         }
         let catalog = self.catalog
         let outcome = try await onSharedPool { () throws(RPCError) in try catalog.encodedSearch(request) }

@@ -234,6 +234,57 @@ struct CatalogTests {
         }
     }
 
+    @Test("bounded searches (answered on the reactor thread): few postings and a page of at most 20 get the pool's bytes; anything else is left to the pool; the cache and writes work the same")
+    func boundedSearch() async throws {
+        try await withCatalog { catalog, _ in
+            // "common" is in all 2,000 skills (over 1,024 postings); "rare" and "walruses" in four;
+            // "zeta0" to "zeta1999" one each: "zet" has more completions than a search expands.
+            _ = try await catalog.importItems(ImportSource.bundle(
+                (0..<2_000).map { Fixtures.line("skill-\($0)", description: "A common tool zeta\($0)\($0 % 500 == 0 ? " for rare walruses" : "").", tags: ["t\($0 % 3)"]) }
+                    .joined(separator: "\n"),
+                label: "b"))
+            for query in ["rare", "walr", "rare walr", "nothing-matches"] {
+                for request in [
+                    SearchRequest(query: query, bypassCache: true), SearchRequest(query: query, category: "text", page: 2, pageSize: 3, bypassCache: true),
+                ] {
+                    let bounded = try #require(catalog.boundedSearch(request), "\(request)")
+                    #expect(bounded.cached == false)
+                    var answer = try SearchResponse(serializedBytes: bounded.bytes)
+                    let pool = try SearchResponse(serializedBytes: try catalog.encodedSearch(request).bytes)
+                    answer.serviceNs = pool.serviceNs
+                    #expect(answer == pool, "\(request)")
+                    #expect(answer.total == (query == "nothing-matches" ? 0 : 4))
+                }
+            }
+            // Many postings, tags, authors, other sorts, big pages, browsing and invalid requests go to the pool.
+            let unbounded = [
+                SearchRequest(query: "common"), SearchRequest(query: "rare", tags: ["t0"]), SearchRequest(query: "rare", author: "x"),
+                SearchRequest(query: "rare", sort: .downloads), SearchRequest(query: "rare", pageSize: 21), SearchRequest(query: ""),
+                SearchRequest(query: "rare", pageSize: 101), SearchRequest(query: "zet"),
+            ]
+            for var request in unbounded {
+                request.bypassCache = true
+                #expect(catalog.boundedSearch(request) == nil, "\(request)")
+            }
+            #expect(try catalog.encodedSearch(SearchRequest(query: "zet", bypassCache: true)).bytes.isEmpty == false)
+            #expect(try catalog.search(SearchRequest(query: "zet", bypassCache: true)).response.total == 64)
+            // The cache: a bounded miss is stored, the repeat is a hit; a search of many postings is
+            // answered here once the pool has cached it; a write invalidates both.
+            let rare = SearchRequest(query: "rare")
+            #expect(catalog.boundedSearch(rare)?.cached == false)
+            #expect(catalog.boundedSearch(rare)?.cached == true)
+            let common = SearchRequest(query: "common")
+            #expect(catalog.boundedSearch(common) == nil)
+            #expect(try catalog.encodedSearch(common).cached == false)
+            #expect(catalog.boundedSearch(common)?.cached == true)
+            _ = try await catalog.rate(skillID: "skill-500", userID: "ann", stars: 4)
+            #expect(catalog.boundedSearch(common) == nil)
+            let fresh = try #require(catalog.boundedSearch(rare))
+            #expect(fresh.cached == false)
+            #expect(try SearchResponse(serializedBytes: fresh.bytes).items.first { $0.id == "skill-500" }?.ratingCount == 1)
+        }
+    }
+
     @Test("the service's handlers: Search is the encoded one, every other generated method is kept")
     func methodHandlers() async throws {
         try await withCatalog { catalog, _ in

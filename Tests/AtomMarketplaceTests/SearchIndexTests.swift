@@ -228,6 +228,72 @@ struct SearchIndexTests {
         #expect(checked == 600)
     }
 
+    @Test("prefix queries: the completions are every live term that starts with the last word (by brute force), ranked as scoring every match, on every search path")
+    func prefixesMatchBruteForce() {
+        // Words that share prefixes of every length, some longer than the 8 bytes of a sort key
+        // and sharing those 8 bytes, some not ASCII; a few dropped by updates (no longer live).
+        var generator = SystemRandomNumberGenerator()
+        let stems = ["summar", "summariz", "summarizat", "configur", "configura", "réseau", "réseaux", "zz", "données", "a1b2c3d4e5"]
+        let vocabulary = stems.flatMap { stem in (0..<6).map { stem + String("eiostx".randomElement(using: &generator)!) + "\($0)" } } + stems
+        func skill(_ number: Int, _ generation: Int) -> CatalogSkill {
+            let text = (0..<Int.random(in: 1...12, using: &generator)).map { _ in vocabulary.randomElement(using: &generator)! }.joined(separator: " ")
+            var record = SmallCatalog.skill("s-\(number)", text, category: ["a", "b"][number % 2])
+            record.version = "1.0.\(generation)"
+            return record
+        }
+        let skills = (0..<1_500).map { skill($0, 0) }
+        let updates = (0..<1_500).filter { $0 % 7 == 0 }.map { skill($0, 1) }
+        let indexes = [SearchIndex(), SearchIndex(scoreAllVolume: 0), SearchIndex(scoreAllVolume: .max)]
+        for index in indexes {
+            index.load(skills)
+            index.upsert(SearchIndex.prepare(updates))
+        }
+        let live = Dictionary(uniqueKeysWithValues: indexes[0].termFrequencies().filter { $0.1 > 0 })
+        let tokensOf = (0..<1_500).compactMap { number -> (String, Set<String>)? in
+            guard let record = indexes[0].skill("s-\(number)") else { return nil }
+            return (record.id, Set(Tokenizer.tokens(record.name + " " + record.description + " " + record.category)))
+        }
+        var checked = 0
+        let prefixes = Set(stems.flatMap { stem in (2...stem.count).map { String(stem.prefix($0)) } })
+        for prefix in prefixes.sorted() {
+            do {
+                guard live[prefix] == nil else { continue }  // a word of the catalog is not expanded
+                let completions = live.keys.filter { $0.utf8.starts(with: prefix.utf8) }
+                guard !completions.isEmpty, completions.count <= SearchIndex.maxPrefixExpansions else { continue }
+                // Every skill holding a completion, by brute force over the live skills' tokens.
+                let expected = tokensOf.filter { _, tokens in completions.contains(where: tokens.contains) }.count
+                let ranking = indexes[0].exhaustiveRanking("x " + prefix)
+                for (number, index) in indexes.enumerated() {
+                    let all = index.search(SearchQuery(text: prefix, limit: 100))
+                    #expect(all.total == expected, "\(prefix) (index \(number))")
+                    let page = index.search(SearchQuery(text: "x " + prefix, offset: 5, limit: 20))
+                    #expect(page.skills.map(\.id) == ranking.dropFirst(5).prefix(20).map(\.id), "x \(prefix) (index \(number))")
+                    #expect(page.scores == ranking.dropFirst(5).prefix(20).map(\.score), "x \(prefix) (index \(number))")
+                }
+                checked += 1
+            }
+        }
+        #expect(checked >= 15)
+    }
+
+    @Test("sort keys order terms as their UTF-8 bytes do, and find the first term not below a token")
+    func sortKeys() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("abyz019éé日🎉")
+        let words = (0..<2_000).map { _ in String((0..<Int.random(in: 1...14, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }) }
+        var state = IndexState()
+        for word in words { _ = state.termID(word) }
+        state.mergeNewTerms()
+        let sorted = Set(words).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        #expect(state.sortedTerms.map { state.termText[Int($0)] } == sorted)
+        #expect(state.sortedKeys == sorted.map(IndexState.sortKey))
+        for _ in 0..<500 {
+            let token = String((0..<Int.random(in: 1...12, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+            let expected = sorted.firstIndex { !$0.utf8.lexicographicallyPrecedes(token.utf8) } ?? sorted.count
+            #expect(state.lowerBound(token) == expected, "\(token)")
+        }
+    }
+
     @Test("an index grown chunk by chunk (impacts refreshed in place) ranks exactly as one loaded at once")
     func growthRefreshMatchesLoad() {
         let words = ["data", "parser", "fast", "json", "yaml", "tool", "library", "python", "binding", "network"]

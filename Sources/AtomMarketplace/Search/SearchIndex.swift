@@ -107,14 +107,26 @@ struct PreparedDocument: Sendable {
 public final class SearchIndex: @unchecked Sendable {
     // All mutable state is guarded by `lock` (searches read, writes write).
     private let lock = ReadWriteLock()
-    private var state = IndexState()
+    /// The index's data, in memory of its own. A search reads it in place through a pointer,
+    /// where passing a stored property along would copy it (retaining each of its two dozen
+    /// buffers, a cache miss each when the search comes in cold) and check every access for
+    /// exclusivity. Guarded by `lock` like everything else; `state` addresses it for writes.
+    private let statePointer: UnsafeMutablePointer<IndexState> = {
+        let pointer = UnsafeMutablePointer<IndexState>.allocate(capacity: 1)
+        pointer.initialize(to: IndexState())
+        return pointer
+    }()
+    private var state: IndexState {
+        unsafeAddress { UnsafePointer(statePointer) }
+        unsafeMutableAddress { statePointer }
+    }
     /// Lazily built orders for the non-relevance sorts, tagged with the index version.
     private let orders = Mutex<[SearchOrder: Ordering]>([:])
     /// Impact-ordered heads of the posting lists, built on demand (see `topList`).
     private let topLists = Mutex<[Int: TopList]>([:])
     /// Per slot, its record encoded as a SearchResponse item (see `searchEncoded`); a slot's
     /// entry goes when its record changes, every entry when slots are renumbered.
-    private let encodedItems = Mutex<[Int32: [UInt8]]>([:])
+    private let encodedItems = Mutex(EncodedItems())
 
     /// BM25F parameters: a name match outweighs a tag match, which outweighs a description match.
     static let k1: Float = 1.2
@@ -137,6 +149,11 @@ public final class SearchIndex: @unchecked Sendable {
     /// An index with another threshold for scoring in full (tests compare both searches).
     init(scoreAllVolume: Int) {
         self.scoreAllVolume = scoreAllVolume
+    }
+
+    deinit {
+        statePointer.deinitialize(count: 1)
+        statePointer.deallocate()
     }
 
     /// Replaces the whole content (start-up, from SQLite).
@@ -163,7 +180,7 @@ public final class SearchIndex: @unchecked Sendable {
         guard !documents.isEmpty else { return }
         lock.write {
             let changed = documents.compactMap { state.slotOf[$0.record.id].map { Int32($0) } }
-            if !changed.isEmpty { encodedItems.withLock { cache in for slot in changed { cache[slot] = nil } } }
+            if !changed.isEmpty { encodedItems.withLock { cache in for slot in changed { cache.remove(slot) } } }
             for document in documents { state.upsert(document) }
             state.mergeNewTerms()
             if state.rebuildIfNeeded() {
@@ -178,7 +195,7 @@ public final class SearchIndex: @unchecked Sendable {
     func updateStats(id: String, downloads: UInt64? = nil, ratingAverage: Double? = nil, ratingCount: UInt32? = nil) {
         lock.write {
             guard let slot = state.slotOf[id] else { return }
-            _ = encodedItems.withLock { $0.removeValue(forKey: Int32(slot)) }
+            encodedItems.withLock { $0.remove(Int32(slot)) }
             if let downloads { state.records[slot].downloads = downloads }
             if let ratingAverage { state.records[slot].ratingAverage = ratingAverage }
             if let ratingCount { state.records[slot].ratingCount = ratingCount }
@@ -212,7 +229,7 @@ public final class SearchIndex: @unchecked Sendable {
 
     public func search(_ query: SearchQuery) -> SearchHits {
         lock.read {
-            let hits = run(query, state)
+            let hits = run(query, UnsafePointer(statePointer))!
             return SearchHits(total: hits.total, skills: hits.slots.map { state.records[Int($0)] }, scores: hits.scores)
         }
     }
@@ -221,24 +238,30 @@ public final class SearchIndex: @unchecked Sendable {
     /// prefixed by the tag and length of SearchResponse's `items` field, so that the page is
     /// their concatenation. A skill's encoding is kept until its record changes, so a search
     /// mostly copies bytes instead of encoding the page again.
-    func searchEncoded(_ query: SearchQuery) throws -> (total: Int, items: [UInt8], count: Int) {
-        try lock.read {
-            let hits = run(query, state)
+    ///
+    /// With `boundedOnly`, only a search whose cost is bounded whatever the catalog holds is
+    /// answered (relevance order, no tag or author filter, a page of at most 20, and query terms
+    /// with at most `scoreAllVolume` postings in all, scored in full): nil otherwise, before any
+    /// scoring. The service answers those where the call arrived, without a thread hop.
+    func searchEncoded(_ query: SearchQuery, boundedOnly: Bool = false) throws -> (total: Int, items: [UInt8], count: Int)? {
+        if boundedOnly {
+            guard query.order == .relevance, query.tags.isEmpty, query.author.isEmpty, query.limit <= 20 else { return nil }
+        }
+        return try lock.read { () throws -> (total: Int, items: [UInt8], count: Int)? in
+            guard let hits = run(query, UnsafePointer(statePointer), boundedOnly: boundedOnly) else { return nil }
             var items: [UInt8] = []
-            var missing: [(Int, CatalogSkill)] = []
-            var found: [[UInt8]?] = encodedItems.withLock { cache in hits.slots.map { cache[$0] } }
-            for (position, bytes) in found.enumerated() where bytes == nil {
-                missing.append((position, state.records[Int(hits.slots[position])]))
-            }
+            var missing: [Int] = []
+            var found: [[UInt8]] = encodedItems.withLock { cache in hits.slots.map { cache[$0] } }
+            for (position, bytes) in found.enumerated() where bytes.isEmpty { missing.append(position) }
             if !missing.isEmpty {
-                for (position, record) in missing { found[position] = try Self.encodeItem(record) }
+                for position in missing { found[position] = try Self.encodeItem(state.records[Int(hits.slots[position])]) }
                 encodedItems.withLock { cache in
-                    if cache.count + missing.count > Self.encodedItemsCapacity { cache.removeAll(keepingCapacity: true) }
-                    for (position, _) in missing { cache[hits.slots[position]] = found[position] }
+                    for position in missing { cache.insert(found[position], at: hits.slots[position], slotCount: state.records.count) }
                 }
             }
-            items.reserveCapacity(found.reduce(0) { $0 + $1!.count })
-            for bytes in found { items.append(contentsOf: bytes!) }
+            // Room for the counts and the trailer the caller appends (no second allocation).
+            items.reserveCapacity(found.reduce(0) { $0 + $1.count } + Self.responseTailCapacity)
+            for bytes in found { items.append(contentsOf: bytes) }
             return (hits.total, items, hits.slots.count)
         }
     }
@@ -253,37 +276,43 @@ public final class SearchIndex: @unchecked Sendable {
     }
 
     static let encodedItemsCapacity = 20_000
+    /// Bytes a response needs after its items: fields 2 to 5 and `cached` and `service_ns`.
+    static let responseTailCapacity = 64
 
     // MARK: - Search
 
-    private func run(_ query: SearchQuery, _ state: IndexState) -> SlotHits {
-        let slotCount = state.records.count
+    /// The page of `query`. With `boundedOnly`, nil (before any scoring) unless the query is
+    /// answered by scoring few postings in full (`searchEncoded`).
+    private func run(_ query: SearchQuery, _ state: UnsafePointer<IndexState>, boundedOnly: Bool = false) -> SlotHits? {
+        let slotCount = state.pointee.records.count
         // The filter: live slots of the wanted category, type, tags and author.
         var eligible: Bitset?
         if !query.category.isEmpty {
-            guard let set = state.categories[query.category] else { return SlotHits(total: 0, slots: [], scores: []) }
+            guard let set = state.pointee.categories[query.category] else { return SlotHits(total: 0, slots: [], scores: []) }
             eligible = set
         }
         if !query.type.isEmpty {
-            guard let set = state.types[query.type] else { return SlotHits(total: 0, slots: [], scores: []) }
+            guard let set = state.pointee.types[query.type] else { return SlotHits(total: 0, slots: [], scores: []) }
             if eligible == nil { eligible = set } else { eligible!.formIntersection(set) }
         }
         for tag in Set(query.tags) {
-            guard let slots = state.tags[tag] else { return SlotHits(total: 0, slots: [], scores: []) }
-            eligible = Self.restrict(eligible ?? state.alive, to: slots, slotCount: slotCount)
+            guard let slots = state.pointee.tags[tag] else { return SlotHits(total: 0, slots: [], scores: []) }
+            eligible = Self.restrict(eligible ?? state.pointee.alive, to: slots, slotCount: slotCount)
         }
         if !query.author.isEmpty {
-            guard let slots = state.authors[query.author.lowercased()] else { return SlotHits(total: 0, slots: [], scores: []) }
-            eligible = Self.restrict(eligible ?? state.alive, to: slots, slotCount: slotCount)
+            guard let slots = state.pointee.authors[query.author.lowercased()] else { return SlotHits(total: 0, slots: [], scores: []) }
+            eligible = Self.restrict(eligible ?? state.pointee.alive, to: slots, slotCount: slotCount)
         }
-        if eligible != nil { eligible!.formIntersection(state.alive) }
-        let allowed = eligible ?? state.alive
+        if eligible != nil { eligible!.formIntersection(state.pointee.alive) }
+        let allowed = eligible ?? state.pointee.alive
 
-        let terms = queryTerms(query.text, state)
+        var tooWide = false
+        let terms = queryTerms(query.text, state, boundedOnly: boundedOnly, tooWide: &tooWide)
+        if boundedOnly && (terms == nil || tooWide) { return nil }
         if terms == nil {
             // No text: every allowed skill, in the wanted order (relevance means most downloaded).
             let order = query.order == .relevance ? SearchOrder.downloads : query.order
-            let total = eligible?.count ?? state.aliveCount
+            let total = eligible?.count ?? state.pointee.aliveCount
             return SlotHits(total: total, slots: walk(ordering(order, state), allowed: eligible, offset: query.offset, limit: query.limit), scores: [])
         }
         let queryTerms = terms!
@@ -293,16 +322,18 @@ public final class SearchIndex: @unchecked Sendable {
             // Few postings in all (a rare word, a prefix with few completions): score every match
             // at once; the block bounds and the count bitset would cost more than the scoring.
             var volume = 0
-            for term in queryTerms { volume += state.lists[term.term].docs.count }
+            for term in queryTerms { volume += state.pointee.lists[term.term].docs.count }
             if volume <= scoreAllVolume {
-                let ranked = Self.scoreAll(queryTerms, state, allowed: allowed)
+                // At most 1,024 postings, sorted once: a bounded cost.
+                let ranked = Self.scoreAll(queryTerms, state, allowed: allowed, filtered: eligible != nil)
                 guard query.offset < ranked.count, query.limit > 0 else { return SlotHits(total: ranked.count, slots: [], scores: []) }
                 let page = ranked[query.offset..<min(ranked.count, query.offset + query.limit)]
                 return SlotHits(total: ranked.count, slots: page.map(\.slot), scores: page.map(\.score))
             }
+            if boundedOnly { return nil }
             let total: Int
             if queryTerms.count == 1 {
-                let list = state.lists[queryTerms[0].term]
+                let list = state.pointee.lists[queryTerms[0].term]
                 total = eligible == nil ? list.alive : Self.countPostings(list, in: allowed)
             } else {
                 total = Self.matches(queryTerms, state, allowed: allowed, slotCount: slotCount).count
@@ -314,6 +345,7 @@ public final class SearchIndex: @unchecked Sendable {
             let page = top.dropFirst(query.offset)
             return SlotHits(total: total, slots: page.map(\.slot), scores: page.map(\.score))
         }
+        if boundedOnly { return nil }
         let matched = Self.matches(queryTerms, state, allowed: allowed, slotCount: slotCount)
         let total = matched.count
         guard query.offset < total, query.limit > 0 else { return SlotHits(total: total, slots: [], scores: []) }
@@ -331,38 +363,51 @@ public final class SearchIndex: @unchecked Sendable {
 
     /// The query's terms with their weights (idf, less for prefix expansions); nil when the
     /// query has no text at all (browse), empty when it has text but nothing in the index matches.
-    private func queryTerms(_ text: String, _ state: IndexState) -> [QueryTerm]? {
+    /// With `boundedOnly`, a last word with more than `maxPrefixExpansions` completions stops
+    /// the walk over them at once and sets `tooWide` (the search is not of bounded cost).
+    private func queryTerms(_ text: String, _ state: UnsafePointer<IndexState>, boundedOnly: Bool = false, tooWide: inout Bool) -> [QueryTerm]? {
+        // At most 32 tokens: a linear look for duplicates costs less than hashing into a set.
         var tokens: [String] = []
-        var seen = Set<String>()
         Tokenizer.forEachToken(text) { token in
-            if tokens.count < Self.maxQueryTokens, seen.insert(token).inserted { tokens.append(token) }
+            if tokens.count < Self.maxQueryTokens, !tokens.contains(token) { tokens.append(token) }
         }
         if tokens.isEmpty {
             return text.allSatisfy(\.isWhitespace) ? nil : []
         }
-        let documents = Float(max(state.aliveCount, 1))
+        let documents = Float(max(state.pointee.aliveCount, 1))
         func idf(_ frequency: Int) -> Float {
             let df = Float(frequency)
             return log(1 + (documents - df + 0.5) / (df + 0.5))
         }
         var result: [QueryTerm] = []
-        var used = Set<Int>()
+        result.reserveCapacity(tokens.count)
+        // Distinct tokens are distinct terms: `result` holds each exact term once.
         for (index, token) in tokens.enumerated() {
             var isWord = false
-            if let id = state.termIDs[token], state.lists[Int(id)].alive > 0 {
+            if let id = state.pointee.termIDs[token], state.pointee.lists[Int(id)].alive > 0 {
                 isWord = true
-                if used.insert(Int(id)).inserted { result.append(QueryTerm(term: Int(id), weight: idf(state.lists[Int(id)].alive))) }
+                result.append(QueryTerm(term: Int(id), weight: idf(state.pointee.lists[Int(id)].alive)))
             }
             // The last token, when it is not a word of the catalog, matches as a prefix (`summar`
             // finds `summarize`; `for` stays `for` and does not become `forecast`).
             guard index == tokens.count - 1, !isWord, token.utf8.count >= 2 else { continue }
             var expansions: [(Int, Int)] = []
-            var position = state.lowerBound(token)
-            while position < state.sortedTerms.count {
-                let id = Int(state.sortedTerms[position])
-                guard state.termText[id].utf8.starts(with: token.utf8) else { break }
-                let alive = state.lists[id].alive
-                if alive > 0, !used.contains(id) { expansions.append((id, alive)) }
+            var position = state.pointee.lowerBound(token)
+            // The completions are the terms from there on whose first bytes are the token's: up
+            // to 8 bytes, a look at their sort keys; beyond, at their text too.
+            let length = token.utf8.count
+            let key = IndexState.sortKey(token)
+            let mask: UInt64 = length >= 8 ? ~0 : ~(~0 >> UInt64(8 * length))
+            while position < state.pointee.sortedTerms.count {
+                guard state.pointee.sortedKeys[position] & mask == key else { break }
+                let id = Int(state.pointee.sortedTerms[position])
+                if length > 8 { guard state.pointee.termText[id].utf8.starts(with: token.utf8) else { break } }
+                let alive = state.pointee.lists[id].alive
+                if alive > 0, !result.contains(where: { $0.term == id }) { expansions.append((id, alive)) }
+                if boundedOnly && expansions.count > Self.maxPrefixExpansions {
+                    tooWide = true
+                    return result
+                }
                 position += 1
             }
             if expansions.count > Self.maxPrefixExpansions {
@@ -370,7 +415,6 @@ public final class SearchIndex: @unchecked Sendable {
                 expansions.removeLast(expansions.count - Self.maxPrefixExpansions)
             }
             for (id, alive) in expansions {
-                used.insert(id)
                 result.append(QueryTerm(term: id, weight: idf(alive) * Self.prefixWeight))
             }
         }
@@ -398,11 +442,11 @@ public final class SearchIndex: @unchecked Sendable {
     }
 
     /// The allowed slots that hold any of the terms.
-    private static func matches(_ terms: [QueryTerm], _ state: IndexState, allowed: Bitset, slotCount: Int) -> Bitset {
+    private static func matches(_ terms: [QueryTerm], _ state: UnsafePointer<IndexState>, allowed: Bitset, slotCount: Int) -> Bitset {
         var matched = Bitset(capacity: slotCount)
         matched.words.withUnsafeMutableBufferPointer { out in
             for term in terms {
-                state.lists[term.term].docs.withUnsafeBufferPointer { docs in
+                state.pointee.lists[term.term].docs.withUnsafeBufferPointer { docs in
                     for doc in docs {
                         let slot = Int(doc)
                         out[slot >> 6] |= 1 << UInt64(slot & 63)
@@ -421,18 +465,26 @@ public final class SearchIndex: @unchecked Sendable {
     /// Every allowed match scored, best first (ties: lower slot first), for queries with few
     /// postings. Each slot's score is summed in query order, as the block-max search sums it, so
     /// both give the same scores bit for bit.
-    private static func scoreAll(_ terms: [QueryTerm], _ state: IndexState, allowed: Bitset) -> [ScoredSlot] {
+    private static func scoreAll(_ terms: [QueryTerm], _ state: UnsafePointer<IndexState>, allowed: Bitset, filtered: Bool) -> [ScoredSlot] {
         // (slot << 8 | term position, contribution), sorted: a slot's contributions end up
         // together and in query order (at most 32 + 64 terms, so a position fits in 8 bits).
         var entries: [(key: UInt64, contribution: Float)] = []
+        var volume = 0
+        for term in terms { volume += state.pointee.lists[term.term].docs.count }
+        entries.reserveCapacity(volume)
         allowed.words.withUnsafeBufferPointer { words in
             for (position, term) in terms.enumerated() {
-                let list = state.lists[term.term]
+                let list = state.pointee.lists[term.term]
+                // Without a filter, a list whose postings are all live needs no look at the
+                // bitset (a cache miss per posting when the search comes in cold).
+                let check = filtered || list.alive != list.docs.count
                 list.docs.withUnsafeBufferPointer { docs in
                     list.impacts.withUnsafeBufferPointer { impacts in
                         for index in 0..<docs.count {
                             let slot = Int(docs[index])
-                            guard slot >> 6 < words.count, words[slot >> 6] & (1 << UInt64(slot & 63)) != 0 else { continue }
+                            if check {
+                                guard slot >> 6 < words.count, words[slot >> 6] & (1 << UInt64(slot & 63)) != 0 else { continue }
+                            }
                             entries.append((UInt64(slot) << 8 | UInt64(position), term.weight * impacts[index]))
                         }
                     }
@@ -459,7 +511,7 @@ public final class SearchIndex: @unchecked Sendable {
     /// slots are visited in order of their score bound (the sum over the query terms of idf x
     /// the block's best impact); the search stops at the first block whose bound cannot beat the
     /// k-th best score so far.
-    private func topK(_ terms: [QueryTerm], _ state: IndexState, allowed: Bitset, k: Int, slotCount: Int) -> [ScoredSlot] {
+    private func topK(_ terms: [QueryTerm], _ state: UnsafePointer<IndexState>, allowed: Bitset, k: Int, slotCount: Int) -> [ScoredSlot] {
         let blockCount = (slotCount >> Self.blockShift) + 1
         var bounds = [Float](repeating: 0, count: blockCount)
         // blockOf[t * blockCount + window]: term t's block in that window, or -1.
@@ -467,7 +519,7 @@ public final class SearchIndex: @unchecked Sendable {
         bounds.withUnsafeMutableBufferPointer { bounds in
             blockOf.withUnsafeMutableBufferPointer { blockOf in
                 for (position, term) in terms.enumerated() {
-                    let list = state.lists[term.term]
+                    let list = state.pointee.lists[term.term]
                     let base = position * blockCount
                     list.blockWindow.withUnsafeBufferPointer { windows in
                         list.blockMax.withUnsafeBufferPointer { maxima in
@@ -481,7 +533,7 @@ public final class SearchIndex: @unchecked Sendable {
                 }
             }
         }
-        let lists = terms.map { state.lists[$0.term] }
+        let lists = terms.map { state.pointee.lists[$0.term] }
         let docsOf = lists.map(\.docs), impactsOf = lists.map(\.impacts), startsOf = lists.map(\.blockStart)
         let maximaOf = lists.map(\.blockMax)
         var candidates: [Int32] = []
@@ -646,20 +698,21 @@ public final class SearchIndex: @unchecked Sendable {
     /// slot first): the reference the pruned searches must agree with exactly (tests).
     func exhaustiveRanking(_ text: String, category: String = "") -> [(id: String, score: Float)] {
         lock.read {
-            let state = self.state
-            guard let terms = queryTerms(text, state), !terms.isEmpty else { return [] }
-            var scores = [Float](repeating: 0, count: state.records.count)
+            let state = UnsafePointer(statePointer)
+            var tooWide = false
+            guard let terms = queryTerms(text, state, tooWide: &tooWide), !terms.isEmpty else { return [] }
+            var scores = [Float](repeating: 0, count: state.pointee.records.count)
             for term in terms {
-                let list = state.lists[term.term]
+                let list = state.pointee.lists[term.term]
                 for (doc, impact) in zip(list.docs, list.impacts) { scores[Int(doc)] += term.weight * impact }
             }
             var ranked: [(slot: Int, score: Float)] = []
-            for slot in scores.indices where scores[slot] > 0 && state.alive.contains(slot) {
-                if !category.isEmpty, state.records[slot].category != category { continue }
+            for slot in scores.indices where scores[slot] > 0 && state.pointee.alive.contains(slot) {
+                if !category.isEmpty, state.pointee.records[slot].category != category { continue }
                 ranked.append((slot, scores[slot]))
             }
             ranked.sort { $0.score != $1.score ? $0.score > $1.score : $0.slot < $1.slot }
-            return ranked.map { (state.records[$0.slot].id, $0.score) }
+            return ranked.map { (state.pointee.records[$0.slot].id, $0.score) }
         }
     }
 
@@ -669,14 +722,14 @@ public final class SearchIndex: @unchecked Sendable {
     /// current depth). Words in a large share of the catalog are answered after a few hundred
     /// postings instead of tens of thousands. Nil when it does not apply (many terms, short
     /// lists) or runs out of depth; the block-max search answers then.
-    private func thresholdTopK(_ terms: [QueryTerm], _ state: IndexState, allowed: Bitset, k: Int) -> [ScoredSlot]? {
+    private func thresholdTopK(_ terms: [QueryTerm], _ state: UnsafePointer<IndexState>, allowed: Bitset, k: Int) -> [ScoredSlot]? {
         // One term: its impact-ordered head is already the ranking (score = idf x impact), so the
         // answer is its first k allowed entries. Several terms would need each new slot scored in
         // full (the threshold algorithm); words like "python" and "library" share high impacts
         // over thousands of skills, so the block-max search answers those better.
         guard k > 0, k <= Self.topListDepth / 2, terms.count == 1 else { return nil }
         let term = terms[0]
-        guard state.lists[term.term].docs.count >= 2_048 else { return nil }
+        guard state.pointee.lists[term.term].docs.count >= 2_048 else { return nil }
         let list = topList(term.term, state)
         var heap = TopKHeap(capacity: k)
         for depth in 0..<list.slots.count {
@@ -694,8 +747,8 @@ public final class SearchIndex: @unchecked Sendable {
 
     /// A term's best postings by impact (slot order for ties), built on first use after the
     /// term's list last grew; `cutoff` is the best impact left out (0 when none is).
-    private func topList(_ term: Int, _ state: IndexState) -> TopList {
-        let list = state.lists[term]
+    private func topList(_ term: Int, _ state: UnsafePointer<IndexState>) -> TopList {
+        let list = state.pointee.lists[term]
         let key = ObjectIdentifier(list)
         let count = list.docs.count
         if let cached = topLists.withLock({ $0[term] }), cached.list == key, cached.count == count { return cached }
@@ -732,12 +785,12 @@ public final class SearchIndex: @unchecked Sendable {
     }
 
     /// The live slots in the order `order`, with each slot's rank (built once per index version).
-    private func ordering(_ order: SearchOrder, _ state: IndexState) -> Ordering {
-        if let cached = orders.withLock({ $0[order] }), cached.version == state.version { return cached }
-        let records = state.records
+    private func ordering(_ order: SearchOrder, _ state: UnsafePointer<IndexState>) -> Ordering {
+        if let cached = orders.withLock({ $0[order] }), cached.version == state.pointee.version { return cached }
+        let records = state.pointee.records
         var slots: [Int32] = []
-        slots.reserveCapacity(state.aliveCount)
-        state.alive.forEach { slots.append(Int32($0)) }
+        slots.reserveCapacity(state.pointee.aliveCount)
+        state.pointee.alive.forEach { slots.append(Int32($0)) }
         // Names break every tie, so the order is total and pages never overlap.
         let byName = slots.sorted { records[Int($0)].name < records[Int($1)].name }
         var nameRank = [Int32](repeating: 0, count: records.count)
@@ -766,9 +819,40 @@ public final class SearchIndex: @unchecked Sendable {
         }
         var rank = [Int32](repeating: Int32.max, count: records.count)
         for (position, slot) in sorted.enumerated() { rank[Int(slot)] = Int32(position) }
-        let ordering = Ordering(version: state.version, slots: sorted, rank: rank)
+        let ordering = Ordering(version: state.pointee.version, slots: sorted, rank: rank)
         orders.withLock { $0[order] = ordering }
         return ordering
+    }
+}
+
+/// Per slot, the encoding of its record as a SearchResponse item (empty: not encoded yet), at
+/// most `SearchIndex.encodedItemsCapacity` of them (then it starts over). Indexed by slot: a
+/// page's lookups are one array read each.
+struct EncodedItems {
+    private var items: [[UInt8]] = []
+    private var count = 0
+
+    subscript(slot: Int32) -> [UInt8] {
+        Int(slot) < items.count ? items[Int(slot)] : []
+    }
+
+    mutating func insert(_ bytes: [UInt8], at slot: Int32, slotCount: Int) {
+        if count >= SearchIndex.encodedItemsCapacity { removeAll() }
+        if items.count < slotCount { items.append(contentsOf: repeatElement([], count: slotCount - items.count)) }
+        guard Int(slot) < items.count else { return }
+        if items[Int(slot)].isEmpty { count += 1 }
+        items[Int(slot)] = bytes
+    }
+
+    mutating func remove(_ slot: Int32) {
+        guard Int(slot) < items.count, !items[Int(slot)].isEmpty else { return }
+        items[Int(slot)] = []
+        count -= 1
+    }
+
+    mutating func removeAll() {
+        items = []
+        count = 0
     }
 }
 
@@ -909,6 +993,9 @@ struct IndexState {
     var lists: [TermList] = []
     /// Term ids in UTF-8 byte order of their text (a prefix is a contiguous range).
     var sortedTerms: [UInt32] = []
+    /// Per position in `sortedTerms`, the term's sort key (`sortKey`): the binary search for a
+    /// prefix reads this one array instead of a string per step.
+    var sortedKeys: [UInt64] = []
     var newTerms: [UInt32] = []
 
     var records: [CatalogSkill] = []
@@ -1029,31 +1116,63 @@ struct IndexState {
             text[Int(a)].utf8.lexicographicallyPrecedes(text[Int(b)].utf8)
         }
         let added = newTerms.sorted(by: precedes)
+        let addedKeys = added.map { Self.sortKey(text[Int($0)]) }
         newTerms.removeAll()
         if sortedTerms.isEmpty {
             sortedTerms = added
+            sortedKeys = addedKeys
             return
         }
-        var merged: [UInt32] = []
+        var merged: [UInt32] = [], mergedKeys: [UInt64] = []
         merged.reserveCapacity(sortedTerms.count + added.count)
+        mergedKeys.reserveCapacity(sortedTerms.count + added.count)
         var i = 0, j = 0
         while i < sortedTerms.count && j < added.count {
             if precedes(added[j], sortedTerms[i]) {
                 merged.append(added[j])
+                mergedKeys.append(addedKeys[j])
                 j += 1
             } else {
                 merged.append(sortedTerms[i])
+                mergedKeys.append(sortedKeys[i])
                 i += 1
             }
         }
         merged.append(contentsOf: sortedTerms[i...])
+        mergedKeys.append(contentsOf: sortedKeys[i...])
         merged.append(contentsOf: added[j...])
+        mergedKeys.append(contentsOf: addedKeys[j...])
         sortedTerms = merged
+        sortedKeys = mergedKeys
+    }
+
+    /// A term's first 8 UTF-8 bytes as a big-endian number, zero-padded. Terms never hold a
+    /// zero byte, so keys sort as the texts do, and two terms share a key only when they share
+    /// their first 8 bytes (both are that long at least).
+    static func sortKey(_ text: String) -> UInt64 {
+        var key: UInt64 = 0
+        var shift: UInt64 = 56
+        for byte in text.utf8 {
+            key |= UInt64(byte) << shift
+            if shift == 0 { break }
+            shift -= 8
+        }
+        return key
     }
 
     /// The first position in `sortedTerms` whose text is not below `token`.
     func lowerBound(_ token: String) -> Int {
-        var low = 0, high = sortedTerms.count
+        let key = Self.sortKey(token)
+        var low = 0, high = sortedKeys.count
+        while low < high {
+            let middle = (low + high) >> 1
+            if sortedKeys[middle] < key { low = middle + 1 } else { high = middle }
+        }
+        // A token under 9 bytes is at the first key not below its own. A longer one shares its
+        // key with the terms of the same first 8 bytes: among those, the texts decide.
+        guard token.utf8.count > 8 else { return low }
+        high = low
+        while high < sortedKeys.count && sortedKeys[high] == key { high += 1 }
         while low < high {
             let middle = (low + high) >> 1
             if termText[Int(sortedTerms[middle])].utf8.lexicographicallyPrecedes(token.utf8) { low = middle + 1 } else { high = middle }
@@ -1116,13 +1235,14 @@ struct IndexState {
         let frozenAverages = (Float(max(sums.0 / count, 1)), Float(max(sums.1 / count, 1)), Float(max(sums.2 / count, 1)))
         let text = termText
         let termIDs = self.termIDs
-        let sortedTerms = self.sortedTerms
+        let sortedTerms = self.sortedTerms, sortedKeys = self.sortedKeys
         let version = self.version
         self = IndexState()
         self.version = version
         self.termText = text
         self.termIDs = termIDs
         self.sortedTerms = sortedTerms
+        self.sortedKeys = sortedKeys
         self.lists = text.map { _ in TermList() }
         self.averages = frozenAverages
         self.averagedAt = documents.count

@@ -35,22 +35,30 @@ public enum Tokenizer {
     /// The fast path: ASCII letters and digits, lowercased byte by byte.
     private static func asciiTokens(_ text: String, _ body: (String) -> Void) {
         text.utf8.withContiguousStorageIfAvailable { bytes in
-            var buffer = [UInt8]()
-            buffer.reserveCapacity(maxTokenBytes)
-            for byte in bytes {
-                switch byte {
-                case 0x30...0x39, 0x61...0x7A:
-                    if buffer.count < maxTokenBytes { buffer.append(byte) }
-                case 0x41...0x5A:
-                    if buffer.count < maxTokenBytes { buffer.append(byte | 0x20) }
-                default:
-                    if !buffer.isEmpty {
-                        body(String(decoding: buffer, as: UTF8.self))
-                        buffer.removeAll(keepingCapacity: true)
+            // The token being read, on the stack (no allocation per call).
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maxTokenBytes) { buffer in
+                var length = 0
+                for byte in bytes {
+                    switch byte {
+                    case 0x30...0x39, 0x61...0x7A:
+                        if length < maxTokenBytes {
+                            buffer[length] = byte
+                            length += 1
+                        }
+                    case 0x41...0x5A:
+                        if length < maxTokenBytes {
+                            buffer[length] = byte | 0x20
+                            length += 1
+                        }
+                    default:
+                        if length > 0 {
+                            body(String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<length]), as: UTF8.self))
+                            length = 0
+                        }
                     }
                 }
+                if length > 0 { body(String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<length]), as: UTF8.self)) }
             }
-            if !buffer.isEmpty { body(String(decoding: buffer, as: UTF8.self)) }
         }
     }
 

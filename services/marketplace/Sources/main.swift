@@ -2,6 +2,33 @@ import AtomMarketplace
 import AtomRPC
 import Foundation
 
+// `atom-marketplace bench-search HOME BUNDLE QUERIES ROUNDS`: the per-call cost of the search
+// code in this process (SearchMicroBenchmark), for `atom bench marketplace`. QUERIES is the
+// benchmark's queries file; prints {"shape": [nanoseconds, ...], ...} as one JSON line.
+if CommandLine.arguments.count == 6, CommandLine.arguments[1] == "bench-search" {
+    let arguments = CommandLine.arguments
+    do {
+        guard let rounds = Int(arguments[5]), rounds > 0,
+              let file = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: arguments[4]))) as? [String: Any],
+              let shapes = file["queries"] as? [String: [String: Any]]
+        else {
+            FileHandle.standardError.write(Data("atom-marketplace bench-search: give HOME BUNDLE QUERIES-FILE ROUNDS (a positive number)\n".utf8))
+            exit(2)
+        }
+        let queries = shapes.keys.sorted().map { name in
+            SearchMicroBenchmark.Query(
+                name: name, text: shapes[name]?["query"] as? String ?? "", category: shapes[name]?["category"] as? String ?? "")
+        }
+        let samples = try await SearchMicroBenchmark.run(home: arguments[2], bundle: arguments[3], queries: queries, rounds: rounds)
+        let line = try JSONSerialization.data(withJSONObject: samples.mapValues { $0.map { NSNumber(value: $0) } })
+        FileHandle.standardOutput.write(line + Data("\n".utf8))
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("atom-marketplace bench-search: \(error)\n".utf8))
+        exit(1)
+    }
+}
+
 // Settings: see MarketplaceConfiguration (MARKETPLACE_CACHE_TTL, MARKETPLACE_SEED_PATH, ...).
 let service: MarketplaceServiceImpl
 do {
