@@ -158,6 +158,39 @@ struct EnvironmentStoreTests {
         #expect(await cached.store.buildsStarted == 2)
     }
 
+    @Test("successive builds run in the same build slot, so uv asks the interpreter about it once")
+    func buildSlotReused() async throws {
+        let fixture = try Fixture()
+        defer { fixture.scratch.remove() }
+        // uv stores what it learns about an interpreter per path (`interpreter-v*` in its cache).
+        func interpreterEntries() -> [String] {
+            let cache = fixture.scratch.path + "/home/cache/uv"
+            let buckets = ((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []).filter { $0.hasPrefix("interpreter") }
+            return buckets.flatMap { bucket in
+                (FileManager.default.enumerator(atPath: "\(cache)/\(bucket)")?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".msgpack") }
+            }
+        }
+        var ids: [String] = []
+        for _ in 0..<3 {
+            let result = try await fixture.install(["beta==1.0"], force: true)
+            #expect(result.success && !result.cached, "\(result.error)")
+            ids.append(result.environmentId)
+        }
+        #expect(Set(ids).count == 1)
+        #expect(await fixture.store.buildsStarted == 3)
+        // The base interpreter (the resolver's) and the slot's venv: not one more per build.
+        #expect(interpreterEntries().count == 2, "\(interpreterEntries())")
+        #expect(fixture.leftovers().isEmpty, "\(fixture.leftovers())")
+        // The environment works after its rename out of the slot.
+        let python = "\(fixture.envs)/\(ids[0])/venv/bin/python"
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: python)
+        run.arguments = ["-c", "import alpha, beta, sys; assert sys.prefix.endswith('/venv'), sys.prefix"]
+        try run.run()
+        run.waitUntilExit()
+        #expect(run.terminationStatus == 0)
+    }
+
     @Test("leftovers of a crash are never served and are cleaned up")
     func crashLeftovers() async throws {
         let fixture = try Fixture()
