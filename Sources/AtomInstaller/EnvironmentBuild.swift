@@ -316,7 +316,9 @@ extension EnvironmentStore {
             let trash = "\(configuration.envsDirectory)/.trash-\(UUID().uuidString)"
             try? fm.removeItem(atPath: "\(destination)/.atom-ready")
             guard rename(destination, trash) == 0 else { throw InstallFailure("cannot move the old environment aside: errno \(errno)") }
-            try? fm.removeItem(atPath: trash)
+            // Deleting a tree of a few hundred files takes tens of milliseconds of file-system
+            // latency: not on this actor, and not before the new environment is in place.
+            trashCan.remove(trash)
         }
         guard rename(temporary, destination) == 0 else {
             if reuse && isReady(id) {

@@ -20,6 +20,8 @@ public actor EnvironmentStore {
     private let slots: AsyncSemaphore
     /// The folders Python builds run in (stable paths, so uv's interpreter cache applies).
     let buildSlots: BuildSlots
+    /// Removes environments a forced rebuild moved aside, off the actor and off the install's path.
+    let trashCan = TrashCan()
     var runtimes: [Ecosystem: Runtime] = [:]
     /// The uv binary every build runs (a wrapper script on PATH resolved to it once; see `uvPath`).
     var resolvedUV: String?
@@ -435,6 +437,36 @@ final class PreparedVenv: @unchecked Sendable {
         guard let prepared = await task.value else { return }
         if FileManager.default.fileExists(atPath: prepared.path) { try? FileManager.default.removeItem(atPath: prepared.path) }
         prepared.slot?.release()
+    }
+}
+
+/// Deletes folders on a thread of its own (a file-system walk blocks; the cooperative pool must
+/// not), after the install that moved them aside has finished with them. `settle` waits for every
+/// deletion asked for so far. A crash before a deletion leaves a `.trash-*` folder, which the
+/// start-up clean-up removes.
+final class TrashCan: Sendable {
+    private let queue = DispatchQueue(label: "atom-installer-trash", qos: .utility)
+    private let group = DispatchGroup()
+
+    func remove(_ path: String) {
+        group.enter()
+        queue.async { [group] in
+            try? FileManager.default.removeItem(atPath: path)
+            group.leave()
+        }
+    }
+
+    func settle() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            group.notify(queue: .global()) { continuation.resume() }
+        }
+    }
+}
+
+extension EnvironmentStore {
+    /// Waits until the old environments forced rebuilds moved aside are deleted.
+    public func settle() async {
+        await trashCan.settle()
     }
 }
 
