@@ -243,7 +243,10 @@ extension EnvironmentStore {
             let attempts = request.options.offline ? [base + requirements] : [base + ["--offline"] + requirements, base + requirements]
             for arguments in attempts {
                 try Task.checkCancellation()
-                let installed = try? await Subprocess.run(uv, arguments, environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
+                // Below the resolvers in priority: the resolver is the critical path of a build,
+                // and in a batch the speculative installs would otherwise take its CPU.
+                let installed = try? await Subprocess.run(
+                    uv, arguments, environment: uvEnvironment, directory: directory, timeout: configuration.timeout, niceness: 5)
                 if let installed { logRun(arguments.contains("--offline") ? "uv pip install (speculative, offline)" : "uv pip install (speculative)", installed) }
                 if installed?.succeeded == true { return PreparedDirectory(path: directory, speculativeInstall: true, slot: slot) }
             }

@@ -34,7 +34,7 @@ enum Subprocess {
 
     static func run(
         _ executable: String, _ arguments: [String], environment: [String: String] = [:],
-        directory: String? = nil, timeout: Duration = .seconds(600)
+        directory: String? = nil, timeout: Duration = .seconds(600), niceness: Int32 = 0
     ) async throws -> ProcessOutcome {
         var variables = ProcessInfo.processInfo.environment
         for (key, value) in environment { variables[key] = value }
@@ -46,6 +46,9 @@ enum Subprocess {
         }
         let started = ContinuousClock.now
         let child = try spawn(executable, arguments, environment: variables, directory: directory, stdout: outPath, stderr: errPath)
+        // A lower priority for work off the critical path: set right after the spawn, before the
+        // child has started the threads that inherit it (best effort; a failure changes nothing).
+        if niceness > 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(child.pid), niceness) }
         let (status, cpu): (Int32, Duration) = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<(Int32, Duration), Never>) in
                 let waiter = Thread {
