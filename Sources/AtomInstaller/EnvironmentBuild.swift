@@ -154,6 +154,14 @@ extension EnvironmentStore {
         guard created.succeeded else { throw InstallFailure("uv venv failed: \(created.tail)") }
     }
 
+    /// One tool run's wall and CPU time, at debug level (`ATOM_LOG_LEVEL=debug`): where a build's
+    /// time goes.
+    func logRun(_ step: String, _ outcome: ProcessOutcome) {
+        logger.debug("\(step) finished", metadata: [
+            "status": "\(outcome.status)", "wall_ms": "\(Int(outcome.wall / .milliseconds(1)))", "cpu_ms": "\(Int(outcome.cpu / .milliseconds(1)))",
+        ])
+    }
+
     /// Whether a tool's error text says the network could not be reached.
     static func isNetworkFailure(_ text: String) -> Bool {
         let markers = [
@@ -175,6 +183,7 @@ extension EnvironmentStore {
             "--python", try await runtime(for: .python).executable, "-o", "\(work)/requirements.lock",
         ] + uvIndexArguments(request.options, wheelsOnly: policy.wheelsOnly)
         let outcome = try await Subprocess.run(uv, arguments, environment: uvEnvironment, directory: work, timeout: configuration.timeout)
+        logRun("uv pip compile", outcome)
         if !outcome.succeeded {
             let message = outcome.timedOut ? "uv pip compile timed out" : outcome.tail
             if outcome.stderr.contains("No solution found") { return .conflict(message) }
@@ -211,16 +220,17 @@ extension EnvironmentStore {
 
     // MARK: - Build
 
-    /// Creates `envs/.tmp-<uuid>/venv` while the resolver runs, and installs the requested
-    /// packages into it speculatively, so that downloads overlap resolution and the locked sync
-    /// that follows finds them in place. Nil when uv fails (the build then tries itself and reports).
+    /// Creates a build folder (a leased `envs/.build-<n>`, see `BuildSlots`) with its venv while the
+    /// resolver runs, and installs the requested packages into it speculatively, so that downloads
+    /// overlap resolution and the locked sync that follows finds them in place. Nil when no folder
+    /// could be made (the build then tries itself and reports).
     ///
     /// The speculative install takes wheels only (`--no-build`): no package code runs before the
     /// lock has been scanned. The build keeps its result only when it is exactly the lock (same
     /// distributions, same versions); otherwise `uv pip sync --require-hashes` makes it so.
     func prepareVenv(runtime: Runtime, request: ValidatedInstall) async -> PreparedDirectory? {
-        guard let uv = try? await uvPath() else { return nil }
-        let directory = "\(configuration.envsDirectory)/.tmp-\(UUID().uuidString)"
+        guard let uv = try? await uvPath(), let slot = try? buildSlots.lease() else { return nil }
+        let directory = slot.path
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try await makeVenv(at: "\(directory)/venv", runtime: runtime, directory: directory)
@@ -233,12 +243,17 @@ extension EnvironmentStore {
             let attempts = request.options.offline ? [base + requirements] : [base + ["--offline"] + requirements, base + requirements]
             for arguments in attempts {
                 try Task.checkCancellation()
-                let installed = try? await Subprocess.run(uv, arguments, environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
-                if installed?.succeeded == true { return PreparedDirectory(path: directory, speculativeInstall: true) }
+                // Below the resolvers in priority: the resolver is the critical path of a build,
+                // and in a batch the speculative installs would otherwise take its CPU.
+                let installed = try? await Subprocess.run(
+                    uv, arguments, environment: uvEnvironment, directory: directory, timeout: configuration.timeout, niceness: 5)
+                if let installed { logRun(arguments.contains("--offline") ? "uv pip install (speculative, offline)" : "uv pip install (speculative)", installed) }
+                if installed?.succeeded == true { return PreparedDirectory(path: directory, speculativeInstall: true, slot: slot) }
             }
-            return PreparedDirectory(path: directory, speculativeInstall: false)
+            return PreparedDirectory(path: directory, speculativeInstall: false, slot: slot)
         } catch {}
         try? FileManager.default.removeItem(atPath: directory)
+        slot.release()
         return nil
     }
 
@@ -252,12 +267,18 @@ extension EnvironmentStore {
         activeBuilds += 1
         peakConcurrentBuilds = max(peakConcurrentBuilds, activeBuilds)
         defer { activeBuilds -= 1 }
+        let started = ContinuousClock.now
         var adopted: PreparedDirectory?
-        if request.ecosystem == .python, let task = prepared?.task {
+        if request.ecosystem == .python, let prepared, prepared.task != nil {
             await progress(.downloading, "fetching \(resolution.locked.count) package(s) into the shared cache (started while resolving)", 0.4)
-            adopted = await task.value
+            adopted = await prepared.adopt()
         }
-        let temporary = adopted?.path ?? "\(configuration.envsDirectory)/.tmp-\(id.prefix(16))-\(UUID().uuidString)"
+        let preparedAt = ContinuousClock.now
+        // Python builds run in a build slot (a stable path: see `BuildSlots`); the slot is
+        // released once the folder has been renamed into place or removed.
+        let slot = try adopted?.slot ?? (request.ecosystem == .python ? buildSlots.lease() : nil)
+        defer { slot?.release() }
+        let temporary = adopted?.path ?? slot?.path ?? "\(configuration.envsDirectory)/.tmp-\(id.prefix(16))-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
         do {
             switch request.ecosystem {
@@ -271,6 +292,11 @@ extension EnvironmentStore {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(metadata).write(to: URL(fileURLWithPath: "\(temporary)/atom-env.json"))
             let built = try finalize(temporary, id: id, reuse: reuse)
+            logger.debug("built \(id.prefix(12))", metadata: [
+                "waited_for_speculative_install_ms": "\(Int((preparedAt - started) / .milliseconds(1)))",
+                "install_verify_rename_ms": "\(Int((ContinuousClock.now - preparedAt) / .milliseconds(1)))",
+                "speculative_install_kept": "\(adopted?.speculativeInstall == true)",
+            ])
             return BuiltEnvironment(id: id, built: built)
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
@@ -293,7 +319,9 @@ extension EnvironmentStore {
             let trash = "\(configuration.envsDirectory)/.trash-\(UUID().uuidString)"
             try? fm.removeItem(atPath: "\(destination)/.atom-ready")
             guard rename(destination, trash) == 0 else { throw InstallFailure("cannot move the old environment aside: errno \(errno)") }
-            try? fm.removeItem(atPath: trash)
+            // Deleting a tree of a few hundred files takes tens of milliseconds of file-system
+            // latency: not on this actor, and not before the new environment is in place.
+            trashCan.remove(trash)
         }
         guard rename(temporary, destination) == 0 else {
             if reuse && isReady(id) {
@@ -329,6 +357,7 @@ extension EnvironmentStore {
             ["pip", "sync", "\(directory)/requirements.lock", "--python", "\(venv)/bin/python", "--require-hashes", "--link-mode", "hardlink", "--quiet"]
                 + uvIndexArguments(request.options, wheelsOnly: wheelsOnly),
             environment: uvEnvironment, directory: directory, timeout: configuration.timeout)
+        logRun("uv pip sync", installed)
         guard installed.succeeded else {
             if Self.isNetworkFailure(installed.stderr) { throw RPCError(.unavailable, "the package index is not reachable: \(installed.tail)") }
             throw InstallFailure("uv pip sync failed\(installed.timedOut ? " (timed out)" : ""): \(installed.tail)")
@@ -349,6 +378,8 @@ extension EnvironmentStore {
 struct PreparedDirectory: Sendable {
     let path: String
     let speculativeInstall: Bool
+    /// The build slot `path` is in; whoever ends up with the folder releases it.
+    var slot: BuildSlot?
 }
 
 extension EnvironmentStore {

@@ -18,6 +18,10 @@ public actor EnvironmentStore {
     let audit: AuditLog?
     let logger: Logger
     private let slots: AsyncSemaphore
+    /// The folders Python builds run in (stable paths, so uv's interpreter cache applies).
+    let buildSlots: BuildSlots
+    /// Removes environments a forced rebuild moved aside, off the actor and off the install's path.
+    let trashCan = TrashCan()
     var runtimes: [Ecosystem: Runtime] = [:]
     /// The uv binary every build runs (a wrapper script on PATH resolved to it once; see `uvPath`).
     var resolvedUV: String?
@@ -93,21 +97,33 @@ public actor EnvironmentStore {
         self.logger = logger
         slots = AsyncSemaphore(configuration.maxConcurrentInstallations)
         let fm = FileManager.default
-        for directory in [configuration.envsDirectory, configuration.uvCacheDirectory, configuration.resolutionsDirectory, configuration.skillsDirectory] {
+        let installerDirectory = "\(configuration.home)/installer"
+        for directory in [
+            configuration.envsDirectory, configuration.uvCacheDirectory, configuration.resolutionsDirectory, configuration.skillsDirectory,
+            installerDirectory,
+        ] {
             try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        audit = try AuditLog(path: "\(configuration.home)/installer/audit.sqlite")
-        Self.removeAbandoned(in: configuration.envsDirectory, olderThan: configuration.timeout)
+        audit = try AuditLog(path: "\(installerDirectory)/audit.sqlite")
+        buildSlots = BuildSlots(envs: configuration.envsDirectory, locks: installerDirectory)
+        Self.removeAbandoned(in: configuration.envsDirectory, olderThan: configuration.timeout, slots: buildSlots)
     }
 
     /// Removes what a crash left behind: build directories and environments without the
     /// ready marker, once they are older than the longest a build may take (another
-    /// installer on the same home may still be building a younger one).
-    static func removeAbandoned(in directory: String, olderThan age: Duration) {
+    /// installer on the same home may still be building a younger one), and build slots
+    /// (`.build-<n>`) whose lock no build holds.
+    static func removeAbandoned(in directory: String, olderThan age: Duration, slots: BuildSlots) {
         let fm = FileManager.default
         let cutoff = Date().addingTimeInterval(-Double(age / .seconds(1)) - 60)
         for entry in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] {
             let path = "\(directory)/\(entry)"
+            if entry.hasPrefix(".build-") {
+                if let index = Int(entry.dropFirst(".build-".count)), index >= 0, index < BuildSlots.limit, slots.isIdle(index) {
+                    try? fm.removeItem(atPath: path)
+                }
+                continue
+            }
             let isScratch = entry.hasPrefix(".tmp-") || entry.hasPrefix(".trash-")
             let unmarked = !entry.hasPrefix(".") && !fm.fileExists(atPath: "\(path)/.atom-ready")
             guard isScratch || unmarked else { continue }
@@ -197,7 +213,9 @@ public actor EnvironmentStore {
         }
         let resolution: Resolution
         switch try await resolve(request, policy: policy) {
-        case .success(let resolved, _): resolution = resolved
+        case .success(let resolved, _):
+            resolution = resolved
+            logger.debug("resolved", metadata: ["after_ms": "\(Int((ContinuousClock.now - start) / .milliseconds(1)))"])
         case .conflict(let message):
             result.conflicts = [DependencyConflict(package: "", requirements: request.requirements.map(\.text), reason: message)]
             return fail("the resolver found no solution: \(message)", &result)
@@ -258,6 +276,7 @@ public actor EnvironmentStore {
             result.cached = !built.built
             finish(&result)
             record(request, decision: "installed", detail: id)
+            logger.debug("installed \(id.prefix(12))", metadata: ["after_ms": "\(result.durationMs)", "built": "\(built.built)"])
             await progress(.done, "environment \(id.prefix(12)) is ready", 1)
             return result
         } catch let error as RPCError {
@@ -397,17 +416,57 @@ public actor EnvironmentStore {
     }
 }
 
-/// A virtual environment created while the resolver runs; `build` adopts it by renaming it,
-/// otherwise `discard` removes it.
+/// A virtual environment created while the resolver runs; `build` adopts it (and with it its
+/// build slot), otherwise `discard` removes it and gives the slot back.
 final class PreparedVenv: @unchecked Sendable {
     // Only touched from the store's actor and after the task it starts has finished.
     var task: Task<PreparedDirectory?, Never>?
+    private var adopted = false
+
+    /// The finished preparation, now the build's to rename or remove (and its slot to release).
+    func adopt() async -> PreparedDirectory? {
+        guard let task else { return nil }
+        adopted = true
+        return await task.value
+    }
 
     func discard() async {
-        // Stops a speculative install that nothing will adopt (a build adopts only a finished task).
-        task?.cancel()
-        guard let task, let directory = await task.value?.path else { return }
-        if FileManager.default.fileExists(atPath: directory) { try? FileManager.default.removeItem(atPath: directory) }
+        guard !adopted, let task else { return }
+        // Stops a speculative install that nothing will adopt.
+        task.cancel()
+        guard let prepared = await task.value else { return }
+        if FileManager.default.fileExists(atPath: prepared.path) { try? FileManager.default.removeItem(atPath: prepared.path) }
+        prepared.slot?.release()
+    }
+}
+
+/// Deletes folders on a thread of its own (a file-system walk blocks; the cooperative pool must
+/// not), after the install that moved them aside has finished with them. `settle` waits for every
+/// deletion asked for so far. A crash before a deletion leaves a `.trash-*` folder, which the
+/// start-up clean-up removes.
+final class TrashCan: Sendable {
+    private let queue = DispatchQueue(label: "atom-installer-trash", qos: .utility)
+    private let group = DispatchGroup()
+
+    func remove(_ path: String) {
+        group.enter()
+        queue.async { [group] in
+            try? FileManager.default.removeItem(atPath: path)
+            group.leave()
+        }
+    }
+
+    func settle() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            group.notify(queue: .global()) { continuation.resume() }
+        }
+    }
+}
+
+extension EnvironmentStore {
+    /// Waits until the old environments forced rebuilds moved aside are deleted.
+    public func settle() async {
+        await trashCan.settle()
     }
 }
 

@@ -6,6 +6,10 @@ struct ProcessOutcome: Sendable {
     let stdout: String
     let stderr: String
     let timedOut: Bool
+    /// From start to exit.
+    var wall: Duration = .zero
+    /// User + system CPU time of the child and of the descendants it waited for (`wait4`).
+    var cpu: Duration = .zero
 
     var succeeded: Bool { status == 0 && !timedOut }
 
@@ -18,7 +22,7 @@ struct ProcessOutcome: Sendable {
 }
 
 /// Runs a program without blocking the cooperative pool: `posix_spawn`, then a thread of its
-/// own blocks in `waitpid` and resumes the awaiting task. Output goes to files (no pipe can fill
+/// own blocks in `wait4` and resumes the awaiting task. Output goes to files (no pipe can fill
 /// up and stall the child, and no thread blocks reading it).
 ///
 /// Not Foundation's `Process`: under many concurrent launches in one process its termination
@@ -30,7 +34,7 @@ enum Subprocess {
 
     static func run(
         _ executable: String, _ arguments: [String], environment: [String: String] = [:],
-        directory: String? = nil, timeout: Duration = .seconds(600)
+        directory: String? = nil, timeout: Duration = .seconds(600), niceness: Int32 = 0
     ) async throws -> ProcessOutcome {
         var variables = ProcessInfo.processInfo.environment
         for (key, value) in environment { variables[key] = value }
@@ -40,16 +44,23 @@ enum Subprocess {
             unlink(outPath)
             unlink(errPath)
         }
+        let started = ContinuousClock.now
         let child = try spawn(executable, arguments, environment: variables, directory: directory, stdout: outPath, stderr: errPath)
-        let status: Int32 = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+        // A lower priority for work off the critical path: set right after the spawn, before the
+        // child has started the threads that inherit it (best effort; a failure changes nothing).
+        if niceness > 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(child.pid), niceness) }
+        let (status, cpu): (Int32, Duration) = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<(Int32, Duration), Never>) in
                 let waiter = Thread {
                     var status: Int32 = 0
-                    var result = waitpid(child.pid, &status, 0)
-                    while result == -1 && errno == EINTR { result = waitpid(child.pid, &status, 0) }
+                    var usage = rusage()
+                    var result = wait4(child.pid, &status, 0, &usage)
+                    while result == -1 && errno == EINTR { result = wait4(child.pid, &status, 0, &usage) }
                     child.markExited()
+                    let cpu = Duration.seconds(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+                        + .microseconds(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
                     // Someone else reaped the child (ECHILD): its outcome is unknown, so never success.
-                    continuation.resume(returning: result == child.pid ? status : Int32(255 << 8))
+                    continuation.resume(returning: result == child.pid ? (status, cpu) : (Int32(255 << 8), .zero))
                 }
                 waiter.name = "atom-subprocess-wait"
                 waiter.start()
@@ -65,7 +76,8 @@ enum Subprocess {
         let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         // Exit code, or 128 + signal like a shell.
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return ProcessOutcome(status: code, stdout: stdout, stderr: stderr, timedOut: child.timedOut.value)
+        return ProcessOutcome(
+            status: code, stdout: stdout, stderr: stderr, timedOut: child.timedOut.value, wall: ContinuousClock.now - started, cpu: cpu)
     }
 
     /// A running child: its pid, and whether it was reaped (so a late kill never hits a reused pid).
@@ -88,6 +100,10 @@ enum Subprocess {
         }
     }
 
+    private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+    private static let addChdir: AddChdir? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np")
+        .map { unsafeBitCast($0, to: AddChdir.self) }
+
     static func spawn(_ executable: String, _ arguments: [String], environment: [String: String], directory: String?, stdout: String, stderr: String) throws -> Child {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -109,13 +125,21 @@ enum Subprocess {
         sigemptyset(&mask)
         posix_spawnattr_setsigmask(&attributes, &mask)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-        // glibc's posix_spawn_file_actions_addchdir_np is not visible from Swift: a working
-        // directory goes through `sh -c 'cd "$0" && exec "$@"'` (no quoting of arguments involved).
+        // The working directory: glibc's posix_spawn_file_actions_addchdir_np (2.29 and later,
+        // looked up at run time: Swift's Glibc module does not declare it); without it,
+        // `sh -c 'cd "$0" && exec "$@"'` (one more process per run; no quoting involved).
         var program = executable
         var command = [executable] + arguments
         if let directory {
-            program = "/bin/sh"
-            command = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory, executable] + arguments
+            if let addChdir = Self.addChdir {
+                let failed = directory.withCString { addChdir(&actions, $0) }
+                guard failed == 0 else {
+                    throw LaunchFailure(description: "cannot start \(executable) in \(directory): \(String(cString: strerror(failed)))")
+                }
+            } else {
+                program = "/bin/sh"
+                command = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory, executable] + arguments
+            }
         }
         let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]

@@ -31,9 +31,11 @@ struct EnvironmentStoreTests {
             try await store.install(try request(packages, skill: skill, options: InstallOptions(findLinks: [wheelhouse], offline: true, force: force))) { _, _, _ in }
         }
 
-        /// Entries of envs/ other than finished environments.
-        func leftovers() -> [String] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: envs)) ?? []).filter {
+        /// Entries of envs/ other than finished environments (once the old environments forced
+        /// rebuilds moved aside have been deleted).
+        func leftovers() async -> [String] {
+            await store.settle()
+            return ((try? FileManager.default.contentsOfDirectory(atPath: envs)) ?? []).filter {
                 $0.hasPrefix(".") || !FileManager.default.fileExists(atPath: "\(envs)/\($0)/.atom-ready")
             }
         }
@@ -62,7 +64,7 @@ struct EnvironmentStoreTests {
         #expect(changed.success && !changed.cached)
         #expect(changed.environmentId != first.environmentId)
         #expect(await fixture.store.buildsStarted == 2)
-        #expect(fixture.leftovers().isEmpty)
+        #expect(await fixture.leftovers().isEmpty)
         // The skill binding records the environment and limits.
         let binding = try String(contentsOfFile: fixture.scratch.path + "/home/skills/skill-a.json", encoding: .utf8)
         #expect(binding.contains(changed.environmentId))
@@ -84,7 +86,7 @@ struct EnvironmentStoreTests {
         #expect(result.environmentId.isEmpty)
         #expect(!result.conflicts.isEmpty)
         #expect(result.error.contains("alpha"), "\(result.error)")
-        #expect(fixture.leftovers().isEmpty)
+        #expect(await fixture.leftovers().isEmpty)
         #expect((try? FileManager.default.contentsOfDirectory(atPath: fixture.envs))?.isEmpty ?? true)
     }
 
@@ -104,7 +106,7 @@ struct EnvironmentStoreTests {
         defer { fixture.scratch.remove() }
         let result = try await fixture.install(["no-such-package==1.0"])
         #expect(!result.success && !result.error.isEmpty)
-        #expect(fixture.leftovers().isEmpty)
+        #expect(await fixture.leftovers().isEmpty)
     }
 
     @Test("identical concurrent requests coalesce into one build")
@@ -148,7 +150,7 @@ struct EnvironmentStoreTests {
         #expect(first.success && second.success && !first.cached && !second.cached)
         #expect(first.environmentId == second.environmentId)
         #expect(await fixture.store.buildsStarted == 2)
-        #expect(fixture.leftovers().isEmpty)
+        #expect(await fixture.leftovers().isEmpty)
 
         let cached = try Fixture()
         defer { cached.scratch.remove() }
@@ -156,6 +158,40 @@ struct EnvironmentStoreTests {
         let forced = try await cached.install(["delta"], force: true)
         #expect(forced.success && !forced.cached)
         #expect(await cached.store.buildsStarted == 2)
+    }
+
+    @Test("successive builds run in the same build slot, so uv asks the interpreter about it once")
+    func buildSlotReused() async throws {
+        let fixture = try Fixture()
+        defer { fixture.scratch.remove() }
+        // uv stores what it learns about an interpreter per path (`interpreter-v*` in its cache).
+        func interpreterEntries() -> [String] {
+            let cache = fixture.scratch.path + "/home/cache/uv"
+            let buckets = ((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []).filter { $0.hasPrefix("interpreter") }
+            return buckets.flatMap { bucket in
+                (FileManager.default.enumerator(atPath: "\(cache)/\(bucket)")?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".msgpack") }
+            }
+        }
+        var ids: [String] = []
+        for _ in 0..<3 {
+            let result = try await fixture.install(["beta==1.0"], force: true)
+            #expect(result.success && !result.cached, "\(result.error)")
+            ids.append(result.environmentId)
+        }
+        #expect(Set(ids).count == 1)
+        #expect(await fixture.store.buildsStarted == 3)
+        // The base interpreter (the resolver's) and the slot's venv: not one more per build.
+        #expect(interpreterEntries().count == 2, "\(interpreterEntries())")
+        let left = await fixture.leftovers()
+        #expect(left.isEmpty, "\(left)")
+        // The environment works after its rename out of the slot.
+        let python = "\(fixture.envs)/\(ids[0])/venv/bin/python"
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: python)
+        run.arguments = ["-c", "import alpha, beta, sys; assert sys.prefix.endswith('/venv'), sys.prefix"]
+        try run.run()
+        run.waitUntilExit()
+        #expect(run.terminationStatus == 0)
     }
 
     @Test("leftovers of a crash are never served and are cleaned up")
@@ -203,7 +239,7 @@ struct EnvironmentStoreTests {
             defer { scanned.scratch.remove() }
             let result = try await scanned.install(["delta"])
             #expect(result.success == passes, "scanner \(scanner): \(result.error)")
-            if !passes { #expect(scanned.leftovers().isEmpty && result.environmentId.isEmpty) }
+            if !passes { #expect(await scanned.leftovers().isEmpty && result.environmentId.isEmpty) }
         }
 
         let entries = try AuditLog(path: allowed.scratch.path + "/home/installer/audit.sqlite").recent()
@@ -223,7 +259,7 @@ struct EnvironmentStoreTests {
             #expect(error.code == .unavailable, "\(error)")
             #expect(error.message.contains("127.0.0.1"), "\(error.message)")
         }
-        #expect(fixture.leftovers().isEmpty)
+        #expect(await fixture.leftovers().isEmpty)
     }
 
     @Test("npm: local tarballs from npm pack, resolved by range, installed with a lockfile")
@@ -244,7 +280,7 @@ struct EnvironmentStoreTests {
         #expect(again.cached && again.environmentId == result.environmentId)
         let none = try await fixture.store.install(try fixture.request(["tiny-lib@^3"], type: .npm, options: options)) { _, _, _ in }
         #expect(!none.success && none.error.contains("tiny-lib"))
-        #expect(fixture.leftovers().isEmpty)
+        #expect(await fixture.leftovers().isEmpty)
     }
     @Test("gc removes environments unused for a period, then LRU over a size cap; never one in use")
     func garbageCollection() async throws {
@@ -273,7 +309,7 @@ struct EnvironmentStoreTests {
         let aged = await store.collectGarbage(unusedFor: .seconds(86_400 * 5), maxBytes: nil, dryRun: false)
         #expect(aged.removed == [older.environmentId, old.environmentId] && aged.kept == 1 && aged.freedBytes > 0)
         #expect(!FileManager.default.fileExists(atPath: "\(fixture.envs)/\(old.environmentId)"))
-        #expect(fixture.leftovers().isEmpty)
+        #expect(await fixture.leftovers().isEmpty)
         // A removed environment is rebuilt on the next request, not served from a stale hit.
         let again = try await store.install(try fixture.request(["alpha==1.0"])) { _, _, _ in }
         #expect(again.success && !again.cached)
