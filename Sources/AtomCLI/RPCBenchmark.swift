@@ -161,7 +161,7 @@ struct RPCBenchmark {
     /// protobuf-c on each side, on a thread of its own (blocking calls stay off the pool).
     static func rawRoundTrips(endpoint: String, rounds: Int) async throws -> Histogram<UInt64> {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
+            let thread = Thread(named: "atom-bench-raw") {
                 do {
                     let socket = try ZMQSocket(.req)
                     try socket.connect(endpoint)
@@ -190,7 +190,6 @@ struct RPCBenchmark {
                     continuation.resume(throwing: error)
                 }
             }
-            thread.name = "atom-bench-raw"
             thread.start()
         }
     }

@@ -21,8 +21,7 @@ final class ReferenceProxy: Sendable {
         let back = try ZMQSocket(.dealer)
         try back.bind(backend)
         // Runs for the rest of the benchmark process (zmq_proxy returns only when the context ends).
-        let thread = Thread { ZMQSocket.runProxy(frontend: front, backend: back) }
-        thread.name = "atom-bench-c-broker"
+        let thread = Thread(named: "atom-bench-c-broker") { ZMQSocket.runProxy(frontend: front, backend: back) }
         thread.start()
     }
 
@@ -31,7 +30,7 @@ final class ReferenceProxy: Sendable {
     func throughput(inFlight: Int, seconds: Double, payload: [UInt8]) async throws -> (Histogram<UInt64>, Double) {
         let frontend = self.frontend
         return try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
+            let thread = Thread(named: "atom-bench-c-broker-client") {
                 do {
                     let socket = try ZMQSocket(.dealer)
                     try socket.connect(frontend)
@@ -78,7 +77,6 @@ final class ReferenceProxy: Sendable {
                     continuation.resume(throwing: error)
                 }
             }
-            thread.name = "atom-bench-c-broker-client"
             thread.start()
         }
     }

@@ -35,7 +35,7 @@ public struct GatewayConfiguration: Sendable {
         healthTimeout: Duration = .seconds(1),
         performancePolicy: PerformancePolicy = PerformancePolicy(),
         curve: CurveServerSecurity? = nil,
-        idlePollWindow: Duration = .microseconds(500)
+        idlePollWindow: Duration = IdlePoll.defaultWindow
     ) {
         self.idlePollWindow = idlePollWindow
         self.curve = curve

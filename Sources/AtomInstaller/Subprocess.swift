@@ -51,7 +51,7 @@ enum Subprocess {
         if niceness > 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(child.pid), niceness) }
         let (status, cpu): (Int32, Duration) = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<(Int32, Duration), Never>) in
-                let waiter = Thread {
+                let waiter = Thread(named: "atom-subprocess-wait") {
                     var status: Int32 = 0
                     var usage = rusage()
                     var result = wait4(child.pid, &status, 0, &usage)
@@ -62,7 +62,6 @@ enum Subprocess {
                     // Someone else reaped the child (ECHILD): its outcome is unknown, so never success.
                     continuation.resume(returning: result == child.pid ? (status, cpu) : (Int32(255 << 8), .zero))
                 }
-                waiter.name = "atom-subprocess-wait"
                 waiter.start()
                 // The hard limit: SIGKILL when the child runs too long.
                 DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout / .milliseconds(1)))) {

@@ -23,7 +23,7 @@ public final class RPCClient: Sendable {
     public init(
         endpoint: String, name: String = "atom-client", context: ZMQContext = .shared,
         connectTimeout: Duration = .seconds(1), security: TransportSecurity = .plaintext,
-        keepaliveInterval: Duration = .seconds(1), idlePollWindow: Duration = .microseconds(500)
+        keepaliveInterval: Duration = .seconds(1), idlePollWindow: Duration = IdlePoll.defaultWindow
     ) throws {
         self.endpoint = endpoint
         self.name = name

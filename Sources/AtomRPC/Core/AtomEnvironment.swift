@@ -60,7 +60,7 @@ public struct AtomEnvironment: Sendable {
         instanceID = environment["ATOM_INSTANCE_ID"].flatMap { $0.isEmpty ? nil : $0 }
         capacity = try Self.integer(environment, "ATOM_CAPACITY", default: 64, range: 1...100_000)
         heartbeatInterval = .milliseconds(try Self.integer(environment, "ATOM_HEARTBEAT_MS", default: 1_000, range: 50...60_000))
-        idlePollWindow = .microseconds(try Self.integer(environment, "ATOM_IDLE_POLL_US", default: 500, range: 0...100_000))
+        idlePollWindow = .microseconds(try Self.integer(environment, "ATOM_IDLE_POLL_US", default: Int(IdlePoll.defaultWindow / .microseconds(1)), range: 0...100_000))
         logLevel = environment["ATOM_LOG_LEVEL"] ?? "info"
         curveSecretKeyFile = environment["ATOM_CURVE_SECRET_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         curveServerKeyFile = environment["ATOM_CURVE_SERVER_KEY"].flatMap { $0.isEmpty ? nil : $0 }

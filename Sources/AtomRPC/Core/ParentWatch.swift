@@ -13,11 +13,10 @@ internal import Foundation
 public enum ParentWatch {
     public static func start(onOrphaned: @escaping @Sendable () -> Void) {
         guard let text = ProcessInfo.processInfo.environment["ATOM_PARENT_PID"], let parent = Int32(text) else { return }
-        let thread = Thread {
+        let thread = Thread(named: "atom-parent-watch") {
             while getppid() == parent { usleep(250_000) }
             onOrphaned()
         }
-        thread.name = "atom-parent-watch"
         thread.start()
     }
 }

@@ -31,6 +31,9 @@ public struct IdlePoll {
         lastTraffic = .now - window - .seconds(1)
     }
 
+    /// The window when `ATOM_IDLE_POLL_US` is not set.
+    public static let defaultWindow: Duration = .microseconds(500)
+
     /// Calls in flight through the reactor above which it does not poll.
     public static let maxCallsInFlight = 1
 
