@@ -132,10 +132,12 @@ struct MultiHostTests {
         }
         #expect(serving == 3, "three instances on three hosts must register")
 
-        // 200 calls, one every 15 ms, from the client host; meanwhile host 1 stops and host 2 is cut off.
+        // 400 calls, one every 15 ms (6 s at least), from the client host; meanwhile host 1 stops (at
+        // 1 s) and host 2 is cut off (at 2 s). With 200 calls (3 s) a slow start left the cut-off
+        // inside the last 40 calls once.
         let pingLog = "\(logs)/ping.json"
         let ping = try lab.start(
-            in: clientHost, "atom", arguments: ["ping", "--json", "--count", "200", "--interval-ms", "15", "--timeout", "2"],
+            in: clientHost, "atom", arguments: ["ping", "--json", "--count", "400", "--interval-ms", "15", "--timeout", "2"],
             environment: environment, log: pingLog)
         try await Task.sleep(for: .milliseconds(1_000))
         kill(echoes[0].processIdentifier, SIGKILL)
@@ -147,7 +149,7 @@ struct MultiHostTests {
 
         let json = try #require(output.firstIndex(of: "[").map { output[$0...] }, "\(output)")
         let calls = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
-        #expect(calls.count == 200, "every caller gets an answer")
+        #expect(calls.count == 400, "every caller gets an answer")
         let codes = Set(calls.compactMap { $0["code"] as? String })
         #expect(codes.isSubset(of: ["OK", "UNAVAILABLE"]), "\(codes): only answers or a clear UNAVAILABLE")
         // After the cut-off host's three heartbeats (600 ms) and a margin, only echo-3 answers.
