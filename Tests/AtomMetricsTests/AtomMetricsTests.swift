@@ -24,7 +24,10 @@ struct AtomMetricsTests {
     @Test("merging the buckets of several instances equals the histogram of all samples")
     func mergeEqualsCombined() {
         var generator = SystemRandomNumberGenerator()
-        let parts = (0..<3).map { _ in (0..<5_000).map { _ in UInt64.random(in: 1_000...50_000_000, using: &generator) } }
+        var parts = (0..<3).map { _ in (0..<5_000).map { _ in UInt64.random(in: 1_000...50_000_000, using: &generator) } }
+        // A tail above every random value, so p99.9 always falls in the max's bucket (the case where
+        // exact and merged histograms report different numbers within one bucket).
+        parts[2] += Array(repeating: 50_000_001, count: 40)
         var combined = LatencyRecorder.makeHistogram()
         for value in parts.joined() { _ = combined.record(value) }
         var merged = LatencyRecorder.makeHistogram()
@@ -36,8 +39,13 @@ struct AtomMetricsTests {
             HistogramBuckets(buckets: buckets.buckets).add(to: &merged)
         }
         #expect(merged.totalCount == combined.totalCount)
+        // The same bucket for every percentile. Not always the same number: the library clamps a
+        // percentile to the exact max (or min) recorded, and the merged histogram knows only the
+        // extremes' buckets, so a percentile that falls in the top bucket differs within that bucket.
         for percentile in [1.0, 50, 90, 95, 99, 99.9] {
-            #expect(merged.valueAtPercentile(percentile) == combined.valueAtPercentile(percentile), "p\(percentile)")
+            let fromBuckets = merged.valueAtPercentile(percentile)
+            let fromSamples = combined.valueAtPercentile(percentile)
+            #expect(combined.valuesAreEquivalent(fromBuckets, fromSamples), "p\(percentile): \(fromBuckets) against \(fromSamples)")
         }
         // The exact extremes are not on the wire, only their buckets: equal to the precision.
         #expect(combined.valuesAreEquivalent(merged.max, combined.max))
