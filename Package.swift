@@ -211,10 +211,10 @@ let package = Package(
         ),
         .testTarget(
             name: "AtomMetricsTests",
-            dependencies: ["AtomMetrics", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["AtomMetrics", "AtomTesting", .product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "AtomProtoTests", dependencies: ["AtomProto", "CAtomProto"], swiftSettings: swiftSettings),
+        .testTarget(name: "AtomProtoTests", dependencies: ["AtomProto", "CAtomProto", "AtomTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AtomRPCTests",
             dependencies: ["AtomRPC", "AtomAPI", "AtomProto", "AtomTesting", "AtomGateway", "AtomEcho", "CZeroMQ"],

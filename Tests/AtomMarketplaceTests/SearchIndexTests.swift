@@ -1,5 +1,6 @@
 import AtomProto
 import Foundation
+import AtomTesting
 import Testing
 
 @testable import AtomMarketplace
@@ -159,7 +160,7 @@ struct SearchIndexTests {
     func pruningIsExact() {
         // A generated catalog big enough for many blocks, with a common word in most skills.
         var skills: [CatalogSkill] = []
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededRandom.forTest(2)
         let words = ["data", "parser", "fast", "json", "yaml", "tool", "library", "python", "binding", "network", "http", "client"]
         for number in 0..<5_000 {
             let count = Int.random(in: 3...30, using: &generator)
@@ -183,7 +184,7 @@ struct SearchIndexTests {
     func maxScoreMatchesBruteForce() {
         // Words with a skewed frequency (a few in most skills, many rare), in names, tags and text,
         // so that blocks hold essential and non-essential terms and thresholds vary.
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededRandom.forTest(3)
         let vocabulary = (0..<300).map { "w\($0)" }
         func word() -> String {
             // Roughly Zipf: low numbers are frequent.
@@ -232,7 +233,7 @@ struct SearchIndexTests {
     func prefixesMatchBruteForce() {
         // Words that share prefixes of every length, some longer than the 8 bytes of a sort key
         // and sharing those 8 bytes, some not ASCII; a few dropped by updates (no longer live).
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededRandom.forTest(4)
         let stems = ["summar", "summariz", "summarizat", "configur", "configura", "réseau", "réseaux", "zz", "données", "a1b2c3d4e5"]
         let vocabulary = stems.flatMap { stem in (0..<6).map { stem + String("eiostx".randomElement(using: &generator)!) + "\($0)" } } + stems
         func skill(_ number: Int, _ generation: Int) -> CatalogSkill {
@@ -278,7 +279,7 @@ struct SearchIndexTests {
 
     @Test("sort keys order terms as their UTF-8 bytes do, and find the first term not below a token")
     func sortKeys() {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededRandom.forTest(5)
         let alphabet = Array("abyz019éé日🎉")
         let words = (0..<2_000).map { _ in String((0..<Int.random(in: 1...14, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }) }
         var state = IndexState()
@@ -297,7 +298,7 @@ struct SearchIndexTests {
     @Test("an index grown chunk by chunk (impacts refreshed in place) ranks exactly as one loaded at once")
     func growthRefreshMatchesLoad() {
         let words = ["data", "parser", "fast", "json", "yaml", "tool", "library", "python", "binding", "network"]
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededRandom.forTest(6)
         let skills = (0..<2_048).map { number in
             SmallCatalog.skill(
                 "\(words.randomElement(using: &generator)!)-s\(number)",

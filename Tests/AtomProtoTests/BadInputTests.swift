@@ -1,4 +1,5 @@
 import AtomProto
+import AtomTesting
 import Testing
 
 private func decodeError<M: ProtoMessage>(_: M.Type, _ bytes: [UInt8]) -> ProtoError? {
@@ -42,7 +43,7 @@ private func decodeError<M: ProtoMessage>(_: M.Type, _ bytes: [UInt8]) -> ProtoE
     @Test func garbage() throws {
         #expect(decodeError(EchoRequest.self, [0xFF, 0xFF, 0xFF, 0xFF])?.kind == .malformed)
         #expect(decodeError(EchoRequest.self, [0x00])?.kind == .malformed)  // field number 0
-        var generator = SplitMix64(seed: 7)
+        var generator = SeededRandom(seed: 7)
         for round in 0..<2_000 {
             let count = Int(generator.next() % 64) + 1
             let bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) }

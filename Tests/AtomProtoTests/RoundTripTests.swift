@@ -1,4 +1,5 @@
 import AtomProto
+import AtomTesting
 import Testing
 
 private func roundTrip<M: ProtoMessage>(_ message: M, sourceLocation: SourceLocation = #_sourceLocation) throws -> M {
@@ -104,7 +105,7 @@ private func checkSample<M: ProtoMessage>(_ message: M) throws {
     }
 
     @Test func largeValues() throws {
-        var generator = SplitMix64(seed: 42)
+        var generator = SeededRandom(seed: 42)
         let payload = (0..<(4 << 20)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
         let text = String(repeating: "atom 字🚀 ", count: 1_000_000 / 12)
         #expect(text.utf8.count >= 999_990)
@@ -145,18 +146,5 @@ private func checkSample<M: ProtoMessage>(_ message: M) throws {
         #expect(nan.progress.isNaN)
         let policy = RetryPolicy(maxAttempts: .max, initialBackoffMs: .max, maxBackoffMs: 1, multiplier: -2.5, jitter: 1e-9)
         #expect(try roundTrip(policy) == policy)
-    }
-}
-
-/// A small deterministic random number generator for test data.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
