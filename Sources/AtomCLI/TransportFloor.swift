@@ -1,0 +1,58 @@
+internal import AtomAPI
+internal import AtomProto
+internal import AtomRPC
+internal import Histogram
+
+/// The bare gateway round trip (Echo, 100 bytes) measured in the same run, and the same
+/// moments, as a service's cheapest calls: `reference_gateway_echo_unary`.
+///
+/// Why: a cached GetSkill or a cached search is one round trip through the gateway with almost
+/// no work at either end, so on these shared, noisy machines its figure is mostly the
+/// transport's. Measured in alternating blocks with the service's calls, the difference
+/// between the two is what the service itself adds.
+struct TransportFloor {
+    static let resultName = "reference_gateway_echo_unary"
+    /// Calls per block: long enough to keep each kind of call back to back (as a caller that
+    /// repeats a call sees it), short enough that both kinds see the same noise.
+    static let block = 50
+
+    private let echo: EchoClient
+    private let request = EchoRequest(payload: RPCBenchmark.payload)
+    private(set) var histogram = BenchReport.histogram()
+
+    init(_ client: RPCClient) {
+        echo = EchoClient(client)
+    }
+
+    /// Warms the path to the echo service.
+    func warm() async throws {
+        for _ in 0..<200 { _ = try await echo.echo(request) }
+    }
+
+    /// One block of timed echo calls.
+    mutating func measureBlock() async throws {
+        for _ in 0..<Self.block {
+            let start = ContinuousClock.now
+            _ = try await echo.echo(request)
+            _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
+        }
+    }
+
+    /// `rounds` timed calls of `call`, in blocks alternating with blocks of echo calls.
+    mutating func interleaved(_ rounds: Int, into histogram: inout Histogram<UInt64>, _ call: () async throws -> Void) async throws {
+        var done = 0
+        while done < rounds {
+            for _ in 0..<min(Self.block, rounds - done) {
+                let start = ContinuousClock.now
+                try await call()
+                _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
+                done += 1
+            }
+            try await measureBlock()
+        }
+    }
+
+    var result: BenchResult {
+        BenchResult(name: Self.resultName, histogram: histogram)
+    }
+}
