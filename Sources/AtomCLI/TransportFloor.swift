@@ -29,9 +29,9 @@ struct TransportFloor {
         for _ in 0..<200 { _ = try await echo.echo(request) }
     }
 
-    /// One block of timed echo calls.
-    mutating func measureBlock() async throws {
-        for _ in 0..<Self.block {
+    /// A block of `count` timed echo calls.
+    mutating func measureBlock(_ count: Int = block) async throws {
+        for _ in 0..<count {
             let start = ContinuousClock.now
             _ = try await echo.echo(request)
             _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
@@ -42,13 +42,15 @@ struct TransportFloor {
     mutating func interleaved(_ rounds: Int, into histogram: inout Histogram<UInt64>, _ call: () async throws -> Void) async throws {
         var done = 0
         while done < rounds {
-            for _ in 0..<min(Self.block, rounds - done) {
+            let count = min(Self.block, rounds - done)
+            for _ in 0..<count {
                 let start = ContinuousClock.now
                 try await call()
                 _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
-                done += 1
             }
-            try await measureBlock()
+            done += count
+            // As many echo calls as calls, so each side has the same weight in every moment.
+            try await measureBlock(count)
         }
     }
 

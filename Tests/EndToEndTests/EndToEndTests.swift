@@ -246,6 +246,30 @@ struct EndToEndTests {
         #expect(bad.status == 2)
     }
 
+    @Test("`atom bench loader --quick` writes every documented result, the cached gets beside the echo round trip of the same run")
+    func loaderBenchJSON() async throws {
+        let directory = NSTemporaryDirectory() + "atom-bench-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/loader.json"
+        let run = try CLI.run(["bench", "loader", "--quick", "--rounds", "120", "--load-rounds", "10", "--json", path], environment: [:])
+        // Exit 0 or 5 (a target missed on a debug build) are both a completed run.
+        #expect(run.status == 0 || run.status == 5, "\(run.output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        let results = try #require(object["results"] as? [[String: Any]])
+        #expect(results.compactMap { $0["name"] as? String } == [
+            "skill_load_first", "skill_load_warm_host", "reference_gateway_echo_unary", "skill_get_cached", "skill_execute_trivial",
+            "hot_reload_save_to_serve", "baseline_importlib_fresh_process",
+        ])
+        func result(_ name: String) -> [String: Any]? { results.first { $0["name"] as? String == name } }
+        // Both halves of the interleaved measurement have every round.
+        #expect(result("skill_get_cached")?["rounds"] as? Int == 120)
+        #expect(result("reference_gateway_echo_unary")?["rounds"] as? Int == 120)
+        #expect(result("skill_get_cached")?["baseline"] as? String == "reference_gateway_echo_unary")
+        let targets = try #require(object["targets"] as? [[String: Any]])
+        #expect(targets.count == 5)
+    }
+
     @Test("a deadline is met through real processes; the service keeps serving")
     func deadline() async throws {
         try await withProcessStack { stack in
