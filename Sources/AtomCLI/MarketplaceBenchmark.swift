@@ -79,6 +79,14 @@ struct MarketplaceBenchmark {
         }
         report.results.append(BenchResult(name: "import_100k", histogram: importTime, target: "at most 10 s"))
 
+        // The searches run on the client's reactor thread, as in the rpc and loader suites (a
+        // high-rate caller's choice, see ARCHITECTURE "Threads"): no thread hop per response.
+        try await withTaskExecutorPreference(client.executor) {
+            try await searches(marketplace, client: client, queries: queries, into: &report)
+        }
+    }
+
+    private func searches(_ marketplace: MarketplaceClient, client: RPCClient, queries: Queries, into report: inout BenchReport) async throws {
         // The bare gateway round trip, in blocks alternating with the cached searches.
         var floor = TransportFloor(client)
         try await floor.warm()
