@@ -16,7 +16,7 @@ public struct AtomCommand: AsyncParsableCommand {
         subcommands: [
             UpCommand.self, DownCommand.self, HealthCommand.self, ServicesCommand.self, InstallCommand.self, ResolveCommand.self,
             EnvsCommand.self, SkillCommand.self, SearchCommand.self, MarketplaceCommand.self, MetricsCommand.self, PingCommand.self, ConfigCommand.self, KeysCommand.self, BenchCommand.self,
-            WorkflowCommand.self,
+            WorkflowCommand.self, ReferenceBrokerCommand.self,
         ]
     )
 

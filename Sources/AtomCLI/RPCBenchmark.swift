@@ -48,9 +48,11 @@ struct RPCBenchmark {
         do {
             try await measure(endpoint: endpoint, rawEndpoint: rawEndpoint, proxy: proxy, into: &report)
         } catch {
+            await proxy.stop()
             if let stack { await stack.stopAll() }
             throw error
         }
+        await proxy.stop()
         if let stack {
             await stack.stopAll()
         }

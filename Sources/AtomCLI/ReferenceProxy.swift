@@ -4,26 +4,40 @@ internal import Foundation
 internal import Histogram
 
 /// The same topology as a call through the gateway (client -> broker -> echo worker and back, over
-/// the same transport, 8 requests in flight), with nothing of this project's code in the path: libzmq's
-/// own C broker (`zmq_proxy`) in a thread of the benchmark process, raw REP workers in the echo
-/// process, and a raw DEALER client that keeps N requests in flight. Its calls/s are the ceiling a
-/// brokered design reaches on the machine the benchmark runs on.
+/// the same transport, 8 requests in flight), with nothing of this project's code in the path:
+/// libzmq's own C broker (`zmq_proxy`) in a process of its own (`atom reference-broker`), raw REP
+/// workers in the echo process, and a raw DEALER client in a thread of the benchmark process
+/// that keeps N requests in flight. Three processes with an I/O thread each, as for the gateway:
+/// its calls/s are the ceiling a brokered design of this shape reaches on the machine.
 final class ReferenceProxy: Sendable {
     /// Where clients send; where workers connect.
     let frontend: String
     let backend: String
+    private let broker: ManagedProcess
 
     init(transport: LocalStack.Transport, scratch: String) throws {
         frontend = try transport.freeEndpoint(in: scratch, name: "c-broker-front")
         backend = try transport.freeEndpoint(in: scratch, name: "c-broker-back")
-        let front = try ZMQSocket(.router)
-        try front.bind(frontend)
-        let back = try ZMQSocket(.dealer)
-        try back.bind(backend)
-        // Runs for the rest of the benchmark process (zmq_proxy returns only when the context ends).
-        let thread = Thread(named: "atom-bench-c-broker") { ZMQSocket.runProxy(frontend: front, backend: back) }
-        thread.start()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try ExecutableLocator.path(for: "atom"))
+        process.arguments = ["reference-broker", frontend, backend]
+        var environment = ProcessInfo.processInfo.environment
+        environment["ATOM_PARENT_PID"] = String(getpid())
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Clients and workers may connect before it binds: libzmq reconnects until it does, and
+        // every measurement first waits for one answer.
+        broker = ManagedProcess(name: "atom-reference-broker", process: process)
     }
+
+    /// Stops the broker process.
+    func stop() async {
+        broker.terminate()
+        if !(await broker.waitForExit(timeout: .seconds(2))) { broker.kill() }
+    }
+
+    deinit { broker.kill() }
 
     /// Keeps `inFlight` EchoRequests outstanding for `seconds`, on a thread of its own; each
     /// reply's latency is recorded from the send of the request it answers.
