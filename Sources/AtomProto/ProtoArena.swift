@@ -1,5 +1,6 @@
-// Memory for the C structs built while encoding: every string, byte buffer, array and nested
-// struct handed to protobuf-c is allocated here and freed together after packing.
+// Memory for the C structs of one message tree: built here while encoding (every string, byte
+// buffer, array and nested struct handed to protobuf-c) and unpacked here while decoding
+// (protobuf-c allocates through `allocator`). Everything is freed together afterwards.
 
 #if canImport(Glibc)
 import Glibc
@@ -10,15 +11,40 @@ import Darwin
 #endif
 import CProtobufC
 
-/// Owns the malloc'ed memory of one C message tree while it is packed.
+/// A bump allocator that owns the memory of one C message tree while it is packed or unpacked.
+///
+/// Why: a message of 20 catalog items is several hundred strings and arrays. Allocating each
+/// with malloc and freeing each afterwards cost more than the packing itself (encode 46 us,
+/// decode 33 us for a 13 KB search response); carving them from a few blocks and freeing
+/// the blocks at the end does not.
 final class ProtoArena {
     private var blocks: [UnsafeMutableRawPointer] = []
+    private var cursor: UnsafeMutableRawPointer?
+    private var remaining = 0
+    private var nextBlockSize: Int
+    /// protobuf-c's view of this arena, for `*__unpack`; valid while the arena lives.
+    private(set) var allocator: UnsafeMutablePointer<ProtobufCAllocator>
 
-    private init() {}
+    /// malloc's alignment, which protobuf-c expects of its allocator.
+    private static let alignment = 16
+    private static let largestBlock = 1 << 20
+
+    private init(firstBlock: Int) {
+        nextBlockSize = max(firstBlock, 1024)
+        allocator = .allocate(capacity: 1)
+        allocator.initialize(to: ProtobufCAllocator(
+            alloc: { data, size in
+                Unmanaged<ProtoArena>.fromOpaque(data!).takeUnretainedValue().bump(size)
+            },
+            free: { _, _ in },
+            allocator_data: nil))
+        allocator.pointee.allocator_data = Unmanaged.passUnretained(self).toOpaque()
+    }
 
     /// Runs `body` with a fresh arena and frees everything it allocated afterwards.
-    static func with<R>(_ body: (ProtoArena) throws -> R) rethrows -> R {
-        let arena = ProtoArena()
+    /// `expectedBytes` sizes the first block (a decoded message needs about twice its wire size).
+    static func with<R>(expectedBytes: Int = 0, _ body: (ProtoArena) throws -> R) rethrows -> R {
+        let arena = ProtoArena(firstBlock: expectedBytes * 2 + 256)
         defer { arena.freeAll() }
         return try body(arena)
     }
@@ -26,14 +52,45 @@ final class ProtoArena {
     private func freeAll() {
         for block in blocks { free(block) }
         blocks.removeAll()
+        allocator.deallocate()
     }
 
-    private func raw(count: Int, stride: Int) -> UnsafeMutableRawPointer {
-        guard let block = calloc(max(count, 1), max(stride, 1)) else {
-            fatalError("ProtoArena: out of memory allocating \(count) x \(stride) bytes")
+    /// `size` bytes aligned for any C type, uninitialised (as malloc's). Never nil: out of
+    /// memory is fatal, as with any Swift allocation.
+    func bump(_ size: Int) -> UnsafeMutableRawPointer {
+        let rounded = (max(size, 1) + Self.alignment - 1) & ~(Self.alignment - 1)
+        if rounded > remaining {
+            // A request larger than half a block gets a block of its own, so the current
+            // block's free tail stays in use.
+            if rounded > nextBlockSize / 2 {
+                return newBlock(rounded)
+            }
+            cursor = newBlock(nextBlockSize)
+            remaining = nextBlockSize
+            nextBlockSize = min(nextBlockSize * 2, Self.largestBlock)
+        }
+        let out = cursor!
+        cursor = out + rounded
+        remaining -= rounded
+        return out
+    }
+
+    /// A block (malloc: protobuf-c initialises what it allocates; `raw` zeroes what the
+    /// encoder allocates), freed with the arena.
+    private func newBlock(_ size: Int) -> UnsafeMutableRawPointer {
+        guard let block = malloc(size) else {
+            fatalError("ProtoArena: out of memory allocating \(size) bytes")
         }
         blocks.append(block)
         return block
+    }
+
+    /// Zeroed memory for the encoder's structs, arrays and strings.
+    private func raw(count: Int, stride: Int) -> UnsafeMutableRawPointer {
+        let size = max(count, 1) * max(stride, 1)
+        let out = bump(size)
+        memset(out, 0, size)
+        return out
     }
 
     /// One zeroed `T` (a nested message struct); the caller runs its `__init` function.
@@ -150,7 +207,7 @@ enum ProtoGeneric {
         }
     }
 
-    /// Unpacks with `descriptor`, hands the typed struct to `body`, then frees it.
+    /// Unpacks with `descriptor` into an arena, hands the typed struct to `body`, then frees it.
     static func unpack<C, R>(
         _ bytes: UnsafeRawBufferPointer,
         descriptor: UnsafePointer<ProtobufCMessageDescriptor>,
@@ -158,12 +215,13 @@ enum ProtoGeneric {
         as _: C.Type,
         _ body: (UnsafePointer<C>) throws -> R
     ) throws -> R {
-        guard let message = protobuf_c_message_unpack(
-            descriptor, nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        ) else {
-            throw ProtoError.malformed(protoName)
+        try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = protobuf_c_message_unpack(
+                descriptor, arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            ) else {
+                throw ProtoError.malformed(protoName)
+            }
+            return try body(UnsafeRawPointer(message).assumingMemoryBound(to: C.self))
         }
-        defer { protobuf_c_message_free_unpacked(message, nil) }
-        return try body(UnsafeRawPointer(message).assumingMemoryBound(to: C.self))
     }
 }

@@ -289,11 +289,13 @@ struct Emitter {
                         w.line("try Self(cMessage: $0)")
                     }
                 } else {
-                    w.block("guard let message = \(fn)__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {") { w in
-                        w.line("throw ProtoError.malformed(Self.protoName)")
+                    w.line("// Unpacked into an arena: one free for the whole tree.")
+                    w.block("self = try ProtoArena.with(expectedBytes: bytes.count) { arena in") { w in
+                        w.block("guard let message = \(fn)__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {") { w in
+                            w.line("throw ProtoError.malformed(Self.protoName)")
+                        }
+                        w.line("return try Self(cMessage: message)")
                     }
-                    w.line("defer { \(fn)__free_unpacked(message, nil) }")
-                    w.line("try self.init(cMessage: message)")
                 }
             }
             w.line()

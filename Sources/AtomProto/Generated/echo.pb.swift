@@ -115,11 +115,13 @@ public struct FailRequest: ProtoMessage {
 
 extension EchoRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__echo_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__echo_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__echo_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -152,11 +154,13 @@ extension EchoRequest {
 
 extension EchoResponse {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__echo_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__echo_response__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__echo_response__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -193,11 +197,13 @@ extension EchoResponse {
 
 extension EchoStreamRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__echo_stream_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__echo_stream_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__echo_stream_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -232,11 +238,13 @@ extension EchoStreamRequest {
 
 extension SleepRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__sleep_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__sleep_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__sleep_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -267,11 +275,13 @@ extension SleepRequest {
 
 extension SleepResponse {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__sleep_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__sleep_response__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__sleep_response__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -304,11 +314,13 @@ extension SleepResponse {
 
 extension FailRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__fail_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__fail_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__fail_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {

@@ -446,11 +446,13 @@ public struct ImportResponse: ProtoMessage {
 
 extension CatalogSkill {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__catalog_skill__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__catalog_skill__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__catalog_skill__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -519,11 +521,13 @@ extension CatalogSkill {
 
 extension SearchRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__search_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__search_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__search_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -571,11 +575,13 @@ extension SearchRequest {
 
 extension SearchResponse {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__search_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__search_response__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__search_response__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -626,11 +632,13 @@ extension SearchResponse {
 
 extension GetCatalogSkillRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__get_catalog_skill_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__get_catalog_skill_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__get_catalog_skill_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -661,11 +669,13 @@ extension GetCatalogSkillRequest {
 
 extension CategoriesRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__categories_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__categories_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__categories_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -693,11 +703,13 @@ extension CategoriesRequest {
 
 extension CategoryCount {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__category_count__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__category_count__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__category_count__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -730,11 +742,13 @@ extension CategoryCount {
 
 extension CategoriesResponse {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__categories_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__categories_response__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__categories_response__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -773,11 +787,13 @@ extension CategoriesResponse {
 
 extension RateSkillRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__rate_skill_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__rate_skill_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__rate_skill_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -812,11 +828,13 @@ extension RateSkillRequest {
 
 extension RateSkillResponse {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__rate_skill_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__rate_skill_response__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__rate_skill_response__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -849,11 +867,13 @@ extension RateSkillResponse {
 
 extension InstallSkillRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__install_skill_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__install_skill_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__install_skill_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -892,11 +912,13 @@ extension InstallSkillRequest {
 
 extension InstallSkillResponse {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__install_skill_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__install_skill_response__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__install_skill_response__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -933,11 +955,13 @@ extension InstallSkillResponse {
 
 extension ImportRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__import_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__import_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__import_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -975,11 +999,13 @@ extension ImportRequest {
 
 extension ImportItemError {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__import_item_error__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__import_item_error__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__import_item_error__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -1016,11 +1042,13 @@ extension ImportItemError {
 
 extension ImportResponse {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__import_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__import_response__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__import_response__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {

@@ -191,11 +191,13 @@ public struct GatewayMetricsResponse: ProtoMessage {
 
 extension HistogramBucket {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__histogram_bucket__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__histogram_bucket__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__histogram_bucket__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -228,11 +230,13 @@ extension HistogramBucket {
 
 extension OperationHistogram {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__operation_histogram__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__operation_histogram__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__operation_histogram__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -273,11 +277,13 @@ extension OperationHistogram {
 
 extension CollectMetricsRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__collect_metrics_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__collect_metrics_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__collect_metrics_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -305,11 +311,13 @@ extension CollectMetricsRequest {
 
 extension CollectMetricsResponse {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__collect_metrics_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__collect_metrics_response__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__collect_metrics_response__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -350,11 +358,13 @@ extension CollectMetricsResponse {
 
 extension OperationSummary {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__operation_summary__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__operation_summary__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__operation_summary__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -407,11 +417,13 @@ extension OperationSummary {
 
 extension InstanceOperations {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__instance_operations__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__instance_operations__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__instance_operations__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -454,11 +466,13 @@ extension InstanceOperations {
 
 extension MetricsAlert {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__metrics_alert__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__metrics_alert__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__metrics_alert__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -493,11 +507,13 @@ extension MetricsAlert {
 
 extension GatewayMetricsRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__gateway_metrics_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__gateway_metrics_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__gateway_metrics_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -525,11 +541,13 @@ extension GatewayMetricsRequest {
 
 extension GatewayMetricsResponse {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__gateway_metrics_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__gateway_metrics_response__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__gateway_metrics_response__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {

@@ -280,11 +280,13 @@ public struct RetryInfo: ProtoMessage {
 
 extension MetadataEntry {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__metadata_entry__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__metadata_entry__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__metadata_entry__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -317,11 +319,13 @@ extension MetadataEntry {
 
 extension StatusDetail {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__status_detail__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__status_detail__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__status_detail__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -354,11 +358,13 @@ extension StatusDetail {
 
 extension RPCStatus {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__rpcstatus__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__rpcstatus__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__rpcstatus__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -401,11 +407,13 @@ extension RPCStatus {
 
 extension RequestEnvelope {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__request_envelope__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__request_envelope__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__request_envelope__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -454,11 +462,13 @@ extension RequestEnvelope {
 
 extension ResponseEnvelope {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__response_envelope__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__response_envelope__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__response_envelope__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -499,11 +509,13 @@ extension ResponseEnvelope {
 
 extension CancelCall {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__cancel_call__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__cancel_call__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__cancel_call__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -534,11 +546,13 @@ extension CancelCall {
 
 extension ErrorInfo {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__error_info__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__error_info__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__error_info__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -581,11 +595,13 @@ extension ErrorInfo {
 
 extension RetryInfo {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__retry_info__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__retry_info__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__retry_info__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {

@@ -671,11 +671,13 @@ public struct CancelRunResponse: ProtoMessage {
 
 extension RetryPolicy {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__retry_policy__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__retry_policy__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__retry_policy__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -720,11 +722,13 @@ extension RetryPolicy {
 
 extension WorkflowStep {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__workflow_step__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__workflow_step__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__workflow_step__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -776,11 +780,13 @@ extension WorkflowStep {
 
 extension WorkflowInput {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__workflow_input__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__workflow_input__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__workflow_input__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -819,11 +825,13 @@ extension WorkflowInput {
 
 extension WorkflowSpec {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__workflow_spec__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__workflow_spec__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__workflow_spec__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -886,11 +894,13 @@ extension WorkflowSpec {
 
 extension ValidateWorkflowRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__validate_workflow_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__validate_workflow_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__validate_workflow_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -929,11 +939,13 @@ extension ValidateWorkflowRequest {
 
 extension ValidationError {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__validation_error__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__validation_error__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__validation_error__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -968,11 +980,13 @@ extension ValidationError {
 
 extension WorkflowPlan {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__workflow_plan__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__workflow_plan__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__workflow_plan__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -1054,11 +1068,13 @@ extension WorkflowPlan.Level {
 
 extension ValidateWorkflowResponse {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__validate_workflow_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__validate_workflow_response__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__validate_workflow_response__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -1114,11 +1130,13 @@ extension ValidateWorkflowResponse {
 
 extension RunWorkflowRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__run_workflow_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__run_workflow_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__run_workflow_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -1157,11 +1175,13 @@ extension RunWorkflowRequest {
 
 extension StepEvent {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__step_event__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__step_event__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__step_event__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -1218,11 +1238,13 @@ extension StepEvent {
 
 extension StartRunResponse {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__start_run_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__start_run_response__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__start_run_response__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -1253,11 +1275,13 @@ extension StartRunResponse {
 
 extension GetRunRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__get_run_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__get_run_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__get_run_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -1288,11 +1312,13 @@ extension GetRunRequest {
 
 extension RunRecord {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__run_record__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__run_record__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__run_record__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -1349,11 +1375,13 @@ extension RunRecord {
 
 extension ListRunsRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__list_runs_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__list_runs_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__list_runs_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -1388,11 +1416,13 @@ extension ListRunsRequest {
 
 extension ListRunsResponse {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__list_runs_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__list_runs_response__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__list_runs_response__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -1431,11 +1461,13 @@ extension ListRunsResponse {
 
 extension ResumeRunRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__resume_run_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__resume_run_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__resume_run_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -1466,11 +1498,13 @@ extension ResumeRunRequest {
 
 extension CancelRunRequest {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__cancel_run_request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__cancel_run_request__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__cancel_run_request__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -1501,11 +1535,13 @@ extension CancelRunRequest {
 
 extension CancelRunResponse {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
-        guard let message = atom__v1__cancel_run_response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            throw ProtoError.malformed(Self.protoName)
+        // Unpacked into an arena: one free for the whole tree.
+        self = try ProtoArena.with(expectedBytes: bytes.count) { arena in
+            guard let message = atom__v1__cancel_run_response__unpack(arena.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+                throw ProtoError.malformed(Self.protoName)
+            }
+            return try Self(cMessage: message)
         }
-        defer { atom__v1__cancel_run_response__free_unpacked(message, nil) }
-        try self.init(cMessage: message)
     }
 
     public func serializedBytes() throws -> [UInt8] {
