@@ -8,7 +8,7 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Run benchmark suites and compare them with their targets.",
         discussion: """
-            Suites: rpc, install, loader, marketplace, workflow. Without --gateway, starts a temporary stack of its own and \
+            Suites: codec, rpc, install, loader, marketplace, workflow. Without --gateway, starts a temporary stack of its own and \
             stops it after. `install` needs the package index (PyPI) and always runs its own stack. `marketplace` builds \
             100,000 skills from Debian's package descriptions (cached in $ATOM_HOME/bench), runs its own stack, and installs \
             tantivy from PyPI into a benchmark-only environment for its baseline. \
@@ -59,7 +59,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     private func runSuites() async throws {
-        let known = ["rpc", "install", "loader", "marketplace", "workflow"]
+        let known = ["codec", "rpc", "install", "loader", "marketplace", "workflow"]
         // Every suite by default; `install` downloads from the package index (PyPI) like the
         // peers it is compared with.
         let selected = suites.isEmpty ? known : suites
@@ -85,6 +85,8 @@ struct BenchCommand: AsyncParsableCommand {
         var report = BenchReport(suites: selected)
         for suite in selected {
             switch suite {
+            case "codec":
+                try CodecBenchmark(rounds: rounds).run(into: &report)
             case "install":
                 try await InstallBenchmark(rounds: quick ? 1 : installRounds, package: installPackage).run(into: &report)
             case "loader":
