@@ -270,6 +270,23 @@ struct EndToEndTests {
         #expect(targets.count == 5)
     }
 
+    @Test("`atom bench codec` times encode and decode of a search response and a request envelope")
+    func codecBenchJSON() async throws {
+        let path = NSTemporaryDirectory() + "atom-bench-codec-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = try CLI.run(["bench", "codec", "--rounds", "200", "--json", path], environment: [:])
+        #expect(run.status == 0, "\(run.output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        let results = try #require(object["results"] as? [[String: Any]])
+        #expect(results.compactMap { $0["name"] as? String } == [
+            "codec_encode_search_response", "codec_decode_search_response", "codec_encode_request_envelope", "codec_decode_request_envelope",
+        ])
+        for result in results {
+            #expect(result["rounds"] as? Int == 200)
+            #expect((result["median"] as? Double ?? 0) > 0)
+        }
+    }
+
     @Test("a deadline is met through real processes; the service keeps serving")
     func deadline() async throws {
         try await withProcessStack { stack in
