@@ -10,12 +10,20 @@ internal import Synchronization
 /// One loaded version of a skill: its folder as read, the environment it runs in and the
 /// unique module name it has in its hosts.
 struct SkillVersion: Sendable {
+    /// The skill folder (where it lives, what the watcher and reloads look at).
     let folder: SkillFolder
+    /// Its snapshot (`VersionSnapshots`): what hosts import, so every host runs the same files.
+    let code: SkillFolder
     let module: String
     let key: HostKey
     /// The installer's environment folder, nil for the system runtime.
     let environment: String?
     let loadedAt: Date
+
+    /// `text` (an error, a traceback) with the snapshot's paths shown as the skill folder's.
+    func sourcePaths(_ text: String) -> String {
+        text.replacingOccurrences(of: code.url.path + "/", with: folder.url.path + "/")
+    }
 }
 
 /// A loaded skill: the version that serves, and its counters.
@@ -63,6 +71,11 @@ public actor Loader {
     /// hashing on a cached get).
     private nonisolated let published = Mutex<[String: SkillInfo]>([:])
     private var groups: [HostKey: HostGroup] = [:]
+    private let snapshots: VersionSnapshots
+    /// Snapshots of versions that stopped serving (hash -> when), removed a while later: a call
+    /// that started on the old version may still import from it.
+    private var retiredSnapshots: [String: ContinuousClock.Instant] = [:]
+    private static let snapshotGrace: Duration = .seconds(60)
     private var reloadEvents: [ReloadEvent] = []
     private var lockedNames: [String: [CheckedContinuation<Void, Never>]] = [:]
     private var nextHostID = 1
@@ -85,6 +98,7 @@ public actor Loader {
         // Leftovers of a loader that was killed: its hosts died with it.
         try? FileManager.default.removeItem(atPath: "\(state)/scratch")
         try? FileManager.default.removeItem(atPath: "\(state)/logs")
+        snapshots = VersionSnapshots(root: configuration.versionsDirectory)
         try? FileManager.default.createDirectory(atPath: "\(configuration.home)/skills", withIntermediateDirectories: true)
         if configuration.sandbox == .off {
             logger.warning("LOADER_SANDBOX=off: SKILLS RUN WITHOUT A SANDBOX (network and file system open). Development only.")
@@ -336,7 +350,34 @@ public actor Loader {
         let safe = String(manifest.name.map { $0.isLetter || $0.isNumber ? $0 : "_" })
         let module = "atom_skill_\(safe)_\(folder.contentHash.prefix(12))_\(nextModule)"
         nextModule += 1
-        return SkillVersion(folder: folder, module: module, key: key, environment: environment, loadedAt: Date())
+        let code = try await Self.snapshot(folder, in: snapshots)
+        return SkillVersion(folder: folder, code: code, module: module, key: key, environment: environment, loadedAt: Date())
+    }
+
+    /// The version's snapshot, copied off the actor.
+    private static func snapshot(_ folder: SkillFolder, in snapshots: VersionSnapshots) async throws -> SkillFolder {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do {
+                    continuation.resume(returning: try snapshots.snapshot(of: folder))
+                } catch {
+                    continuation.resume(throwing: LoaderError(
+                        .internal, "cannot copy \(folder.url.path) for loading: \(error)", reason: "SKILL_SNAPSHOT_FAILED"))
+                }
+            }
+        }
+    }
+
+    /// A version stopped serving (or never started): its snapshot goes after the grace period,
+    /// unless a loaded version uses the same files again.
+    private func retireSnapshot(_ hash: String) {
+        let now = ContinuousClock.now
+        retiredSnapshots[hash] = now
+        let inUse = Set(skills.values.map(\.current.code.contentHash))
+        for (retired, since) in retiredSnapshots where inUse.contains(retired) || now - since >= Self.snapshotGrace {
+            retiredSnapshots[retired] = nil
+            if !inUse.contains(retired) { snapshots.remove(hash: retired) }
+        }
     }
 
     private func install(_ manifest: SkillManifest, context: RPCContext?) async throws -> String {
@@ -365,12 +406,17 @@ public actor Loader {
 
     /// Imports a version into a host of its key (a new module beside any older one).
     private func activate(_ version: SkillVersion) async throws {
-        let host = try await acquire(version.key, preferring: nil, environment: version.environment)
         do {
-            try await loadInto(host, version)
-            release(host)
+            let host = try await acquire(version.key, preferring: nil, environment: version.environment)
+            do {
+                try await loadInto(host, version)
+                release(host)
+            } catch {
+                release(host)
+                throw error
+            }
         } catch {
-            release(host)
+            retireSnapshot(version.code.contentHash)
             throw error
         }
     }
@@ -380,7 +426,7 @@ public actor Loader {
         let reply: HostFrame
         do {
             reply = try await host.request(
-                .load, [version.module, version.folder.url.path, version.folder.entryURL.path, manifest.function].map { Array($0.utf8) },
+                .load, [version.module, version.code.url.path, version.code.entryURL.path, manifest.function].map { Array($0.utf8) },
                 timeout: .seconds(max(manifest.limits.timeoutSeconds, 10)))
         } catch let exit as HostExit {
             throw Self.hostFailure(exit, skill: manifest.name, doing: "loading")
@@ -397,14 +443,15 @@ public actor Loader {
             host.kill(.stopped)
             throw LoaderError(.resourceExhausted, "skill \(manifest.name) ran out of memory while importing (limit \(manifest.limits.memory))", reason: "SKILL_MEMORY")
         }
-        let traceback = reply.text(2)
+        let traceback = version.sourcePaths(reply.text(2))
         throw LoaderError(
-            .failedPrecondition, "skill \(manifest.name) failed to import: \(reply.text(0)): \(reply.text(1))\(traceback.isEmpty ? "" : "\n\(traceback)")",
+            .failedPrecondition, "skill \(manifest.name) failed to import: \(reply.text(0)): \(version.sourcePaths(reply.text(1)))\(traceback.isEmpty ? "" : "\n\(traceback)")",
             reason: "SKILL_IMPORT_FAILED")
     }
 
     /// Takes an old version out of its hosts; stops hosts no loaded skill needs any more.
     private func retire(_ version: SkillVersion) async {
+        retireSnapshot(version.code.contentHash)
         if let group = groups[version.key] {
             for host in group.hosts { host.unload([version.module]) }
         }
@@ -523,7 +570,7 @@ public actor Loader {
                 reason: "SKILL_MEMORY")
         default:
             release(host)
-            response.failure = SkillFailure(type: reply.text(0), message: reply.text(1), traceback: reply.text(2))
+            response.failure = SkillFailure(type: reply.text(0), message: version.sourcePaths(reply.text(1)), traceback: version.sourcePaths(reply.text(2)))
             response.logs = reply.text(4)
             modify(name) {
                 $0.executions += 1

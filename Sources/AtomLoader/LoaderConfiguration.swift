@@ -53,6 +53,8 @@ public struct LoaderConfiguration: ServiceSettings, Sendable {
     public var bwrapExecutable: String?
     /// Where hosts keep their logs and scratch folders.
     public var stateDirectory: String { "\(home)/loader" }
+    /// Snapshots of loaded versions' files (`VersionSnapshots`), bound read-only into hosts.
+    public var versionsDirectory: String { "\(stateDirectory)/versions" }
 
     /// An invalid setting (names the variable and what it accepts).
     public typealias Invalid = AtomEnvironment.InvalidSetting

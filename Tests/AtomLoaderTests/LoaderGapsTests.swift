@@ -85,6 +85,37 @@ struct LoaderGapsTests {
         }
     }
 
+    @Test("after a reload that fails, a new host still runs the version that serves: its own files, not the broken save")
+    func newHostRunsTheServingVersion() async throws {
+        for runtime in ["python", "node"] {
+            try await withLoader(["SKILL_HOT_RELOAD_ENABLED": "true"]) { fixture in
+                let (entry, good, broken) = runtime == "python"
+                    ? ("main.py", "from helper import value\ndef execute(inputs):\n    return {'v': value()}\n",
+                       "from helper import value\ndef execute(inputs):\n    return {'v': value( }\n")
+                    : ("index.mjs", "import { value } from './helper.mjs';\nexport async function execute() { return { v: value() }; }\n",
+                       "import { value } from './helper.mjs';\nexport async function execute() { return { v: value( }; }\n")
+                let helper = runtime == "python" ? ("helper.py", "def value():\n    return 1\n") : ("helper.mjs", "export const value = () => 1;\n")
+                let folder = try fixture.skill("steady-\(runtime)", runtime: runtime, files: [entry: good, helper.0: helper.1],
+                                               extra: runtime == "node" ? "entry: index.mjs" : "")
+                try await fixture.load("steady-\(runtime)")
+                #expect(try await fixture.outputs("steady-\(runtime)")["v"] as? Int == 1)
+
+                // A save that does not import: the reload fails and version 1 keeps serving.
+                try fixture.editorSave(broken, to: "\(folder)/\(entry)")
+                try await fixture.eventually("the failed reload of \(runtime)") {
+                    try fixture.loader.get("steady-\(runtime)", metrics: fixture.metrics).lastError.contains("SyntaxError")
+                }
+                // Every host goes: the next call starts a new one, which imports version 1 afresh.
+                let pids = await fixture.loader.hostPIDs()
+                #expect(!pids.isEmpty)
+                for pid in pids { kill(pid, SIGKILL) }
+                try await fixture.eventually("the hosts to die") { pids.allSatisfy { !processIsAlive($0) } }
+                #expect(try await fixture.outputs("steady-\(runtime)")["v"] as? Int == 1, "\(runtime): a new host ran the broken save")
+                #expect(try fixture.loader.get("steady-\(runtime)", metrics: fixture.metrics).lastError.contains("SyntaxError"))
+            }
+        }
+    }
+
     @Test("ES-module helpers are reloaded with their skill: static and dynamic imports, a subfolder, hot and by ReloadSkill")
     func esModuleHelpers() async throws {
         try await withLoader(["SKILL_HOT_RELOAD_ENABLED": "true"]) { fixture in

@@ -105,6 +105,7 @@ struct HostFactory: Sendable {
             command.append("\(configuration.runtimeDirectory)/node/atom_host.js")
         }
         readOnly += SkillPaths(configuration.skillsDirectories).roots
+        readOnly.append(configuration.versionsDirectory)
         guard sandboxed, let bwrap else {
             // Development only: no sandbox. The host still dies with the loader.
             if let setpriv { command = [setpriv, "--pdeathsig", "KILL", "--"] + command }

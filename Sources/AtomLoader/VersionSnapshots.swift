@@ -1,0 +1,78 @@
+internal import AtomSkillFormat
+internal import Foundation
+
+/// The files each loaded version imports from: a copy of its skill folder, taken when the version
+/// is prepared and named by its content hash (`$ATOM_HOME/loader/versions/<hash>`).
+///
+/// Why: a host that does not hold a version yet (a second host started for calls in parallel, one
+/// that replaced a crashed host) imports it on its first call. Imported from the skill folder, it
+/// would read whatever the folder holds by then: after a save that does not import, the version
+/// that "keeps serving" would fail on that host, and after a save that does, a host would run new
+/// code under the old version's name. From its snapshot, every host runs exactly the files the
+/// version was hashed from.
+struct VersionSnapshots: Sendable {
+    let root: String
+
+    /// Makes `root` and empties it: no version is loaded when the loader starts.
+    init(root: String) {
+        self.root = root
+        try? FileManager.default.removeItem(atPath: root)
+        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    /// The snapshot of `folder`, made if it does not exist yet. Its hash is that of the copy:
+    /// equal to `folder.contentHash` unless a file changed while it was copied (then a hot reload
+    /// follows, and converges).
+    func snapshot(of folder: SkillFolder) throws -> SkillFolder {
+        let fileManager = FileManager.default
+        let existing = "\(root)/\(folder.contentHash)"
+        if fileManager.fileExists(atPath: existing), let copy = try? SkillFolder.load(URL(fileURLWithPath: existing)),
+           copy.contentHash == folder.contentHash {
+            return copy
+        }
+        let temporary = "\(root)/.tmp-\(UUID().uuidString)"
+        do {
+            try copyFiles(of: folder, to: temporary)
+            let copy = try SkillFolder.load(URL(fileURLWithPath: temporary))
+            let final = "\(root)/\(copy.contentHash)"
+            if fileManager.fileExists(atPath: final) {
+                try? fileManager.removeItem(atPath: temporary)
+            } else {
+                try fileManager.moveItem(atPath: temporary, toPath: final)
+            }
+            return try SkillFolder.load(URL(fileURLWithPath: final))
+        } catch {
+            try? fileManager.removeItem(atPath: temporary)
+            throw error
+        }
+    }
+
+    /// Removes the snapshot of a version no loaded skill uses any more.
+    func remove(hash: String) {
+        guard !hash.isEmpty, !hash.contains("/") else { return }
+        try? FileManager.default.removeItem(atPath: "\(root)/\(hash)")
+    }
+
+    private func copyFiles(of folder: SkillFolder, to destination: String) throws {
+        let fileManager = FileManager.default
+        let source = folder.url.path
+        try fileManager.createDirectory(atPath: destination, withIntermediateDirectories: true)
+        for path in folder.files {
+            let target = "\(destination)/\(path)"
+            try fileManager.createDirectory(
+                atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            if let link = try? fileManager.destinationOfSymbolicLink(atPath: "\(source)/\(path)") {
+                // Hashed as its target text, and checked to stay inside: kept as a link.
+                try fileManager.createSymbolicLink(atPath: target, withDestinationPath: link)
+            } else {
+                try fileManager.copyItem(atPath: "\(source)/\(path)", toPath: target)
+            }
+        }
+        // Packages vendored in the folder are not part of the skill's hash (SkillFolder skips
+        // node_modules): the snapshot reaches the folder's own, as the skill did before.
+        var isDirectory: ObjCBool = false
+        if fileManager.fileExists(atPath: "\(source)/node_modules", isDirectory: &isDirectory), isDirectory.boolValue {
+            try fileManager.createSymbolicLink(atPath: "\(destination)/node_modules", withDestinationPath: "\(source)/node_modules")
+        }
+    }
+}
