@@ -26,25 +26,32 @@ struct VersionSnapshots: Sendable {
     func snapshot(of folder: SkillFolder) throws -> SkillFolder {
         let fileManager = FileManager.default
         let existing = "\(root)/\(folder.contentHash)"
-        if fileManager.fileExists(atPath: existing), let copy = try? SkillFolder.load(URL(fileURLWithPath: existing)),
-           copy.contentHash == folder.contentHash {
-            return copy
+        if fileManager.fileExists(atPath: existing) {
+            // Content-addressed and made by one rename: what is there is what the name says.
+            return relocated(folder, to: existing)
         }
         let temporary = "\(root)/.tmp-\(UUID().uuidString)"
         do {
             try copyFiles(of: folder, to: temporary)
-            let copy = try SkillFolder.load(URL(fileURLWithPath: temporary))
-            let final = "\(root)/\(copy.contentHash)"
+            let (_, hash) = try SkillFolder.contentHash(of: URL(fileURLWithPath: temporary))
+            let final = "\(root)/\(hash)"
             if fileManager.fileExists(atPath: final) {
                 try? fileManager.removeItem(atPath: temporary)
             } else {
                 try fileManager.moveItem(atPath: temporary, toPath: final)
             }
-            return try SkillFolder.load(URL(fileURLWithPath: final))
+            // Copied what was hashed (the usual case): the folder's manifest holds.
+            return hash == folder.contentHash ? relocated(folder, to: final) : try SkillFolder.load(URL(fileURLWithPath: final))
         } catch {
             try? fileManager.removeItem(atPath: temporary)
             throw error
         }
+    }
+
+    private func relocated(_ folder: SkillFolder, to path: String) -> SkillFolder {
+        var copy = folder
+        copy.url = URL(fileURLWithPath: path)
+        return copy
     }
 
     /// Removes the snapshot of a version no loaded skill uses any more.
@@ -65,7 +72,8 @@ struct VersionSnapshots: Sendable {
                 // Hashed as its target text, and checked to stay inside: kept as a link.
                 try fileManager.createSymbolicLink(atPath: target, withDestinationPath: link)
             } else {
-                try fileManager.copyItem(atPath: "\(source)/\(path)", toPath: target)
+                // Bytes only (Foundation's copyItem also copies attributes, several times slower).
+                try Data(contentsOf: URL(fileURLWithPath: "\(source)/\(path)")).write(to: URL(fileURLWithPath: target))
             }
         }
         // Packages vendored in the folder are not part of the skill's hash (SkillFolder skips

@@ -77,7 +77,7 @@ public struct SkillFolder: Sendable, Hashable {
 
     /// Hashes every regular file below `folder` (skipping `ignoredNames` and dot files). A symbolic
     /// link is hashed as its target text if it stays inside, and is an error if it leads out.
-    static func contentHash(of folder: URL) throws(SkillFormatError) -> ([String], String) {
+    public static func contentHash(of folder: URL) throws(SkillFormatError) -> ([String], String) {
         let fileManager = FileManager.default
         var files: [String] = []
         var pending = [""]

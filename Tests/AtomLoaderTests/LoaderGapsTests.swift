@@ -109,7 +109,8 @@ struct LoaderGapsTests {
                 let pids = await fixture.loader.hostPIDs()
                 #expect(!pids.isEmpty)
                 for pid in pids { kill(pid, SIGKILL) }
-                try await fixture.eventually("the hosts to die") { pids.allSatisfy { !processIsAlive($0) } }
+                // Until the loader has seen them go (a call sent to a host that died idle fails).
+                try await fixture.eventually("the loader to see the hosts die") { await fixture.loader.hostPIDs().isEmpty }
                 #expect(try await fixture.outputs("steady-\(runtime)")["v"] as? Int == 1, "\(runtime): a new host ran the broken save")
                 #expect(try fixture.loader.get("steady-\(runtime)", metrics: fixture.metrics).lastError.contains("SyntaxError"))
             }
