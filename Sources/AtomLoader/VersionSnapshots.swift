@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 internal import AtomSkillFormat
 internal import Foundation
 
@@ -60,6 +63,36 @@ struct VersionSnapshots: Sendable {
         try? FileManager.default.removeItem(atPath: "\(root)/\(hash)")
     }
 
+    /// The bytes of one file, with plain reads and writes: Foundation's `copyItem` also copies
+    /// attributes and `Data.write` syncs to disk, each several times the cost of the copy. A
+    /// snapshot needs neither: it is rebuilt from the skill folder after a crash.
+    private static func copyBytes(from source: String, to target: String) throws {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw CocoaError(.fileReadUnknown, userInfo: [NSFilePathErrorKey: source]) }
+        defer { close(input) }
+        let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: target]) }
+        defer { close(output) }
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if count == 0 { return }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw CocoaError(.fileReadUnknown, userInfo: [NSFilePathErrorKey: source])
+            }
+            var written = 0
+            while written < count {
+                let result = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, count - written) }
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: target])
+                }
+                written += result
+            }
+        }
+    }
+
     private func copyFiles(of folder: SkillFolder, to destination: String) throws {
         let fileManager = FileManager.default
         let source = folder.url.path
@@ -72,8 +105,7 @@ struct VersionSnapshots: Sendable {
                 // Hashed as its target text, and checked to stay inside: kept as a link.
                 try fileManager.createSymbolicLink(atPath: target, withDestinationPath: link)
             } else {
-                // Bytes only (Foundation's copyItem also copies attributes, several times slower).
-                try Data(contentsOf: URL(fileURLWithPath: "\(source)/\(path)")).write(to: URL(fileURLWithPath: target))
+                try Self.copyBytes(from: "\(source)/\(path)", to: target)
             }
         }
         // Packages vendored in the folder are not part of the skill's hash (SkillFolder skips
