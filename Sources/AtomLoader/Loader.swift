@@ -98,7 +98,7 @@ public actor Loader {
         // Leftovers of a loader that was killed: its hosts died with it.
         try? FileManager.default.removeItem(atPath: "\(state)/scratch")
         try? FileManager.default.removeItem(atPath: "\(state)/logs")
-        snapshots = VersionSnapshots(root: configuration.versionsDirectory)
+        snapshots = VersionSnapshots(parent: configuration.versionsDirectory)
         try? FileManager.default.createDirectory(atPath: "\(configuration.home)/skills", withIntermediateDirectories: true)
         if configuration.sandbox == .off {
             logger.warning("LOADER_SANDBOX=off: SKILLS RUN WITHOUT A SANDBOX (network and file system open). Development only.")

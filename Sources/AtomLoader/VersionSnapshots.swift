@@ -5,7 +5,7 @@ internal import AtomSkillFormat
 internal import Foundation
 
 /// The files each loaded version imports from: a copy of its skill folder, taken when the version
-/// is prepared and named by its content hash (`$ATOM_HOME/loader/versions/<hash>`).
+/// is prepared and named by its content hash (`$ATOM_HOME/loader/versions/<pid>/<hash>`).
 ///
 /// Why: a host that does not hold a version yet (a second host started for calls in parallel, one
 /// that replaced a crashed host) imports it on its first call. Imported from the skill folder, it
@@ -16,11 +16,18 @@ internal import Foundation
 struct VersionSnapshots: Sendable {
     let root: String
 
-    /// Makes `root` and empties it: no version is loaded when the loader starts.
-    init(root: String) {
-        self.root = root
-        try? FileManager.default.removeItem(atPath: root)
-        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    /// Makes this loader's own folder below `parent` (one per process: several loader
+    /// instances may share `ATOM_HOME`), and removes the folders of loaders that are gone.
+    init(parent: String) {
+        let fileManager = FileManager.default
+        try? fileManager.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        for name in (try? fileManager.contentsOfDirectory(atPath: parent)) ?? [] {
+            guard let pid = Int32(name), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? fileManager.removeItem(atPath: "\(parent)/\(name)")
+        }
+        root = "\(parent)/\(getpid())"
+        try? fileManager.removeItem(atPath: root)
+        try? fileManager.createDirectory(atPath: root, withIntermediateDirectories: true)
     }
 
     /// The snapshot of `folder`, made if it does not exist yet. Its hash is that of the copy:
