@@ -95,9 +95,10 @@ public actor Loader {
         factory = HostFactory(configuration: configuration)
         paths = SkillPaths(configuration.skillsDirectories)
         let state = configuration.stateDirectory
-        // Leftovers of a loader that was killed: its hosts died with it.
-        try? FileManager.default.removeItem(atPath: "\(state)/scratch")
-        try? FileManager.default.removeItem(atPath: "\(state)/logs")
+        // Leftovers of loaders that were killed (their hosts died with them). Only theirs: other
+        // loader instances may share ATOM_HOME, and their hosts' scratch folders are in use.
+        Self.removeLeftovers(in: "\(state)/scratch")
+        Self.removeLeftovers(in: "\(state)/logs")
         snapshots = VersionSnapshots(parent: configuration.versionsDirectory)
         try? FileManager.default.createDirectory(atPath: "\(configuration.home)/skills", withIntermediateDirectories: true)
         if configuration.sandbox == .off {
@@ -807,6 +808,18 @@ public actor Loader {
                 } catch {
                     continuation.resume(throwing: error)
                 }
+            }
+        }
+    }
+
+    /// Removes the `host-<pid>-<id>` entries of `directory` whose loader process is gone.
+    static func removeLeftovers(in directory: String) {
+        let fileManager = FileManager.default
+        for name in (try? fileManager.contentsOfDirectory(atPath: directory)) ?? [] {
+            let parts = name.split(separator: "-")
+            guard parts.count >= 3, parts[0] == "host", let pid = Int32(parts[1]) else { continue }
+            if pid == getpid() || kill(pid, 0) != 0 && errno == ESRCH {
+                try? fileManager.removeItem(atPath: "\(directory)/\(name)")
             }
         }
     }
