@@ -351,7 +351,13 @@ public actor Loader {
         let safe = String(manifest.name.map { $0.isLetter || $0.isNumber ? $0 : "_" })
         let module = "atom_skill_\(safe)_\(folder.contentHash.prefix(12))_\(nextModule)"
         nextModule += 1
-        let code = try await Self.snapshot(folder, in: snapshots)
+        var code = try await Self.snapshot(folder, in: snapshots)
+        // The same files may be a retired version's snapshot, due for removal: claim it, and make
+        // it again if a sweep removed it while it was being looked up.
+        retiredSnapshots[code.contentHash] = nil
+        if !FileManager.default.fileExists(atPath: code.url.path) {
+            code = try await Self.snapshot(folder, in: snapshots)
+        }
         return SkillVersion(folder: folder, code: code, module: module, key: key, environment: environment, loadedAt: Date())
     }
 
