@@ -172,3 +172,27 @@ struct BenchReport: Codable {
         value >= 1000 ? String(format: "%.0f", value) : String(format: "%.1f", value)
     }
 }
+
+/// What every suite shares while it measures.
+extension BenchReport {
+    /// A progress line, on stderr: stdout carries the table.
+    static func progress(_ line: String) {
+        FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
+    }
+
+    /// Runs `body` and records how long it took into `histogram`.
+    static func time<T>(_ histogram: inout Histogram<UInt64>, _ body: () async throws -> T) async rethrows -> T {
+        let start = ContinuousClock.now
+        let result = try await body()
+        _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
+        return result
+    }
+
+    /// The same for synchronous work (the codec suite), with no async call in the timed span.
+    static func time<T>(_ histogram: inout Histogram<UInt64>, _ body: () throws -> T) rethrows -> T {
+        let start = ContinuousClock.now
+        let result = try body()
+        _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
+        return result
+    }
+}

@@ -12,7 +12,7 @@ struct CodecBenchmark {
     func run(into report: inout BenchReport) throws {
         let response = Self.searchResponse()
         let responseBytes = try response.serializedBytes()
-        progress("codec: a search response of \(response.items.count) items (\(responseBytes.count) bytes), \(rounds) rounds each way")
+        BenchReport.progress("codec: a search response of \(response.items.count) items (\(responseBytes.count) bytes), \(rounds) rounds each way")
         report.results.append(BenchResult(name: "codec_encode_search_response", histogram: try measure { _ = try response.serializedBytes() }))
         report.results.append(BenchResult(name: "codec_decode_search_response", histogram: try measure {
             _ = try responseBytes.withUnsafeBytes { try SearchResponse(serializedBytes: $0) }
@@ -22,7 +22,7 @@ struct CodecBenchmark {
             metadata: [MetadataEntry(key: "request-id", value: "6f1c2a9e-0d4b-4e59-9a57-1d2b3c4d5e6f"), MetadataEntry(key: "caller", value: "atom-bench")],
             payload: [UInt8](repeating: 0x61, count: 100))
         let envelopeBytes = try envelope.serializedBytes()
-        progress("codec: a request envelope (\(envelopeBytes.count) bytes), \(rounds) rounds each way")
+        BenchReport.progress("codec: a request envelope (\(envelopeBytes.count) bytes), \(rounds) rounds each way")
         report.results.append(BenchResult(name: "codec_encode_request_envelope", histogram: try measure { _ = try envelope.serializedBytes() }))
         report.results.append(BenchResult(name: "codec_decode_request_envelope", histogram: try measure {
             _ = try envelopeBytes.withUnsafeBytes { try RequestEnvelope(serializedBytes: $0) }
@@ -32,11 +32,7 @@ struct CodecBenchmark {
     private func measure(_ body: () throws -> Void) throws -> Histogram<UInt64> {
         for _ in 0..<min(rounds, 1_000) { try body() }
         var histogram = BenchReport.histogram()
-        for _ in 0..<rounds {
-            let start = ContinuousClock.now
-            try body()
-            _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
-        }
+        for _ in 0..<rounds { try BenchReport.time(&histogram, body) }
         return histogram
     }
 
@@ -53,9 +49,5 @@ struct CodecBenchmark {
                 entry: "main.py", function: "execute")
         }
         return SearchResponse(items: items, total: 40_000, page: 1, pageSize: 20, totalPages: 2_000)
-    }
-
-    private func progress(_ line: String) {
-        FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
     }
 }

@@ -49,7 +49,7 @@ struct InstallBenchmark {
 
     func run(into report: inout BenchReport) async throws {
         let stack = try LocalStack(transport: .ipc)
-        progress("starting a temporary gateway and installer at \(stack.endpoint) (home \(stack.home)); baselines run \(Self.uv) and \(Self.python)")
+        BenchReport.progress("starting a temporary gateway and installer at \(stack.endpoint) (home \(stack.home)); baselines run \(Self.uv) and \(Self.python)")
         do {
             try stack.startGateway()
             try stack.start("atom-installer", name: "bench-installer", environment: ["ATOM_INSTANCE_ID": "bench-installer"])
@@ -59,7 +59,7 @@ struct InstallBenchmark {
         } catch {
             for name in ["atom-gateway", "bench-installer"] {
                 let log = stack.log(of: name)
-                if !log.isEmpty { progress("\(name) log:\n\(log.suffix(2000))") }
+                if !log.isEmpty { BenchReport.progress("\(name) log:\n\(log.suffix(2000))") }
             }
             await stack.stopAll()
             throw error
@@ -85,33 +85,33 @@ struct InstallBenchmark {
 
         // The installer and bare uv alternate round by round, so drift in the network or in the
         // machine's load hits both alike.
-        progress("install_fresh_cold + baseline_uv_cold: \(rounds) rounds of \(package), empty caches, alternating")
+        BenchReport.progress("install_fresh_cold + baseline_uv_cold: \(rounds) rounds of \(package), empty caches, alternating")
         var cold = BenchReport.histogram(), uvCold = BenchReport.histogram()
         for round in 0..<rounds {
             try? FileManager.default.removeItem(atPath: uvCache)
-            try await time(&cold) { _ = try await install([package], skill: "bench-cold-\(round)", force: true) }
-            try await time(&uvCold) { try await bareUV(cache: "\(stack.home)/bench-uv-cold-\(UUID().uuidString)") }
+            try await BenchReport.time(&cold) { _ = try await install([package], skill: "bench-cold-\(round)", force: true) }
+            try await BenchReport.time(&uvCold) { try await bareUV(cache: "\(stack.home)/bench-uv-cold-\(UUID().uuidString)") }
         }
         report.results.append(BenchResult(name: "install_fresh_cold", histogram: cold))
         report.results.append(BenchResult(name: "baseline_uv_cold", histogram: uvCold))
 
         let uvWarmCache = "\(stack.home)/bench-uv-warm"
         try await bareUV(cache: uvWarmCache)
-        progress("install_fresh_warm_cache + baseline_uv_warm: \(rounds) rounds, warm caches, alternating")
+        BenchReport.progress("install_fresh_warm_cache + baseline_uv_warm: \(rounds) rounds, warm caches, alternating")
         var warm = BenchReport.histogram(), uvWarm = BenchReport.histogram()
         for round in 0..<rounds {
-            try await time(&warm) { _ = try await install([package], skill: "bench-warm-\(round)", force: true) }
-            try await time(&uvWarm) { try await bareUV(cache: uvWarmCache) }
+            try await BenchReport.time(&warm) { _ = try await install([package], skill: "bench-warm-\(round)", force: true) }
+            try await BenchReport.time(&uvWarm) { try await bareUV(cache: uvWarmCache) }
         }
         report.results.append(BenchResult(name: "install_fresh_warm_cache", histogram: warm))
         report.results.append(BenchResult(name: "baseline_uv_warm", histogram: uvWarm))
 
         let hits = 200
-        progress("install_cached_env_hit: \(hits) repeated installs through the gateway")
+        BenchReport.progress("install_cached_env_hit: \(hits) repeated installs through the gateway")
         _ = try await install([package], skill: "bench-hit", force: false)
         var hit = BenchReport.histogram()
         for _ in 0..<hits {
-            try await time(&hit) {
+            try await BenchReport.time(&hit) {
                 let result = try await install([package], skill: "bench-hit", force: false)
                 guard result.cached else { throw CLIFailure(.failure, "a repeated install was not a cache hit") }
             }
@@ -120,11 +120,11 @@ struct InstallBenchmark {
 
         // Warm the cache for every batch set, then time fresh builds of them.
         for (index, set) in Self.batchSets.enumerated() { _ = try await install(set, skill: "bench-prime-\(index)", force: true) }
-        progress("install_single / install_batch_3 / install_sequential_3: \(rounds) rounds each, warm cache")
+        BenchReport.progress("install_single / install_batch_3 / install_sequential_3: \(rounds) rounds each, warm cache")
         var single = BenchReport.histogram(), batch = BenchReport.histogram(), sequential = BenchReport.histogram()
         for _ in 0..<rounds {
-            try await time(&single) { _ = try await install(Self.batchSets[0], skill: "bench-single", force: true) }
-            try await time(&batch) {
+            try await BenchReport.time(&single) { _ = try await install(Self.batchSets[0], skill: "bench-single", force: true) }
+            try await BenchReport.time(&batch) {
                 let request = BatchInstallRequest(
                     installations: Self.batchSets.enumerated().map { index, set in
                         InstallRequest(skillId: "bench-batch-\(index)", packages: set, options: InstallOptions(force: true))
@@ -132,7 +132,7 @@ struct InstallBenchmark {
                 let response = try await installer.batchInstall(request, options: long)
                 guard response.failures == 0 else { throw CLIFailure(.failure, "batch failed: \(response.results.map(\.error))") }
             }
-            try await time(&sequential) {
+            try await BenchReport.time(&sequential) {
                 for (index, set) in Self.batchSets.enumerated() { _ = try await install(set, skill: "bench-seq-\(index)", force: true) }
             }
         }
@@ -140,11 +140,11 @@ struct InstallBenchmark {
         report.results.append(BenchResult(name: "install_batch_3", histogram: batch))
         report.results.append(BenchResult(name: "install_sequential_3", histogram: sequential))
 
-        progress("resolve_direct_50: 200 direct conflict checks of 50 packages through the gateway")
+        BenchReport.progress("resolve_direct_50: 200 direct conflict checks of 50 packages through the gateway")
         let fifty = (0..<50).map { "package-\($0)>=1.\($0),<3,!=2.0" }
         var direct = BenchReport.histogram()
         for _ in 0..<200 {
-            try await time(&direct) {
+            try await BenchReport.time(&direct) {
                 let response = try await installer.resolveDependencies(ResolveRequest(packages: fifty, directOnly: true))
                 guard response.ok else { throw CLIFailure(.failure, "unexpected conflicts in resolve_direct_50") }
             }
@@ -152,9 +152,9 @@ struct InstallBenchmark {
         report.results.append(BenchResult(name: "resolve_direct_50", histogram: direct))
 
         let pipRounds = max(1, min(rounds, 3))
-        progress("baseline_venv_pip: \(pipRounds) x python3 -m venv + pip install \(package)")
+        BenchReport.progress("baseline_venv_pip: \(pipRounds) x python3 -m venv + pip install \(package)")
         var pip = BenchReport.histogram()
-        for _ in 0..<pipRounds { try await time(&pip) { try await venvPip(in: "\(stack.home)/bench-pip-\(UUID().uuidString)") } }
+        for _ in 0..<pipRounds { try await BenchReport.time(&pip) { try await venvPip(in: "\(stack.home)/bench-pip-\(UUID().uuidString)") } }
         report.results.append(BenchResult(name: "baseline_venv_pip", histogram: pip))
 
         addTargets(&report)
@@ -177,12 +177,6 @@ struct InstallBenchmark {
                median("install_batch_3"), median("install_single").map { $0 * 1.5 })
         target("resolve_direct_50_median", "direct conflict check on 50 packages at most 5 ms", median("resolve_direct_50"), 5000)
         report.targets += targets
-    }
-
-    private func time(_ histogram: inout Histogram<UInt64>, _ body: () async throws -> Void) async throws {
-        let start = ContinuousClock.now
-        try await body()
-        _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
     }
 
     private func bareUV(cache: String) async throws {
@@ -226,9 +220,5 @@ struct InstallBenchmark {
             let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             throw CLIFailure(.failure, "\(executable) \(arguments.joined(separator: " ")) failed (exit \(status)): \(output.suffix(800))")
         }
-    }
-
-    private func progress(_ line: String) {
-        FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
     }
 }

@@ -15,7 +15,7 @@ struct LoaderBenchmark {
         let stack = try LocalStack(transport: .ipc)
         let skills = "\(stack.home)/bench-skills"
         try FileManager.default.createDirectory(atPath: skills, withIntermediateDirectories: true)
-        progress("starting a temporary gateway and loader at \(stack.endpoint) (home \(stack.home))")
+        BenchReport.progress("starting a temporary gateway and loader at \(stack.endpoint) (home \(stack.home))")
         do {
             try stack.startGateway()
             try stack.start("atom-loader", name: "bench-loader", environment: [
@@ -29,7 +29,7 @@ struct LoaderBenchmark {
             await stack.stopAll()
         } catch {
             let log = stack.log(of: "bench-loader")
-            if !log.isEmpty { progress("bench-loader log:\n\(log.suffix(2000))") }
+            if !log.isEmpty { BenchReport.progress("bench-loader log:\n\(log.suffix(2000))") }
             await stack.stopAll()
             throw error
         }
@@ -51,12 +51,12 @@ struct LoaderBenchmark {
 
         // First load with the host's start: the environment has no host before each round (the
         // last skill using it was unloaded, which stops its host).
-        progress("skill_load_first: \(loadRounds) loads of a small skill, each starting its sandboxed host")
+        BenchReport.progress("skill_load_first: \(loadRounds) loads of a small skill, each starting its sandboxed host")
         let first = "\(skills)/first"
         try Self.writeSkill(first, name: "first", body: Self.trivial)
         var loadFirst = BenchReport.histogram()
         for _ in 0..<loadRounds {
-            try await time(&loadFirst) {
+            try await BenchReport.time(&loadFirst) {
                 let response = try await loader.loadSkill(LoadSkillRequest(path: first))
                 guard !response.cached else { throw CLIFailure(.failure, "a first load was answered from the cache") }
             }
@@ -65,7 +65,7 @@ struct LoaderBenchmark {
         report.results.append(BenchResult(name: "skill_load_first", histogram: loadFirst, target: "median <= 50 ms", baseline: "baseline_importlib_fresh_process"))
 
         // Into a warm host: an anchor skill keeps the host alive; each round loads new content.
-        progress("skill_load_warm_host: \(loadRounds) loads of new skill content into a warm host")
+        BenchReport.progress("skill_load_warm_host: \(loadRounds) loads of new skill content into a warm host")
         let anchor = "\(skills)/anchor"
         try Self.writeSkill(anchor, name: "anchor", body: Self.trivial)
         _ = try await loader.loadSkill(LoadSkillRequest(path: anchor))
@@ -75,14 +75,14 @@ struct LoaderBenchmark {
             // the hot reload (on in this stack) to it, and a busy machine lets the reload win.
             let folder = "\(skills)/warm-\(round)"
             try Self.writeSkill(folder, name: "warm", body: "ROUND = \(round)\n" + Self.trivial)
-            try await time(&loadWarm) {
+            try await BenchReport.time(&loadWarm) {
                 let response = try await loader.loadSkill(LoadSkillRequest(path: folder))
                 guard !response.cached else { throw CLIFailure(.failure, "new content was answered from the cache") }
             }
         }
         report.results.append(BenchResult(name: "skill_load_warm_host", histogram: loadWarm, target: "median <= 5 ms"))
 
-        progress("skill_get_cached: \(rounds) GetSkill calls through the gateway, in blocks alternating with echo calls (\(TransportFloor.resultName))")
+        BenchReport.progress("skill_get_cached: \(rounds) GetSkill calls through the gateway, in blocks alternating with echo calls (\(TransportFloor.resultName))")
         var get = BenchReport.histogram()
         var floor = TransportFloor(client)
         try await withTaskExecutorPreference(client.executor) {
@@ -92,13 +92,13 @@ struct LoaderBenchmark {
         report.results.append(floor.result)
         report.results.append(BenchResult(name: "skill_get_cached", histogram: get, target: "median <= 0.3 ms", baseline: TransportFloor.resultName))
 
-        progress("skill_execute_trivial: \(rounds) ExecuteSkill calls of a trivial skill through the gateway")
+        BenchReport.progress("skill_execute_trivial: \(rounds) ExecuteSkill calls of a trivial skill through the gateway")
         var execute = BenchReport.histogram()
         let request = ExecuteSkillRequest(name: "anchor", inputsJson: #"{"x": 1}"#)
         _ = try await loader.executeSkill(request)
         try await withTaskExecutorPreference(client.executor) {
             for _ in 0..<rounds {
-                try await time(&execute) {
+                try await BenchReport.time(&execute) {
                     let response = try await loader.executeSkill(request)
                     guard response.failure == nil else { throw CLIFailure(.failure, "the trivial skill failed: \(response.failure!.message)") }
                 }
@@ -108,7 +108,7 @@ struct LoaderBenchmark {
 
         // Save (an editor's write-and-rename) to the new code answering, polled with ExecuteSkill.
         let reloadRounds = max(10, loadRounds / 2)
-        progress("hot_reload_save_to_serve: \(reloadRounds) editor saves, each until the new code answers")
+        BenchReport.progress("hot_reload_save_to_serve: \(reloadRounds) editor saves, each until the new code answers")
         var reload = BenchReport.histogram()
         for round in 1...reloadRounds {
             let text = "def execute(inputs):\n    return {\"round\": \(round)}\n"
@@ -128,13 +128,13 @@ struct LoaderBenchmark {
         }
         report.results.append(BenchResult(name: "hot_reload_save_to_serve", histogram: reload, target: "p95 <= 50 ms"))
 
-        progress("baseline_importlib_fresh_process: \(loadRounds) x python3 + importlib of the same file")
+        BenchReport.progress("baseline_importlib_fresh_process: \(loadRounds) x python3 + importlib of the same file")
         let python = InstallBenchmark.python
         let script = "import importlib.util, sys; spec = importlib.util.spec_from_file_location('skill', sys.argv[1]); "
             + "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); module.execute({})"
         var baseline = BenchReport.histogram()
         for _ in 0..<loadRounds {
-            try await time(&baseline) { try await Self.runToExit(python, ["-c", script, "\(first)/main.py"]) }
+            try await BenchReport.time(&baseline) { try await Self.runToExit(python, ["-c", script, "\(first)/main.py"]) }
         }
         report.results.append(BenchResult(name: "baseline_importlib_fresh_process", histogram: baseline))
         addTargets(&report)
@@ -154,12 +154,6 @@ struct LoaderBenchmark {
         target("hot_reload_save_to_serve_p95", "save to new code answering, p95 at most 50 ms", value("hot_reload_save_to_serve", \.p95), 50_000)
     }
 
-    private func time(_ histogram: inout Histogram<UInt64>, _ body: () async throws -> Void) async throws {
-        let start = ContinuousClock.now
-        try await body()
-        _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
-    }
-
     /// Runs a program to its exit off the cooperative pool.
     static func runToExit(_ executable: String, _ arguments: [String]) async throws {
         let process = Process()
@@ -175,9 +169,5 @@ struct LoaderBenchmark {
             }
         }
         guard status == 0 else { throw CLIFailure(.failure, "\(executable) \(arguments.joined(separator: " ")) exited with \(status)") }
-    }
-
-    private func progress(_ line: String) {
-        FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
     }
 }

@@ -30,7 +30,7 @@ struct MarketplaceBenchmark {
         let base = "\(cacheDirectory)/skills-\(skills)"
         let data = base + ".jsonl", queriesFile = base + ".queries.json"
         if !FileManager.default.fileExists(atPath: data) || !FileManager.default.fileExists(atPath: queriesFile) {
-            progress("building \(skills) skills from Debian package descriptions (apt-cache dumpavail) into \(data)")
+            BenchReport.progress("building \(skills) skills from Debian package descriptions (apt-cache dumpavail) into \(data)")
             let script = "\(cacheDirectory)/dataset.py"
             try MarketplaceBenchmarkScripts.dataset.write(toFile: script, atomically: true, encoding: .utf8)
             _ = try await Self.command("python3", [script, base, String(skills)])
@@ -38,11 +38,11 @@ struct MarketplaceBenchmark {
         let queries = try JSONDecoder().decode(Queries.self, from: Data(contentsOf: URL(fileURLWithPath: queriesFile)))
         for shape in Self.shapes {
             guard let query = queries.queries[shape] else { throw CLIFailure(.failure, "\(queriesFile) has no \(shape) query") }
-            progress("\(shape): \"\(query.query)\"\(query.category.map { " in category \($0)" } ?? "")")
+            BenchReport.progress("\(shape): \"\(query.query)\"\(query.category.map { " in category \($0)" } ?? "")")
         }
 
         let stack = try LocalStack(transport: .ipc)
-        progress("starting a temporary gateway and marketplace at \(stack.endpoint) (home \(stack.home))")
+        BenchReport.progress("starting a temporary gateway and marketplace at \(stack.endpoint) (home \(stack.home))")
         do {
             try stack.startGateway()
             try stack.start("atom-marketplace", name: "bench-marketplace", environment: [
@@ -55,7 +55,7 @@ struct MarketplaceBenchmark {
             await stack.stopAll()
         } catch {
             let log = stack.log(of: "bench-marketplace")
-            if !log.isEmpty { progress("marketplace log:\n\(log.suffix(2000))") }
+            if !log.isEmpty { BenchReport.progress("marketplace log:\n\(log.suffix(2000))") }
             await stack.stopAll()
             throw error
         }
@@ -69,7 +69,7 @@ struct MarketplaceBenchmark {
         defer { client.close() }
         let marketplace = MarketplaceClient(client)
 
-        progress("import_100k: importing \(queries.count) skills (one Import call with the bundle's path)")
+        BenchReport.progress("import_100k: importing \(queries.count) skills (one Import call with the bundle's path)")
         var importTime = BenchReport.histogram()
         let started = ContinuousClock.now
         let imported = try await marketplace.import(ImportRequest(path: data), options: CallOptions(timeout: .seconds(600)))
@@ -96,7 +96,7 @@ struct MarketplaceBenchmark {
             var uncachedRequest = request
             uncachedRequest.bypassCache = true
             let first = try await marketplace.search(uncachedRequest)
-            progress("search_\(shape): \(first.total) matches; top: \(first.items.prefix(3).map(\.name).joined(separator: ", "))")
+            BenchReport.progress("search_\(shape): \(first.total) matches; top: \(first.items.prefix(3).map(\.name).joined(separator: ", "))")
             for _ in 0..<min(200, rounds) { _ = try await marketplace.search(uncachedRequest) }
             var uncached = BenchReport.histogram(), service = BenchReport.histogram(), cached = BenchReport.histogram()
             for _ in 0..<rounds {
@@ -128,7 +128,7 @@ struct MarketplaceBenchmark {
         let home = "/tmp/atom-bench-search-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: home) }
         let binary = try ExecutableLocator.path(for: "atom-marketplace")
-        progress("search_*_inprocess: the search code in its own process (atom-marketplace bench-search), \(rounds) rounds a shape")
+        BenchReport.progress("search_*_inprocess: the search code in its own process (atom-marketplace bench-search), \(rounds) rounds a shape")
         let output = try await Self.command(binary, ["bench-search", home, data, queriesFile, String(rounds)])
         guard let line = output.split(separator: "\n").last,
               let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [NSNumber]]
@@ -150,26 +150,26 @@ struct MarketplaceBenchmark {
         // FTS5 takes 50-400 ms a search for the common shapes (minutes a shape at 2,000 rounds,
         // half an hour on a loaded machine): a few hundred rounds show its class.
         let fts5Rounds = String(min(rounds, 300))
-        progress("baseline_fts5: SQLite FTS5 with bm25, top 20, \(fts5Rounds) rounds a shape")
+        BenchReport.progress("baseline_fts5: SQLite FTS5 with bm25, top 20, \(fts5Rounds) rounds a shape")
         let fts5 = try await Self.command("python3", [script, data, queriesFile, fts5Rounds, "fts5"])
         record(fts5, engine: "fts5", into: &report)
 
         let venv = "\(cacheDirectory)/tantivy-venv"
         var python = "\(venv)/bin/python"
         if !FileManager.default.isExecutableFile(atPath: python) {
-            progress("installing tantivy from PyPI with uv into \(venv) (benchmark only)")
+            BenchReport.progress("installing tantivy from PyPI with uv into \(venv) (benchmark only)")
             do {
                 _ = try await Self.command("uv", ["venv", venv, "--quiet"])
                 _ = try await Self.command("uv", ["pip", "install", "--python", python, "--quiet", "tantivy"])
             } catch {
                 python = ""
                 let reason = "tantivy could not be installed: \(error)"
-                progress("baseline_tantivy: unavailable: \(reason)")
+                BenchReport.progress("baseline_tantivy: unavailable: \(reason)")
                 report.skipped = (report.skipped ?? []) + [BenchSkip(name: "baseline_tantivy_*", reason: "unavailable: \(reason)")]
             }
         }
         guard !python.isEmpty else { return }
-        progress("baseline_tantivy: tantivy (PyPI), top 20 with the exact count, \(baselineRounds) rounds a shape")
+        BenchReport.progress("baseline_tantivy: tantivy (PyPI), top 20 with the exact count, \(baselineRounds) rounds a shape")
         let tantivy = try await Self.command(python, [script, data, queriesFile, baselineRounds, "tantivy"])
         record(tantivy, engine: "tantivy", into: &report)
     }
@@ -182,7 +182,7 @@ struct MarketplaceBenchmark {
             return
         }
         if let reason = object["unavailable"] as? String {
-            progress("baseline_\(engine): unavailable: \(reason)")
+            BenchReport.progress("baseline_\(engine): unavailable: \(reason)")
             report.skipped = (report.skipped ?? []) + [BenchSkip(name: "baseline_\(engine)_*", reason: "unavailable: \(reason)")]
             return
         }
@@ -193,7 +193,7 @@ struct MarketplaceBenchmark {
                 report.results.append(BenchResult(name: "baseline_\(engine)_\(shape)", histogram: histogram))
             } else {
                 let reason = ((object[shape] as? [String: Any])?["unavailable"] as? String) ?? "no result"
-                progress("baseline_\(engine)_\(shape): unavailable: \(reason)")
+                BenchReport.progress("baseline_\(engine)_\(shape): unavailable: \(reason)")
                 report.skipped = (report.skipped ?? []) + [BenchSkip(name: "baseline_\(engine)_\(shape)", reason: "unavailable: \(reason)")]
             }
         }
@@ -248,9 +248,5 @@ struct MarketplaceBenchmark {
             throw CLIFailure(.failure, "\(executable) \(arguments.prefix(2).joined(separator: " ")) failed (exit \(status)): \(log.suffix(800))")
         }
         return text
-    }
-
-    private func progress(_ line: String) {
-        FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
     }
 }

@@ -26,7 +26,7 @@ struct RPCBenchmark {
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         report.rpc_transport = transport.rawValue
-        progress("transport: \(transport.rawValue) (the gateway round trip, the raw baseline and the C-broker reference alike)")
+        BenchReport.progress("transport: \(transport.rawValue) (the gateway round trip, the raw baseline and the C-broker reference alike)")
         let rawEndpoint = try transport.freeEndpoint(in: scratch, name: "raw-echo")
         let proxy = try ReferenceProxy(transport: transport, scratch: scratch)
         if let gateway {
@@ -36,7 +36,7 @@ struct RPCBenchmark {
         } else {
             let local = try LocalStack(transport: transport)
             stack = local
-            progress("starting a temporary stack at \(local.endpoint)")
+            BenchReport.progress("starting a temporary stack at \(local.endpoint)")
             try local.startGateway()
             try local.startEcho(
                 instanceID: "bench-echo",
@@ -59,13 +59,13 @@ struct RPCBenchmark {
     }
 
     private func measure(endpoint: String, rawEndpoint: String, proxy: ReferenceProxy, into report: inout BenchReport) async throws {
-        progress("rpc_raw_zmq_roundtrip: \(rounds) round trips")
+        BenchReport.progress("rpc_raw_zmq_roundtrip: \(rounds) round trips")
         let raw = try await Self.rawRoundTrips(endpoint: rawEndpoint, rounds: rounds)
         report.results.append(BenchResult(name: "rpc_raw_zmq_roundtrip", histogram: raw))
-        progress("reference_c_broker_unary: one call at a time through libzmq's zmq_proxy for \(seconds) s")
+        BenchReport.progress("reference_c_broker_unary: one call at a time through libzmq's zmq_proxy for \(seconds) s")
         let (brokeredUnary, _) = try await proxy.throughput(inFlight: 1, seconds: seconds, payload: Self.payload)
         report.results.append(BenchResult(name: "reference_c_broker_unary", histogram: brokeredUnary))
-        progress("reference_c_broker_throughput_8: 8 in flight through libzmq's zmq_proxy for \(seconds) s")
+        BenchReport.progress("reference_c_broker_throughput_8: 8 in flight through libzmq's zmq_proxy for \(seconds) s")
         let (brokered, rate) = try await proxy.throughput(inFlight: 8, seconds: seconds, payload: Self.payload)
         report.results.append(BenchResult(
             name: "reference_c_broker_throughput_8", histogram: brokered, callsPerSecond: rate, concurrency: 8))
@@ -85,7 +85,7 @@ struct RPCBenchmark {
         let request = EchoRequest(payload: Self.payload)
         for _ in 0..<min(1000, rounds) { _ = try await echo.echo(request) }
 
-        progress("rpc_gateway_local: \(rounds) calls the gateway answers itself (one hop)")
+        BenchReport.progress("rpc_gateway_local: \(rounds) calls the gateway answers itself (one hop)")
         let health = HealthClient(client)
         var local = BenchReport.histogram()
         for _ in 0..<rounds {
@@ -95,7 +95,7 @@ struct RPCBenchmark {
         }
         report.results.append(BenchResult(name: "rpc_gateway_local", histogram: local))
 
-        progress("rpc_gateway_unary: \(rounds) sequential calls")
+        BenchReport.progress("rpc_gateway_unary: \(rounds) sequential calls")
         var unary = BenchReport.histogram()
         for _ in 0..<rounds {
             let start = ContinuousClock.now
@@ -107,7 +107,7 @@ struct RPCBenchmark {
             baseline: "rpc_raw_zmq_roundtrip"))
 
         for concurrency in [1, 8, 32] {
-            progress("rpc_gateway_throughput_\(concurrency): \(concurrency) callers for \(seconds) s")
+            BenchReport.progress("rpc_gateway_throughput_\(concurrency): \(concurrency) callers for \(seconds) s")
             let (histogram, callsPerSecond) = try await throughput(echo, request: request, concurrency: concurrency)
             report.results.append(BenchResult(
                 name: "rpc_gateway_throughput_\(concurrency)", histogram: histogram, callsPerSecond: callsPerSecond,
@@ -194,9 +194,5 @@ struct RPCBenchmark {
             }
             thread.start()
         }
-    }
-
-    private func progress(_ line: String) {
-        FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
     }
 }

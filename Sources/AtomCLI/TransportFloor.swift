@@ -30,11 +30,9 @@ struct TransportFloor {
     }
 
     /// A block of `count` timed echo calls.
-    mutating func measureBlock(_ count: Int = block) async throws {
+    private mutating func measureBlock(_ count: Int) async throws {
         for _ in 0..<count {
-            let start = ContinuousClock.now
-            _ = try await echo.echo(request)
-            _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
+            _ = try await BenchReport.time(&histogram) { try await echo.echo(request) }
         }
     }
 
@@ -43,11 +41,7 @@ struct TransportFloor {
         var done = 0
         while done < rounds {
             let count = min(Self.block, rounds - done)
-            for _ in 0..<count {
-                let start = ContinuousClock.now
-                try await call()
-                _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
-            }
+            for _ in 0..<count { try await BenchReport.time(&histogram, call) }
             done += count
             // As many echo calls as calls, so each side has the same weight in every moment.
             try await measureBlock(count)

@@ -18,9 +18,9 @@ struct WorkflowBenchmark {
         for size in [10, 1_000, 10_000] {
             let rounds = Self.rounds(size: size, quick: quick)
             let graph = Self.graph(steps: size)
-            progress("validate_\(size): \(rounds) validations of a \(size)-step graph (\(graph.edges.count) edges)")
+            BenchReport.progress("validate_\(size): \(rounds) validations of a \(size)-step graph (\(graph.edges.count) edges)")
             report.results.append(BenchResult(name: "validate_\(size)", histogram: try validate(graph.spec, rounds: rounds), target: size == 1_000 ? "median <= 1000 us and below baseline_networkx_1000" : nil, baseline: "baseline_networkx_\(size)"))
-            progress("baseline_networkx_\(size): \(rounds) x networkx DiGraph + is_directed_acyclic_graph + topological_sort")
+            BenchReport.progress("baseline_networkx_\(size): \(rounds) x networkx DiGraph + is_directed_acyclic_graph + topological_sort")
             switch networkx(graph, rounds: rounds) {
             case .success(let histogram):
                 report.results.append(BenchResult(name: "baseline_networkx_\(size)", histogram: histogram))
@@ -156,7 +156,7 @@ struct WorkflowBenchmark {
         var histogram = BenchReport.histogram()
         for sample in samples { _ = histogram.record(UInt64(max(1, sample))) }
         if let version = object["version"] as? String, let python = object["python"] as? String {
-            progress("  networkx \(version) on Python \(python)")
+            BenchReport.progress("  networkx \(version) on Python \(python)")
         }
         return .success(histogram)
     }
@@ -166,7 +166,7 @@ struct WorkflowBenchmark {
     func loaderBenchmarks(into report: inout BenchReport) async {
         guard (try? ExecutableLocator.path(for: "atom-loader")) != nil else {
             let reason = "loader service not available: this build has no atom-loader executable, so no skill can run"
-            progress("step_overhead_chain_40, parallel_3x100ms: skipped (\(reason))")
+            BenchReport.progress("step_overhead_chain_40, parallel_3x100ms: skipped (\(reason))")
             report.skipped = (report.skipped ?? []) + [
                 BenchSkip(name: "step_overhead_chain_40", reason: reason), BenchSkip(name: "parallel_3x100ms", reason: reason),
             ]
@@ -180,14 +180,14 @@ struct WorkflowBenchmark {
             } catch {
                 for name in ["atom-gateway", "bench-loader", "bench-workflow"] {
                     let log = stack.log(of: name)
-                    if !log.isEmpty { progress("\(name) log:\n\(log.suffix(2000))") }
+                    if !log.isEmpty { BenchReport.progress("\(name) log:\n\(log.suffix(2000))") }
                 }
                 await stack.stopAll()
                 throw error
             }
         } catch {
             let reason = "the loader benchmarks failed: \(error)"
-            progress(reason)
+            BenchReport.progress(reason)
             report.skipped = (report.skipped ?? []) + [
                 BenchSkip(name: "step_overhead_chain_40", reason: reason), BenchSkip(name: "parallel_3x100ms", reason: reason),
             ]
@@ -211,7 +211,7 @@ struct WorkflowBenchmark {
         let skills = "\(stack.home)/skills"
         try Self.writeSkill(skills, name: "bench-noop", code: "def execute(inputs):\n    return {\"n\": inputs.get(\"n\", 0) + 1}\n")
         try Self.writeSkill(skills, name: "bench-sleep", code: "import time\n\ndef execute(inputs):\n    time.sleep(inputs.get(\"ms\", 100) / 1000)\n    return {\"slept\": inputs.get(\"ms\", 100)}\n")
-        progress("starting a temporary gateway, loader and workflow service at \(stack.endpoint)")
+        BenchReport.progress("starting a temporary gateway, loader and workflow service at \(stack.endpoint)")
         try stack.startGateway()
         // Three branches of one skill need three warm hosts of the same environment.
         try stack.start("atom-loader", name: "bench-loader", environment: [
@@ -249,7 +249,7 @@ struct WorkflowBenchmark {
             _ = try await run(chain)
             _ = try await run(parallel)
         }
-        progress("baseline_execute_trivial: 200 ExecuteSkill calls of the same skill through the gateway")
+        BenchReport.progress("baseline_execute_trivial: 200 ExecuteSkill calls of the same skill through the gateway")
         var direct = BenchReport.histogram()
         for _ in 0..<200 {
             let start = ContinuousClock.now
@@ -259,7 +259,7 @@ struct WorkflowBenchmark {
         }
         report.results.append(BenchResult(name: "baseline_execute_trivial", histogram: direct))
 
-        progress("step_overhead_chain_40: \(rounds) runs of 40 chained trivial steps through the loader (per step)")
+        BenchReport.progress("step_overhead_chain_40: \(rounds) runs of 40 chained trivial steps through the loader (per step)")
         var chainPerStep = BenchReport.histogram()
         var netPerStep = BenchReport.histogram()
         let directMedian = direct.valueAtPercentile(50)
@@ -272,7 +272,7 @@ struct WorkflowBenchmark {
             name: "step_overhead_chain_40", histogram: chainPerStep, target: "median <= 2000 us per step (the skill's own call included)"))
         report.results.append(BenchResult(name: "step_overhead_chain_40_net", histogram: netPerStep, baseline: "baseline_execute_trivial"))
 
-        progress("parallel_3x100ms: \(rounds) runs of 3 independent 100 ms skills")
+        BenchReport.progress("parallel_3x100ms: \(rounds) runs of 3 independent 100 ms skills")
         var parallelRuns = BenchReport.histogram()
         for _ in 0..<rounds { _ = parallelRuns.record(RPCBenchmark.nanoseconds(try await run(parallel))) }
         report.results.append(BenchResult(name: "parallel_3x100ms", histogram: parallelRuns, target: "median <= 130000 us"))
@@ -290,9 +290,6 @@ struct WorkflowBenchmark {
         target("parallel_3x100ms", "3 parallel 100 ms branches in at most 130 ms", median("parallel_3x100ms"), 130_000)
     }
 
-    private func progress(_ line: String) {
-        FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
-    }
 }
 
 /// A small reproducible random generator (SplitMix64).
