@@ -95,10 +95,8 @@ public actor Loader {
         factory = HostFactory(configuration: configuration)
         paths = SkillPaths(configuration.skillsDirectories)
         let state = configuration.stateDirectory
-        // Leftovers of loaders that were killed (their hosts died with them). Only theirs: other
-        // loader instances may share ATOM_HOME, and their hosts' scratch folders are in use.
-        Self.removeLeftovers(in: "\(state)/scratch")
-        Self.removeLeftovers(in: "\(state)/logs")
+        LoaderLeftovers.remove(in: "\(state)/scratch", pid: LoaderLeftovers.hostEntryPID)
+        LoaderLeftovers.remove(in: "\(state)/logs", pid: LoaderLeftovers.hostEntryPID)
         snapshots = VersionSnapshots(parent: configuration.versionsDirectory)
         try? FileManager.default.createDirectory(atPath: "\(configuration.home)/skills", withIntermediateDirectories: true)
         if configuration.sandbox == .off {
@@ -361,17 +359,12 @@ public actor Loader {
         return SkillVersion(folder: folder, code: code, module: module, key: key, environment: environment, loadedAt: Date())
     }
 
-    /// The version's snapshot, copied off the actor.
+    /// The version's snapshot, copied off the cooperative pool.
     private static func snapshot(_ folder: SkillFolder, in snapshots: VersionSnapshots) async throws -> SkillFolder {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                do {
-                    continuation.resume(returning: try snapshots.snapshot(of: folder))
-                } catch {
-                    continuation.resume(throwing: LoaderError(
-                        .internal, "cannot copy \(folder.url.path) for loading: \(error)", reason: "SKILL_SNAPSHOT_FAILED"))
-                }
-            }
+        do {
+            return try await offPool { try snapshots.snapshot(of: folder) }
+        } catch {
+            throw LoaderError(.internal, "cannot copy \(folder.url.path) for loading: \(error)", reason: "SKILL_SNAPSHOT_FAILED")
         }
     }
 
@@ -415,14 +408,10 @@ public actor Loader {
     private func activate(_ version: SkillVersion) async throws {
         do {
             let host = try await acquire(version.key, preferring: nil, environment: version.environment)
-            do {
-                try await loadInto(host, version)
-                release(host)
-            } catch {
-                release(host)
-                throw error
-            }
+            defer { release(host) }
+            try await loadInto(host, version)
         } catch {
+            // It never served: its snapshot is not needed.
             retireSnapshot(version.code.contentHash)
             throw error
         }
@@ -807,25 +796,18 @@ public actor Loader {
 
     /// Reads and hashes a skill folder off the cooperative pool.
     static func readFolder(_ path: String) async throws -> SkillFolder {
+        try await offPool { try SkillFolder.load(URL(fileURLWithPath: path)) }
+    }
+
+    /// Runs blocking file work on a Dispatch thread, off the cooperative pool.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 do {
-                    continuation.resume(returning: try SkillFolder.load(URL(fileURLWithPath: path)))
+                    continuation.resume(returning: try work())
                 } catch {
                     continuation.resume(throwing: error)
                 }
-            }
-        }
-    }
-
-    /// Removes the `host-<pid>-<id>` entries of `directory` whose loader process is gone.
-    static func removeLeftovers(in directory: String) {
-        let fileManager = FileManager.default
-        for name in (try? fileManager.contentsOfDirectory(atPath: directory)) ?? [] {
-            let parts = name.split(separator: "-")
-            guard parts.count >= 3, parts[0] == "host", let pid = Int32(parts[1]) else { continue }
-            if pid == getpid() || kill(pid, 0) != 0 && errno == ESRCH {
-                try? fileManager.removeItem(atPath: "\(directory)/\(name)")
             }
         }
     }

@@ -21,12 +21,9 @@ struct VersionSnapshots: Sendable {
     init(parent: String) {
         let fileManager = FileManager.default
         try? fileManager.createDirectory(atPath: parent, withIntermediateDirectories: true)
-        for name in (try? fileManager.contentsOfDirectory(atPath: parent)) ?? [] {
-            guard let pid = Int32(name), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
-            try? fileManager.removeItem(atPath: "\(parent)/\(name)")
-        }
+        // Its own pid's folder too: one left by a loader that is gone and had this pid.
+        LoaderLeftovers.remove(in: parent) { Int32($0) }
         root = "\(parent)/\(getpid())"
-        try? fileManager.removeItem(atPath: root)
         try? fileManager.createDirectory(atPath: root, withIntermediateDirectories: true)
     }
 
