@@ -204,14 +204,11 @@ struct EndToEndTests {
         let directory = NSTemporaryDirectory() + "atom-bench-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = directory + "/rpc.json"
-        let run = try CLI.run(["bench", "rpc", "--quick", "--rounds", "300", "--seconds", "0.3", "--json", path], environment: [:])
+        let (run, object, results) = try CLI.bench(["rpc", "--quick", "--rounds", "300", "--seconds", "0.3"], in: directory)
         // Exit 0 or 5 (a target missed on a debug build) are both a completed run.
         #expect(run.status == 0 || run.status == 5, "\(run.output)")
         #expect(run.output.contains("Name (time in us)"))
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
         #expect(object["schema_version"] as? Int == 1)
-        let results = try #require(object["results"] as? [[String: Any]])
         let names = results.compactMap { $0["name"] as? String }
         #expect(names == [
             "rpc_raw_zmq_roundtrip", "reference_c_broker_unary", "reference_c_broker_throughput_8", "rpc_gateway_local", "rpc_gateway_unary", "rpc_gateway_throughput_1",
@@ -248,15 +245,9 @@ struct EndToEndTests {
 
     @Test("`atom bench loader --quick` writes every documented result, the cached gets beside the echo round trip of the same run")
     func loaderBenchJSON() async throws {
-        let directory = NSTemporaryDirectory() + "atom-bench-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = directory + "/loader.json"
-        let run = try CLI.run(["bench", "loader", "--quick", "--rounds", "120", "--load-rounds", "10", "--json", path], environment: [:])
+        let (run, object, results) = try CLI.bench(["loader", "--quick", "--rounds", "120", "--load-rounds", "10"], in: NSTemporaryDirectory())
         // Exit 0 or 5 (a target missed on a debug build) are both a completed run.
         #expect(run.status == 0 || run.status == 5, "\(run.output)")
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
-        let results = try #require(object["results"] as? [[String: Any]])
         #expect(results.compactMap { $0["name"] as? String } == [
             "skill_load_first", "skill_load_warm_host", "reference_gateway_echo_unary", "skill_get_cached", "skill_execute_trivial",
             "hot_reload_save_to_serve", "baseline_importlib_fresh_process",
@@ -272,12 +263,8 @@ struct EndToEndTests {
 
     @Test("`atom bench codec` times encode and decode of a search response and a request envelope")
     func codecBenchJSON() async throws {
-        let path = NSTemporaryDirectory() + "atom-bench-codec-\(UUID().uuidString).json"
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let run = try CLI.run(["bench", "codec", "--rounds", "200", "--json", path], environment: [:])
+        let (run, _, results) = try CLI.bench(["codec", "--rounds", "200"], in: NSTemporaryDirectory())
         #expect(run.status == 0, "\(run.output)")
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
-        let results = try #require(object["results"] as? [[String: Any]])
         #expect(results.compactMap { $0["name"] as? String } == [
             "codec_encode_search_response", "codec_decode_search_response", "codec_encode_request_envelope", "codec_decode_request_envelope",
         ])

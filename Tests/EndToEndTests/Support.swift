@@ -55,6 +55,23 @@ enum CLI {
     }
 }
 
+extension CLI {
+    /// `atom bench ARGUMENTS --json FILE` with FILE in `directory` (removed after): the run, and
+    /// the report it wrote (the test fails if there is none).
+    static func bench(_ arguments: [String], in directory: String, sourceLocation: SourceLocation = #_sourceLocation) throws
+        -> (run: Outcome, report: [String: Any], results: [[String: Any]])
+    {
+        let path = directory + "/atom-bench-report-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = try CLI.run(["bench"] + arguments + ["--json", path], environment: [:])
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any], "\(run.output)",
+            sourceLocation: sourceLocation)
+        let results = try #require(report["results"] as? [[String: Any]], sourceLocation: sourceLocation)
+        return (run, report, results)
+    }
+}
+
 /// Finds the processes that belong to a stack by the ATOM_HOME in their environment.
 enum StackProcesses {
     static func find(home: String) -> [Int32] {
