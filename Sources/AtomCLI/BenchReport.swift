@@ -175,6 +175,13 @@ struct BenchReport: Codable {
 
 /// What every suite shares while it measures.
 extension BenchReport {
+    /// The benchmark's client of a gateway: `ATOM_IDLE_POLL_US` applies to it as to the stacks it
+    /// starts (the report's `idle_poll_us` says so), so both sides of a call poll alike.
+    static func client(endpoint: String) throws -> RPCClient {
+        let window = (try? AtomEnvironment())?.idlePollWindow ?? IdlePoll.defaultWindow
+        return try RPCClient(endpoint: endpoint, name: "atom-bench", idlePollWindow: window)
+    }
+
     /// A progress line, on stderr: stdout carries the table.
     static func progress(_ line: String) {
         FileHandle.standardError.write(Data("bench: \(line)\n".utf8))

@@ -67,7 +67,7 @@ struct InstallBenchmark {
     }
 
     private func measure(_ stack: LocalStack, into report: inout BenchReport) async throws {
-        let client = try RPCClient(endpoint: stack.endpoint, name: "atom-bench")
+        let client = try BenchReport.client(endpoint: stack.endpoint)
         defer { client.close() }
         let installer = InstallerClient(client)
         let uvCache = "\(stack.home)/cache/uv"

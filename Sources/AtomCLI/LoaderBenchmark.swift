@@ -45,7 +45,7 @@ struct LoaderBenchmark {
     static let trivial = "def execute(inputs):\n    return {\"ok\": True}\n"
 
     private func measure(_ stack: LocalStack, skills: String, into report: inout BenchReport) async throws {
-        let client = try RPCClient(endpoint: stack.endpoint, name: "atom-bench")
+        let client = try BenchReport.client(endpoint: stack.endpoint)
         defer { client.close() }
         let loader = LoaderClient(client)
 

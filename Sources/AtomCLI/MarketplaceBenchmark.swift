@@ -65,7 +65,7 @@ struct MarketplaceBenchmark {
     }
 
     private func measure(_ stack: LocalStack, data: String, queries: Queries, into report: inout BenchReport) async throws {
-        let client = try RPCClient(endpoint: stack.endpoint, name: "atom-bench")
+        let client = try BenchReport.client(endpoint: stack.endpoint)
         defer { client.close() }
         let marketplace = MarketplaceClient(client)
 

@@ -70,7 +70,7 @@ struct RPCBenchmark {
         report.results.append(BenchResult(
             name: "reference_c_broker_throughput_8", histogram: brokered, callsPerSecond: rate, concurrency: 8))
 
-        let client = try RPCClient(endpoint: endpoint, name: "atom-bench")
+        let client = try BenchReport.client(endpoint: endpoint)
         defer { client.close() }
         // The callers run on the client's reactor thread (co-located callers, see
         // RPCClient.executor): the gateway and the service are what is measured, not thread

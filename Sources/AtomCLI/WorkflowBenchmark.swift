@@ -220,7 +220,7 @@ struct WorkflowBenchmark {
         try stack.start("atom-workflow", name: "bench-workflow", environment: ["ATOM_INSTANCE_ID": "bench-workflow"])
         try await stack.waitForService(LoaderClient.serviceName)
         try await stack.waitForService(WorkflowClient.serviceName)
-        let client = try RPCClient(endpoint: stack.endpoint, name: "atom-bench")
+        let client = try BenchReport.client(endpoint: stack.endpoint)
         defer { client.close() }
         let loader = LoaderClient(client)
         let workflow = WorkflowClient(client)

@@ -49,6 +49,38 @@ struct RoutingCodecTests {
         }
     }
 
+    @Test("a whole request envelope reads as the generated decoder reads it: head, metadata in order, payload")
+    func wholeRequest() throws {
+        let envelopes = [
+            RequestEnvelope(),
+            RequestEnvelope(service: "atom.v1.Echo", method: "Echo", callId: 42, timeoutMs: 5_000, payload: [1, 2, 3]),
+            RequestEnvelope(
+                service: "atom.v1.Loader", method: "ExecuteSkill", callId: .max, timeoutMs: .max,
+                metadata: [
+                    MetadataEntry(key: "request-id", value: "abc-1"), MetadataEntry(key: "caller", value: "é ☃"),
+                    MetadataEntry(), MetadataEntry(key: "caller", value: "again"),
+                ],
+                payload: [UInt8](repeating: 0xFF, count: 70_000)),
+        ]
+        for envelope in envelopes {
+            let bytes = try envelope.serializedBytes()
+            let request = try #require(RoutingCodec.request(bytes))
+            let full = try RequestEnvelope(serializedBytes: bytes)
+            #expect(request.head == RoutingCodec.requestHead(bytes))
+            #expect(request.metadata == full.metadata)
+            #expect(request.payload == full.payload)
+        }
+        // A metadata entry whose own bytes are malformed makes the envelope malformed, as it
+        // does for the generated decoder.
+        let broken: [UInt8] = [0x2A, 0x02, 0x0A, 0x05]
+        #expect(RoutingCodec.request(broken) == nil)
+        #expect((try? RequestEnvelope(serializedBytes: broken)) == nil)
+        // Unknown fields inside an entry are skipped.
+        let padded: [UInt8] = [0x2A, 0x08, 0x0A, 0x01, 0x6B, 0x18, 0x07, 0x12, 0x01, 0x76]
+        #expect(RoutingCodec.request(padded)?.metadata == [MetadataEntry(key: "k", value: "v")])
+        #expect(try RequestEnvelope(serializedBytes: padded).metadata == [MetadataEntry(key: "k", value: "v")])
+    }
+
     @Test("unknown fields of every wire type are skipped; the last value of a field wins")
     func unknownFieldsAndRepeats() throws {
         var bytes = try RequestEnvelope(service: "first", method: "m", callId: 1).serializedBytes()
@@ -77,6 +109,7 @@ struct RoutingCodecTests {
         ] as [[UInt8]])
     func malformed(_ bytes: [UInt8]) {
         #expect(RoutingCodec.requestHead(bytes) == nil)
+        #expect(RoutingCodec.request(bytes) == nil)
         #expect(RoutingCodec.routeHeader(bytes) == nil)
     }
 
@@ -113,6 +146,7 @@ struct RoutingCodecTests {
             let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
             _ = RoutingCodec.routeHeader(bytes)
             _ = RoutingCodec.requestHead(bytes)
+            _ = RoutingCodec.request(bytes)
             _ = RoutingCodec.okResponse(bytes)
         }
     }
@@ -153,13 +187,26 @@ struct RoutingCodecTests {
                 case 3:
                     let text = Array(["", "atom.v1.Echo", "é☃", "x"].randomElement(using: &generator)!.utf8)
                     request += varint(UInt64.random(in: 1...2, using: &generator) << 3 | 2) + varint(UInt64(text.count)) + text
-                case 4: request += varint(6 << 3 | 2) + [2, 0xFF, 0x00]
+                case 4:
+                    if Bool.random(using: &generator) {
+                        request += varint(6 << 3 | 2) + [2, 0xFF, 0x00]
+                    } else {
+                        // A metadata entry: key and value in either order, maybe repeated.
+                        var entry: [UInt8] = []
+                        for _ in 0..<Int.random(in: 0...3, using: &generator) {
+                            let text = Array(["", "k", "request-id", "☃"].randomElement(using: &generator)!.utf8)
+                            entry += varint(UInt64.random(in: 1...2, using: &generator) << 3 | 2) + varint(UInt64(text.count)) + text
+                        }
+                        request += varint(5 << 3 | 2) + varint(UInt64(entry.count)) + entry
+                    }
                 default: route += unknownField(); request += unknownField()
                 }
             }
             #expect(RoutingCodec.routeHeader(route) == (try RouteHeader(serializedBytes: route)), "\(route)")
             let head = try #require(RoutingCodec.requestHead(request))
             let full = try RequestEnvelope(serializedBytes: request)
+            let whole = try #require(RoutingCodec.request(request))
+            #expect(whole.head == head && whole.payload == full.payload && whole.metadata == full.metadata, "\(request)")
             #expect(head.service == full.service && head.method == full.method, "\(request)")
             #expect(head.callID == full.callId && head.timeoutMs == full.timeoutMs, "\(request)")
 

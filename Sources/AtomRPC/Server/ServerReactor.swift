@@ -50,7 +50,9 @@ final class ServerReactor: @unchecked Sendable {
     private let handlers: [String: RPCMethodHandler]
     /// "rpc.<service>/<method>" per method, built once: the name each call's latency is recorded under.
     private let operations: [String: String]
-    private let incoming: AsyncStream<IncomingCall>.Continuation
+    /// Calls received, handed over once per pass over the socket (one resumption of the
+    /// accepting task per batch, not per call).
+    private let incoming: AsyncStream<[IncomingCall]>.Continuation
     private let logger: Logger
     private let context: ZMQContext
     private let inbox = ReactorInbox<Operation>()
@@ -61,6 +63,8 @@ final class ServerReactor: @unchecked Sendable {
     // Reactor-thread state.
     private var socket: ZMQSocket?
     private var calls: [UInt64: ActiveCall] = [:]
+    /// Calls received in the current pass over the socket, not yet handed over.
+    private var received: [IncomingCall] = []
     private var deadlines = Heap<DeadlineEntry>()
     private var registered = false
     private var lastHeard = ContinuousClock.now
@@ -78,7 +82,7 @@ final class ServerReactor: @unchecked Sendable {
 
     init(
         configuration: RPCServerConfiguration, service: any RPCService,
-        incoming: AsyncStream<IncomingCall>.Continuation, logger: Logger, context: ZMQContext,
+        incoming: AsyncStream<[IncomingCall]>.Continuation, logger: Logger, context: ZMQContext,
         metrics: LatencyRecorder
     ) {
         self.configuration = configuration
@@ -141,6 +145,10 @@ final class ServerReactor: @unchecked Sendable {
             }
             if readable[1] { inbox.wake.drain() }
             if let socket { receiveAll(socket) }
+            if !received.isEmpty {
+                incoming.yield(received)
+                received = []
+            }
             // Handlers running on this thread queue their responses (and more jobs) here:
             // keep going while there is work, then poll.
             for _ in 0..<64 {
@@ -306,25 +314,26 @@ final class ServerReactor: @unchecked Sendable {
 
     private func handleRequest(_ route: RouteHeader, _ body: [UInt8]) {
         let id = route.callId
-        guard let envelope = try? RequestEnvelope(serializedBytes: body) else {
+        guard let request = RoutingCodec.request(body) else {
             logger.warning("dropped an undecodable request envelope")
             sendFinal(id, 0, .failure(RPCError(.invalidArgument, "the request envelope is not valid protobuf")))
             return
         }
-        let clientCallID = envelope.callId
+        let head = request.head
+        let clientCallID = head.callID
         guard calls[id] == nil else { return }  // duplicate delivery
         let now = ContinuousClock.now
         let deadline = route.timeoutMs == 0 ? nil : now + .milliseconds(Int64(route.timeoutMs))
-        var label: String { "\(envelope.service)/\(envelope.method)" }
+        var label: String { "\(head.service)/\(head.method)" }
 
-        if envelope.service == HealthClientName.service && envelope.method == HealthClientName.check {
+        if head.service == HealthClientName.service && head.method == HealthClientName.check {
             let response = HealthCheckResponse(
                 status: draining ? .notServing : .serving, instanceId: configuration.instanceID,
                 uptimeMs: UInt64(max(0, (now - started) / .milliseconds(1))), inflight: UInt32(clamping: inflight))
             sendFinal(id, clientCallID, .success((try? response.serializedBytes()) ?? []))
             return
         }
-        if envelope.service == MetricsCollectName.service && envelope.method == MetricsCollectName.collect {
+        if head.service == MetricsCollectName.service && head.method == MetricsCollectName.collect {
             var response = CollectMetricsResponse(instanceId: configuration.instanceID)
             for (operation, histogram) in metrics.snapshot().sorted(by: { $0.key < $1.key }) {
                 let buckets = HistogramBuckets(histogram).buckets.map { HistogramBucket(valueNs: $0.value, count: $0.count) }
@@ -333,11 +342,11 @@ final class ServerReactor: @unchecked Sendable {
             sendFinal(id, clientCallID, .success((try? response.serializedBytes()) ?? []))
             return
         }
-        guard envelope.service == serviceName else {
-            sendFinal(id, clientCallID, .failure(RPCError(.unimplemented, "\(label): this instance serves \(serviceName), not \(envelope.service)")))
+        guard head.service == serviceName else {
+            sendFinal(id, clientCallID, .failure(RPCError(.unimplemented, "\(label): this instance serves \(serviceName), not \(head.service)")))
             return
         }
-        guard let handler = handlers[envelope.method], let operation = operations[envelope.method] else {
+        guard let handler = handlers[head.method], let operation = operations[head.method] else {
             sendFinal(id, clientCallID, .failure(RPCError(.unimplemented, "\(label): no such method; \(serviceName) has \(handlers.keys.sorted().joined(separator: ", "))")))
             return
         }
@@ -349,10 +358,10 @@ final class ServerReactor: @unchecked Sendable {
         calls[id] = ActiveCall(control: control, clientCallID: clientCallID, operation: operation, receivedAt: now)
         if let deadline { deadlines.insert(DeadlineEntry(deadline: deadline, id: id)) }
         let context = RPCContext(
-            service: envelope.service, method: envelope.method, deadline: deadline,
-            metadata: envelope.metadata, instanceID: configuration.instanceID, metrics: metrics)
-        incoming.yield(IncomingCall(
-            id: id, clientCallID: clientCallID, handler: handler, payload: envelope.payload, context: context, control: control))
+            service: head.service, method: head.method, deadline: deadline,
+            metadata: request.metadata, instanceID: configuration.instanceID, metrics: metrics)
+        received.append(IncomingCall(
+            id: id, clientCallID: clientCallID, handler: handler, payload: request.payload, context: context, control: control))
     }
 
     /// Sends a response of gateway call `id` (its envelope carries the caller's own id).
