@@ -130,7 +130,7 @@ final class Broker: @unchecked Sendable {
     let boundEndpoint: String
     private let logger: Logger
     private let socket: ZMQSocket
-    private let wake = WakePipe()
+    private let wake = WakeSignal()
     private let stopRequested = Atomic<Bool>(false)
     private let startedAt = ContinuousClock.now
     private let zap: ZAPHandler?
@@ -204,15 +204,21 @@ final class Broker: @unchecked Sendable {
         var metadata: Logger.Metadata = ["endpoint": "\(boundEndpoint)"]
         if let local = configuration.localEndpoint { metadata["local_endpoint"] = "\(local)" }
         logger.info("gateway listening", metadata: metadata)
-        var poller = ZMQPoller([.socket(socket), .fileDescriptor(wake.readFD)])
+        let waiter: ReactorWait
+        do {
+            waiter = try ReactorWait(socket: socket, wake: wake)
+        } catch {
+            logger.critical("the gateway cannot wait for messages", metadata: ["error": "\(error)"])
+            socket.close()
+            return
+        }
         var nextHousekeeping = ContinuousClock.now
         while !stopRequested.load(ordering: .relaxed) {
             let now = ContinuousClock.now
             let timeout = max(0, Int(((nextHousekeeping - now) / .milliseconds(1)).rounded(.up)))
-            let readable = (try? poller.poll(timeoutMs: idlePoll.timeout(blocking: timeout, callsInFlight: inFlight.count))) ?? [false, false]
-            if readable[1] { wake.drain() }
-            idlePoll.polled(readable: readable[0] || readable[1])
-            receiveAll()
+            let readiness = waiter.wait(timeoutMs: idlePoll.timeout(blocking: timeout, callsInFlight: inFlight.count))
+            idlePoll.polled(readable: readiness.socket || readiness.wake)
+            if readiness.socket { receiveAll() }
             if ContinuousClock.now >= nextHousekeeping {
                 housekeeping()
                 nextHousekeeping = ContinuousClock.now + housekeepingInterval
@@ -267,10 +273,8 @@ final class Broker: @unchecked Sendable {
     /// Sends to a peer; false when it is gone (EHOSTUNREACH) or its queue is full (EAGAIN).
     @discardableResult
     private func send(to peer: Identity, _ command: WireCommand, _ body: [UInt8]? = nil) -> Bool {
-        var frames = WireFrame.frames(command, body: body)
-        frames.insert(peer, at: 0)
         do {
-            try socket.send(frames)
+            try socket.send(to: peer, WireFrame.frames(command, body: body))
             return true
         } catch {
             return false
@@ -281,7 +285,7 @@ final class Broker: @unchecked Sendable {
     @discardableResult
     private func send(to peer: Identity, _ frames: [[UInt8]]) -> Bool {
         do {
-            try socket.send([peer] + frames)
+            try socket.send(to: peer, frames)
             return true
         } catch {
             return false
@@ -543,25 +547,25 @@ final class Broker: @unchecked Sendable {
     }
 
     private func instanceResponse(_ peer: Identity, _ route: RouteHeader, _ body: [UInt8]) {
-        guard instances[peer] != nil else {
+        guard let instance = instances[peer] else {
             send(to: peer, .disconnect)
             return
         }
-        instances[peer]?.lastSeen = .now
+        instance.lastSeen = .now
         let id = route.callId
         guard let call = inFlight[id], call.instance == peer else { return }  // late or foreign
         if route.endOfStream {
             inFlight[id] = nil
             if case .client = call.kind {
                 clientCalls[ClientCallKey(client: call.client, callID: call.clientCallID)] = nil
-                instances[peer]?.inflight -= 1
+                instance.inflight -= 1
             }
         }
         switch call.kind {
         case .client:
             // The envelope already carries the client's call id: forwarded byte for byte.
             if !call.clientAnswered { send(to: call.client, .response, body) }
-            if route.endOfStream, let service = instances[peer]?.service { drainQueue(service) }
+            if route.endOfStream { drainQueue(instance.service) }
         case .probe(let fanOutID):
             guard route.endOfStream else { return }
             let envelope = try? ResponseEnvelope(serializedBytes: body)

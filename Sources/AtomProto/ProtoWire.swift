@@ -18,4 +18,26 @@ public enum ProtoWire {
         appendVarint(number << 3, to: &bytes)
         appendVarint(value, to: &bytes)
     }
+
+    /// A length-delimited field (wire type 2) holding `count` bytes written by `body`; nothing
+    /// when empty, as proto3 encodes an empty string or bytes field.
+    public static func appendLengthDelimited(_ number: UInt64, count: Int, to bytes: inout [UInt8], _ body: (inout [UInt8]) -> Void) {
+        guard count > 0 else { return }
+        appendVarint(number << 3 | 2, to: &bytes)
+        appendVarint(UInt64(count), to: &bytes)
+        body(&bytes)
+    }
+
+    /// A string field; nothing for the empty string.
+    public static func appendString(_ number: UInt64, _ value: String, to bytes: inout [UInt8]) {
+        var value = value
+        value.withUTF8 { utf8 in
+            appendLengthDelimited(number, count: utf8.count, to: &bytes) { $0.append(contentsOf: utf8) }
+        }
+    }
+
+    /// The number of bytes `appendVarint` writes for `value`.
+    public static func varintSize(_ value: UInt64) -> Int {
+        (64 - value.leadingZeroBitCount + 6) / 7 + (value == 0 ? 1 : 0)
+    }
 }

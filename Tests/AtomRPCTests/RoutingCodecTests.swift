@@ -64,6 +64,9 @@ struct RoutingCodecTests {
         ]
         for envelope in envelopes {
             let bytes = try envelope.serializedBytes()
+            #expect(RoutingCodec.encodeRequest(
+                service: envelope.service, method: envelope.method, callID: envelope.callId, timeoutMs: envelope.timeoutMs,
+                metadata: envelope.metadata, payload: envelope.payload) == bytes)
             let request = try #require(RoutingCodec.request(bytes))
             let full = try RequestEnvelope(serializedBytes: bytes)
             #expect(request.head == RoutingCodec.requestHead(bytes))
@@ -79,6 +82,27 @@ struct RoutingCodecTests {
         let padded: [UInt8] = [0x2A, 0x08, 0x0A, 0x01, 0x6B, 0x18, 0x07, 0x12, 0x01, 0x76]
         #expect(RoutingCodec.request(padded)?.metadata == [MetadataEntry(key: "k", value: "v")])
         #expect(try RequestEnvelope(serializedBytes: padded).metadata == [MetadataEntry(key: "k", value: "v")])
+    }
+
+    @Test("random request envelopes encode byte for byte as the generated codec encodes them")
+    func randomRequestEncoding() throws {
+        var generator = SeededRandom.forTest(10)
+        let texts = ["", "a", "atom.v1.Echo", "é☃", String(repeating: "x", count: 127), String(repeating: "y", count: 128), String(repeating: "z", count: 20_000)]
+        for _ in 0..<2_000 {
+            let metadata = (0..<Int.random(in: 0...4, using: &generator)).map { _ in
+                MetadataEntry(key: texts.randomElement(using: &generator)!, value: texts.randomElement(using: &generator)!)
+            }
+            let envelope = RequestEnvelope(
+                service: texts.randomElement(using: &generator)!, method: texts.randomElement(using: &generator)!,
+                callId: [0, 1, 127, 128, .max].randomElement(using: &generator)!,
+                timeoutMs: [0, 1, 16_383, 16_384, .max].randomElement(using: &generator)!,
+                metadata: metadata,
+                payload: [UInt8](repeating: 0x5A, count: [0, 1, 127, 128, 300].randomElement(using: &generator)!))
+            let encoded = RoutingCodec.encodeRequest(
+                service: envelope.service, method: envelope.method, callID: envelope.callId, timeoutMs: envelope.timeoutMs,
+                metadata: envelope.metadata, payload: envelope.payload)
+            #expect(encoded == (try envelope.serializedBytes()))
+        }
     }
 
     @Test("unknown fields of every wire type are skipped; the last value of a field wins")

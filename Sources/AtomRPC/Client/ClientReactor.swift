@@ -90,23 +90,23 @@ final class ClientReactor: @unchecked Sendable {
     private func loop() {
         guard let socket else { return }
         inbox.bindToCurrentThread()
-        // The handshake monitor is not polled: every zmq socket in zmq_poll costs syscalls on
-        // each loop. It is read on a timer while calls are pending (handshakes are rare).
-        var poller = ZMQPoller([.socket(socket), .fileDescriptor(inbox.wake.readFD)])
+        // The handshake monitor is not waited on: it is read on a timer while calls are pending
+        // (handshakes are rare, and every descriptor waited on costs on every wait).
+        let waiter: ReactorWait
+        do {
+            waiter = try ReactorWait(socket: socket, wake: inbox.wake)
+        } catch {
+            shutdown(RPCError(.internal, "the RPC client cannot wait for messages: \(error)"))
+            return
+        }
         var lastMonitorCheck = ContinuousClock.now
         var running = true
         while running {
-            let readable: [Bool]
-            do {
-                readable = try poller.poll(timeoutMs: inbox.isEmpty ? idlePoll.timeout(blocking: pollTimeoutMs(), callsInFlight: inFlight.count) : 0)
-            } catch {
-                break
-            }
-            if readable[1] { inbox.wake.drain() }
+            let readiness = waiter.wait(timeoutMs: inbox.isEmpty ? idlePoll.timeout(blocking: pollTimeoutMs(), callsInFlight: inFlight.count) : 0)
             // Everything a client receives or is handed is call traffic.
-            idlePoll.polled(readable: readable[0] || readable[1])
-            if readable[0] || readable[1] { idlePoll.noteCallTraffic() }
-            receiveAll(socket)
+            idlePoll.polled(readable: readiness.socket || readiness.wake)
+            if readiness.socket || readiness.wake { idlePoll.noteCallTraffic() }
+            if readiness.socket { receiveAll(socket) }
             // Jobs run here may queue more work (a resumed caller sending its next call):
             // keep going while there is some, then poll.
             for _ in 0..<64 {
@@ -130,7 +130,7 @@ final class ClientReactor: @unchecked Sendable {
                 checkHandshake()
             }
         }
-        shutdown()
+        shutdown(RPCError(.cancelled, "the RPC client was closed"))
     }
 
     private func pollTimeoutMs() -> Int {
@@ -293,8 +293,8 @@ final class ClientReactor: @unchecked Sendable {
         }
     }
 
-    private func shutdown() {
-        let error = RPCError(.cancelled, "the RPC client was closed")
+    /// Ends every call with `error` (CANCELLED when the client was closed).
+    private func shutdown(_ error: RPCError) {
         for call in inFlight.values { call.sink.deliver(.final(.failure(error))) }
         for entry in unsent { entry.call.sink.deliver(.final(.failure(error))) }
         inFlight.removeAll()

@@ -130,15 +130,8 @@ public final class RPCClient: Sendable {
             metadata.append(MetadataEntry(key: RPCMetadataKey.caller, value: name))
         }
         let timeoutMs = UInt32(clamping: Int64((options.timeout / .milliseconds(1)).rounded(.up)))
-        let envelope = RequestEnvelope(
-            service: service, method: method, callId: id, timeoutMs: max(timeoutMs, 1),
-            metadata: metadata, payload: payload)
-        let body: [UInt8]
-        do {
-            body = try envelope.serializedBytes()
-        } catch {
-            throw RPCError(.invalidArgument, "\(label): the request cannot be encoded: \(error)")
-        }
+        let body = RoutingCodec.encodeRequest(
+            service: service, method: method, callID: id, timeoutMs: max(timeoutMs, 1), metadata: metadata, payload: payload)
         let call = ClientReactor.OutgoingCall(
             id: id, service: service, method: method, frames: WireFrame.frames(.request, body: body),
             deadline: .now + options.timeout, sink: CallSink())

@@ -21,7 +21,7 @@ final class ReactorInbox<Operation: ReactorOperation>: @unchecked Sendable {
         var signaled = false
     }
 
-    let wake = WakePipe()
+    let wake = WakeSignal()
     private let state = Mutex(State())
     private let reactorThread = Atomic<UInt>(0)
 

@@ -132,19 +132,15 @@ final class ServerReactor: @unchecked Sendable {
             return
         }
         inbox.bindToCurrentThread()
-        var poller = makePoller(socket!)
+        guard var waiter = makeWaiter(socket!) else {
+            finish()
+            return
+        }
         var running = true
         sendReady()
         while running {
-            let readable: [Bool]
-            do {
-                readable = try poller.poll(timeoutMs: inbox.isEmpty ? pollTimeoutMs() : 0)
-            } catch {
-                logger.error("zmq_poll failed", metadata: ["error": "\(error)"])
-                break
-            }
-            if readable[1] { inbox.wake.drain() }
-            if let socket { receiveAll(socket) }
+            let readiness = waiter.wait(timeoutMs: inbox.isEmpty ? pollTimeoutMs() : 0)
+            if readiness.socket, let socket { receiveAll(socket) }
             if !received.isEmpty {
                 incoming.yield(received)
                 received = []
@@ -170,7 +166,8 @@ final class ServerReactor: @unchecked Sendable {
             expireDeadlines()
             keepAlive()
             if let newSocket = reconnectIfGatewaySilent() {
-                poller = makePoller(newSocket)
+                guard let newWaiter = makeWaiter(newSocket) else { break }
+                waiter = newWaiter
             }
             if draining && leavingUntil == nil && (calls.isEmpty || (drainDeadline.map { ContinuousClock.now >= $0 } ?? false)) {
                 // Answer what is left, say goodbye, and wait for the gateway to confirm before
@@ -186,9 +183,15 @@ final class ServerReactor: @unchecked Sendable {
         finish()
     }
 
-    private func makePoller(_ socket: ZMQSocket) -> ZMQPoller {
-        // The handshake monitor is read on a timer, not polled (see `keepAlive`).
-        ZMQPoller([.socket(socket), .fileDescriptor(inbox.wake.readFD)])
+    /// Waits on the socket and the inbox's wake-up signal. (The handshake monitor is read on a
+    /// timer, not waited on: see `keepAlive`.)
+    private func makeWaiter(_ socket: ZMQSocket) -> ReactorWait? {
+        do {
+            return try ReactorWait(socket: socket, wake: inbox.wake)
+        } catch {
+            logger.error("cannot wait for messages from the gateway", metadata: ["error": "\(error)"])
+            return nil
+        }
     }
 
     /// A refused handshake is logged once per distinct reason; libzmq keeps retrying.

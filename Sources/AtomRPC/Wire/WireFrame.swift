@@ -35,7 +35,27 @@ public enum WireCommand: UInt8, Sendable, CaseIterable {
 public enum WireFrame {
     public static let marker: UInt8 = 0xA7
 
-    public static func header(_ command: WireCommand) -> [UInt8] { [marker, command.rawValue] }
+    /// The first frame of a command. Built once per command: every message starts with one,
+    /// and a fresh two-byte array per message was an allocation on every hop of every call.
+    public static func header(_ command: WireCommand) -> [UInt8] {
+        switch command {
+        case .request: requestHeader
+        case .cancel: cancelHeader
+        case .response: responseHeader
+        case .ready: readyHeader
+        case .heartbeat: heartbeatHeader
+        case .disconnect: disconnectHeader
+        case .keepalive: keepaliveHeader
+        }
+    }
+
+    private static let requestHeader = [marker, WireCommand.request.rawValue]
+    private static let cancelHeader = [marker, WireCommand.cancel.rawValue]
+    private static let responseHeader = [marker, WireCommand.response.rawValue]
+    private static let readyHeader = [marker, WireCommand.ready.rawValue]
+    private static let heartbeatHeader = [marker, WireCommand.heartbeat.rawValue]
+    private static let disconnectHeader = [marker, WireCommand.disconnect.rawValue]
+    private static let keepaliveHeader = [marker, WireCommand.keepalive.rawValue]
 
     /// Frames for one command.
     public static func frames(_ command: WireCommand, body: [UInt8]? = nil) -> [[UInt8]] {

@@ -160,6 +160,14 @@ public final class ZMQSocket: @unchecked Sendable {
         }
     }
 
+    /// Sends one multipart message to a ROUTER peer: the peer's identity frame, then `frames`
+    /// (without building a new array per message).
+    public func send(to identity: [UInt8], _ frames: [[UInt8]]) throws {
+        let rc = identity.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, ZMQ_DONTWAIT | ZMQ_SNDMORE) }
+        if rc < 0 { throw ZMQError.last("zmq_send") }
+        try send(frames)
+    }
+
     /// Runs libzmq's built-in broker (`zmq_proxy`) between two sockets until the context ends.
     /// Blocks the calling thread, which must own both sockets: the benchmark's reference for what a
     /// broker written in C costs on this machine.
@@ -170,6 +178,7 @@ public final class ZMQSocket: @unchecked Sendable {
     /// Receives one whole multipart message, or nil when none is waiting (non-blocking).
     public func receive() throws -> [[UInt8]]? {
         var frames: [[UInt8]] = []
+        frames.reserveCapacity(4)  // a routed message has four frames
         var message = zmq_msg_t()
         zmq_msg_init(&message)
         defer { zmq_msg_close(&message) }

@@ -1,0 +1,101 @@
+internal import CZeroMQ
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How a reactor thread waits for its socket and its wake-up signal.
+///
+/// `zmq_poll` asks libzmq whether the socket is ready, polls every descriptor with a zero
+/// timeout, asks again, and only then blocks in a second poll that registers every descriptor
+/// anew: four or more syscalls per wait on the path of every message. This asks libzmq once
+/// (`ZMQ_EVENTS`) and otherwise blocks in one `epoll_wait` on the socket's notification
+/// descriptor (`ZMQ_FD`) and the wake-up signal, registered once.
+///
+/// `ZMQ_FD` is a notification, not readiness: it becomes readable when libzmq has new commands
+/// for the socket (a message arrived, a peer came or went), and draining it is libzmq's
+/// business. Asking `ZMQ_EVENTS` immediately before blocking is what makes waiting on it safe:
+/// that processes every command already signalled (any send or receive may have consumed a
+/// notification while handling its own), so the descriptor can only become readable again
+/// through something new.
+///
+/// Confined to the reactor thread that owns the socket, like the socket itself.
+public final class ReactorWait {
+    /// What a wait found: the socket may have messages (receive until EAGAIN), and whether
+    /// the wake-up signal fired (it is drained already).
+    public struct Readiness {
+        public var socket: Bool
+        public var wake: Bool
+    }
+
+    private let socket: ZMQSocket
+    private let wake: WakeSignal
+    private let socketFD: Int32
+    #if os(Linux)
+    private let epollFD: Int32
+    #endif
+
+    public init(socket: ZMQSocket, wake: WakeSignal) throws {
+        self.socket = socket
+        self.wake = wake
+        var fd: Int32 = -1
+        var size = MemoryLayout<Int32>.size
+        guard zmq_getsockopt(socket.handle, ZMQ_FD, &fd, &size) == 0 else { throw ZMQError.last("zmq_getsockopt(ZMQ_FD)") }
+        socketFD = fd
+        #if os(Linux)
+        let epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epollFD >= 0 else { throw ZMQError(errno: errno, operation: "epoll_create1") }
+        for watched in [fd, wake.readFD] {
+            var event = epoll_event()
+            event.events = EPOLLIN.rawValue
+            event.data.fd = watched
+            guard epoll_ctl(epollFD, EPOLL_CTL_ADD, watched, &event) == 0 else {
+                let failure = ZMQError(errno: errno, operation: "epoll_ctl")
+                close(epollFD)
+                throw failure
+            }
+        }
+        self.epollFD = epollFD
+        #endif
+    }
+
+    deinit {
+        #if os(Linux)
+        close(epollFD)
+        #endif
+    }
+
+    /// Whether a message is waiting; also lets libzmq process its pending commands.
+    private var socketHasMessage: Bool {
+        var events: Int32 = 0
+        var size = MemoryLayout<Int32>.size
+        guard zmq_getsockopt(socket.handle, ZMQ_EVENTS, &events, &size) == 0 else { return true }  // let receive report it
+        return events & Int32(ZMQ_POLLIN) != 0
+    }
+
+    /// Returns at once when a message is waiting; otherwise waits up to `timeoutMs` (-1:
+    /// forever, 0: not at all) for one, or for the wake-up signal. EINTR counts as a timeout.
+    public func wait(timeoutMs: Int) -> Readiness {
+        if socketHasMessage { return Readiness(socket: true, wake: false) }
+        guard timeoutMs != 0 else { return Readiness(socket: false, wake: false) }
+        var readiness = Readiness(socket: false, wake: false)
+        #if os(Linux)
+        var events = (epoll_event(), epoll_event())
+        let count = withUnsafeMutableBytes(of: &events) { buffer in
+            epoll_wait(epollFD, buffer.baseAddress!.assumingMemoryBound(to: epoll_event.self), 2, Int32(clamping: timeoutMs))
+        }
+        for (index, event) in [(0, events.0), (1, events.1)] where index < count {
+            if event.data.fd == wake.readFD { readiness.wake = true } else { readiness.socket = true }
+        }
+        #else
+        var fds = [pollfd(fd: socketFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.readFD, events: Int16(POLLIN), revents: 0)]
+        if poll(&fds, 2, Int32(clamping: timeoutMs)) > 0 {
+            readiness.socket = fds[0].revents != 0
+            readiness.wake = fds[1].revents != 0
+        }
+        #endif
+        if readiness.wake { wake.drain() }
+        return readiness
+    }
+}
