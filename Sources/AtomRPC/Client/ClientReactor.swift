@@ -77,6 +77,12 @@ final class ClientReactor: @unchecked Sendable {
     }
 
     func submit(_ operation: Operation) {
+        // A caller running on this reactor's thread (see `RPCClient.executor`) sends at once,
+        // before the next resumed caller runs, instead of after all of them.
+        if case .start(let call) = operation, inbox.isOnReactorThread {
+            start(call)
+            return
+        }
         inbox.submit(operation)
     }
 

@@ -105,6 +105,13 @@ final class ServerReactor: @unchecked Sendable {
     }
 
     func submit(_ operation: Operation) {
+        // A handler running on this reactor's thread (between its polls) answers at once: the
+        // response leaves before the next call of the batch runs, as a REP socket would send
+        // it, instead of after the whole batch. Everything else goes through the inbox.
+        if case .respond(let id, let envelope, let final, let handlerEnded) = operation, inbox.isOnReactorThread {
+            respond(id: id, envelope: envelope, final: final, handlerEnded: handlerEnded)
+            return
+        }
         inbox.submit(operation)
     }
 
