@@ -14,9 +14,21 @@ public enum ChildLiveness {
         return state == "Z" || state == "X"
     }
 
-    /// Whether `process` is still running, by Foundation's account and the kernel's.
+    /// Whether a child of this process has exited, without reaping it (`waitid` with
+    /// `WNOWAIT`): no file to read, so a supervisor can ask often. ECHILD means it is reaped
+    /// already (by Foundation), so exited too.
+    static func childHasExited(_ pid: Int32) -> Bool {
+        var info = siginfo_t()
+        if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == -1 {
+            return errno == ECHILD
+        }
+        return info._sifields._sigchld.si_pid == pid
+    }
+
+    /// Whether `process` (a child of this process) is still running, by Foundation's account
+    /// and the kernel's.
     public static func isRunning(_ process: Process) -> Bool {
-        process.isRunning && !hasExited(process.processIdentifier)
+        process.isRunning && !childHasExited(process.processIdentifier)
     }
 
     /// The exit status of an exited `process`: Foundation's when it saw the exit; otherwise

@@ -97,9 +97,11 @@ final class Supervisor: Sendable {
             }
             if !accepted { Foundation.kill(process.processIdentifier, SIGTERM) }
             log("\(component.name): started (pid \(process.processIdentifier))")
-            // Polled rather than awaited through terminationHandler (see ChildLiveness).
+            // Polled rather than awaited through terminationHandler (see ChildLiveness), 5 times
+            // a second: a restart a few hundred milliseconds sooner helps nobody, and an idle
+            // stack should cost next to no CPU.
             while ChildLiveness.isRunning(process) {
-                try? await Task.sleep(for: .milliseconds(50))
+                try? await Task.sleep(for: .milliseconds(200))
             }
             let status: Int32? = ChildLiveness.status(process)
             state.withLock { _ = $0.running.removeValue(forKey: component.name) }
