@@ -22,8 +22,9 @@ import Darwin
 ///
 /// Confined to the reactor thread that owns the socket, like the socket itself.
 public final class ReactorWait {
-    /// What a wait found: the socket may have messages (receive until EAGAIN), and whether
-    /// the wake-up signal fired (it is drained already).
+    /// What a wait found: the socket may have messages (receive until EAGAIN; libzmq also
+    /// signals work that is not a message, such as a connection, so this can be true with
+    /// nothing to receive), and whether the wake-up signal fired (it is drained already).
     public struct Readiness {
         public var socket: Bool
         public var wake: Bool
