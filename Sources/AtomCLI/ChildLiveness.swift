@@ -3,17 +3,8 @@ public import Foundation
 /// Whether a child process has exited, without trusting Foundation's `Process` alone: under
 /// concurrent launches it was seen to miss a child's exit (its `isRunning` stayed true and
 /// `terminationHandler` never ran), which would hang a supervisor or a test. The kernel's view
-/// decides: a pid that no longer exists, or a zombie, has exited.
+/// decides.
 public enum ChildLiveness {
-    public static func hasExited(_ pid: Int32) -> Bool {
-        if kill(pid, 0) == -1 && errno == ESRCH { return true }
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")")
-        else { return false }
-        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
-        return state == "Z" || state == "X"
-    }
-
     /// Whether a child of this process has exited, without reaping it (`waitid` with
     /// `WNOWAIT`): no file to read, so a supervisor can ask often. ECHILD means it is reaped
     /// already (by Foundation), so exited too.
