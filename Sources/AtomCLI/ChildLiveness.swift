@@ -13,7 +13,11 @@ public enum ChildLiveness {
         if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == -1 {
             return errno == ECHILD
         }
+        #if canImport(Glibc)
         return info._sifields._sigchld.si_pid == pid
+        #else
+        return info.si_pid == pid
+        #endif
     }
 
     /// Whether `process` (a child of this process) is still running, by Foundation's account

@@ -217,6 +217,10 @@ final class Broker: @unchecked Sendable {
             let now = ContinuousClock.now
             let timeout = max(0, Int(((nextHousekeeping - now) / .milliseconds(1)).rounded(.up)))
             let readiness = waiter.wait(timeoutMs: idlePoll.timeout(blocking: timeout, callsInFlight: inFlight.count))
+            if readiness.failed {
+                logger.critical("the gateway's socket failed; stopping")
+                break
+            }
             idlePoll.polled(readable: readiness.socket || readiness.wake)
             if readiness.socket { receiveAll() }
             if ContinuousClock.now >= nextHousekeeping {

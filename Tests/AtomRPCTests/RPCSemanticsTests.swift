@@ -258,4 +258,23 @@ struct RPCSemanticsTests {
         #expect(error?.message.contains("is `atom up` running?") == true)
         #expect(ContinuousClock.now - start < .seconds(2))
     }
+
+    /// After `close()` no reactor is left to answer: a call must fail at once, never wait for a
+    /// deadline nothing enforces; and a task that prefers the client's executor still runs.
+    @Test("a call made after the client is closed fails at once with CANCELLED", .timeLimit(.minutes(1)))
+    func callAfterClose() async throws {
+        let client = try RPCClient(endpoint: "ipc:///tmp/atom-nothing-here-\(UInt32.random(in: 0...UInt32.max))", connectTimeout: .seconds(30))
+        client.close()
+        for round in 0..<3 {
+            let start = ContinuousClock.now
+            let error = await #expect(throws: RPCError.self) {
+                _ = try await EchoClient(client).echo(EchoRequest(), options: CallOptions(timeout: .seconds(60)))
+            }
+            #expect(error?.code == .cancelled, "round \(round)")
+            #expect(ContinuousClock.now - start < .seconds(2), "round \(round)")
+            try await Task.sleep(for: .milliseconds(50))  // later rounds come after the reactor has ended
+        }
+        let answer = await withTaskExecutorPreference(client.executor) { 6 * 7 }
+        #expect(answer == 42)
+    }
 }

@@ -7,8 +7,8 @@ internal import Synchronization
 /// The thread that owns a client's DEALER socket.
 ///
 /// Async callers never touch the socket: they queue an `Operation` and wake the reactor through
-/// a pipe; the reactor sends, matches responses to calls by call id, fails calls whose deadline
-/// passed, and resumes the callers. Blocking happens only here, in `zmq_poll`.
+/// its wake-up signal; the reactor sends, matches responses to calls by call id, fails calls whose
+/// deadline passed, and resumes the callers. Blocking happens only here, in `ReactorWait`.
 final class ClientReactor: @unchecked Sendable {
     enum Operation: ReactorOperation {
         case start(OutgoingCall)
@@ -83,8 +83,13 @@ final class ClientReactor: @unchecked Sendable {
             start(call)
             return
         }
-        inbox.submit(operation)
+        if !inbox.submit(operation), case .start(let call) = operation {
+            // The reactor has ended: no loop would ever answer this call.
+            call.sink.deliver(.final(.failure(Self.closedError)))
+        }
     }
+
+    static let closedError = RPCError(.cancelled, "the RPC client was closed")
 
     func stop() {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
@@ -107,8 +112,13 @@ final class ClientReactor: @unchecked Sendable {
         }
         var lastMonitorCheck = ContinuousClock.now
         var running = true
+        var ending = Self.closedError
         while running {
             let readiness = waiter.wait(timeoutMs: inbox.isEmpty ? idlePoll.timeout(blocking: pollTimeoutMs(), callsInFlight: inFlight.count) : 0)
+            if readiness.failed {
+                ending = RPCError(.unavailable, "the RPC client's socket to \(endpoint) failed")
+                break
+            }
             // Everything a client receives or is handed is call traffic.
             idlePoll.polled(readable: readiness.socket || readiness.wake)
             if readiness.socket || readiness.wake { idlePoll.noteCallTraffic() }
@@ -136,7 +146,7 @@ final class ClientReactor: @unchecked Sendable {
                 checkHandshake()
             }
         }
-        shutdown(RPCError(.cancelled, "the RPC client was closed"))
+        shutdown(ending)
     }
 
     private func pollTimeoutMs() -> Int {
@@ -307,9 +317,9 @@ final class ClientReactor: @unchecked Sendable {
         unsent.removeAll()
         socket?.close()
         socket = nil
-        // Calls submitted after the stop never reach the loop: fail them too.
-        executor.retire()
-        for operation in inbox.take() {
+        // What was queued when the loop ended: calls fail too, jobs run elsewhere. Later
+        // submissions are refused (see `submit`).
+        for operation in inbox.close() {
             switch operation {
             case .start(let call): call.sink.deliver(.final(.failure(error)))
             case .run(let job): executor.handOver(job)

@@ -135,7 +135,7 @@ final class ServerReactor: @unchecked Sendable {
     private func loop() {
         socket = makeSocket()
         guard socket != nil else {
-            incoming.finish()
+            finish()
             return
         }
         inbox.bindToCurrentThread()
@@ -147,6 +147,12 @@ final class ServerReactor: @unchecked Sendable {
         sendReady()
         while running {
             let readiness = waiter.wait(timeoutMs: inbox.isEmpty ? pollTimeoutMs() : 0)
+            if readiness.failed {
+                // The process ends and its supervisor starts a new one: better than a reactor
+                // that can neither wait nor serve.
+                logger.error("the socket to the gateway failed; stopping")
+                break
+            }
             if readiness.socket, let socket { receiveAll(socket) }
             if !received.isEmpty {
                 incoming.yield(received)
@@ -175,6 +181,8 @@ final class ServerReactor: @unchecked Sendable {
             if let newSocket = reconnectIfGatewaySilent() {
                 guard let newWaiter = makeWaiter(newSocket) else { break }
                 waiter = newWaiter
+            } else if socket == nil {
+                break  // the reconnect could not make a socket (logged): stop, as above
             }
             if draining && leavingUntil == nil && (calls.isEmpty || (drainDeadline.map { ContinuousClock.now >= $0 } ?? false)) {
                 // Answer what is left, say goodbye, and wait for the gateway to confirm before
@@ -457,9 +465,9 @@ final class ServerReactor: @unchecked Sendable {
         socket?.close()
         socket = nil
         monitor?.socket.close()
-        // Handler tasks that prefer this thread finish on the shared pool from now on.
-        executor.retire()
-        for operation in inbox.take() {
+        // Handler tasks that prefer this thread finish on the shared pool from now on; their
+        // responses have nowhere to go.
+        for operation in inbox.close() {
             if case .run(let job) = operation { executor.handOver(job) }
         }
     }

@@ -28,13 +28,17 @@ public final class ReactorWait {
     public struct Readiness {
         public var socket: Bool
         public var wake: Bool
+        /// The socket or the wait itself failed (the socket was closed, the context ended):
+        /// waiting again would fail again at once, so the reactor must stop.
+        public var failed = false
     }
 
     private let socket: ZMQSocket
     private let wake: WakeSignal
-    private let socketFD: Int32
     #if os(Linux)
     private let epollFD: Int32
+    #else
+    private let socketFD: Int32
     #endif
 
     public init(socket: ZMQSocket, wake: WakeSignal) throws {
@@ -43,7 +47,6 @@ public final class ReactorWait {
         var fd: Int32 = -1
         var size = MemoryLayout<Int32>.size
         guard zmq_getsockopt(socket.handle, ZMQ_FD, &fd, &size) == 0 else { throw ZMQError.last("zmq_getsockopt(ZMQ_FD)") }
-        socketFD = fd
         #if os(Linux)
         let epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epollFD >= 0 else { throw ZMQError(errno: errno, operation: "epoll_create1") }
@@ -58,6 +61,8 @@ public final class ReactorWait {
             }
         }
         self.epollFD = epollFD
+        #else
+        socketFD = fd
         #endif
     }
 
@@ -67,18 +72,25 @@ public final class ReactorWait {
         #endif
     }
 
-    /// Whether a message is waiting; also lets libzmq process its pending commands.
-    private var socketHasMessage: Bool {
+    /// Whether a message is waiting (nil when the socket failed); also lets libzmq process
+    /// its pending commands.
+    private func socketHasMessage() -> Bool? {
         var events: Int32 = 0
         var size = MemoryLayout<Int32>.size
-        guard zmq_getsockopt(socket.handle, ZMQ_EVENTS, &events, &size) == 0 else { return true }  // let receive report it
+        guard zmq_getsockopt(socket.handle, ZMQ_EVENTS, &events, &size) == 0 else {
+            return ZMQError.last("zmq_getsockopt(ZMQ_EVENTS)").isInterrupted ? false : nil
+        }
         return events & Int32(ZMQ_POLLIN) != 0
     }
 
     /// Returns at once when a message is waiting; otherwise waits up to `timeoutMs` (-1:
     /// forever, 0: not at all) for one, or for the wake-up signal. EINTR counts as a timeout.
     public func wait(timeoutMs: Int) -> Readiness {
-        if socketHasMessage { return Readiness(socket: true, wake: false) }
+        switch socketHasMessage() {
+        case true?: return Readiness(socket: true, wake: false)
+        case nil: return Readiness(socket: false, wake: false, failed: true)
+        case false?: break
+        }
         guard timeoutMs != 0 else { return Readiness(socket: false, wake: false) }
         var readiness = Readiness(socket: false, wake: false)
         #if os(Linux)
@@ -86,12 +98,15 @@ public final class ReactorWait {
         let count = withUnsafeMutableBytes(of: &events) { buffer in
             epoll_wait(epollFD, buffer.baseAddress!.assumingMemoryBound(to: epoll_event.self), 2, Int32(clamping: timeoutMs))
         }
+        if count < 0 && errno != EINTR { readiness.failed = true }
         for (index, event) in [(0, events.0), (1, events.1)] where index < count {
             if event.data.fd == wake.readFD { readiness.wake = true } else { readiness.socket = true }
         }
         #else
         var fds = [pollfd(fd: socketFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.readFD, events: Int16(POLLIN), revents: 0)]
-        if poll(&fds, 2, Int32(clamping: timeoutMs)) > 0 {
+        let count = poll(&fds, 2, Int32(clamping: timeoutMs))
+        if count < 0 && errno != EINTR { readiness.failed = true }
+        if count > 0 {
             readiness.socket = fds[0].revents != 0
             readiness.wake = fds[1].revents != 0
         }
