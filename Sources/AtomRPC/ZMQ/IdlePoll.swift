@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// Keeps a reactor thread polling for a short window after call traffic, instead of going to
-/// sleep in `zmq_poll` at once.
+/// sleep in its wait at once.
 ///
 /// Why: a thread that sleeps must be woken, and on a virtual machine whose idle vCPUs halt
 /// (guest halt-polling off, as on the machines this runs on) waking a halted vCPU costs tens
@@ -37,7 +37,7 @@ public struct IdlePoll {
     /// Calls in flight through the reactor above which it does not poll.
     public static let maxCallsInFlight = 1
 
-    /// The timeout for the next `zmq_poll`: 0 inside the window when at most
+    /// The timeout for the next wait (`ReactorWait`): 0 inside the window when at most
     /// `maxCallsInFlight` calls are in flight, else `blocking`.
     public mutating func timeout(blocking: Int, callsInFlight: Int) -> Int {
         guard window > .zero else { return blocking }
