@@ -40,4 +40,10 @@ public enum ProtoWire {
     public static func varintSize(_ value: UInt64) -> Int {
         (64 - value.leadingZeroBitCount + 6) / 7 + (value == 0 ? 1 : 0)
     }
+
+    /// The number of bytes `appendLengthDelimited` writes for field `number` holding `count`
+    /// bytes (none when empty).
+    public static func lengthDelimitedSize(_ number: UInt64, count: Int) -> Int {
+        count > 0 ? varintSize(number << 3 | 2) + varintSize(UInt64(count)) + count : 0
+    }
 }

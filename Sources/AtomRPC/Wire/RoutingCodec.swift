@@ -15,6 +15,18 @@ public enum RoutingCodec {
         public var method: String = ""
         public var callID: UInt64 = 0
         public var timeoutMs: UInt32 = 0
+
+        /// Takes field `field` if it is one of the head's (1-4); false for any other field.
+        mutating func read(_ field: UInt64, _ value: WireReader.Value, in buffer: UnsafeBufferPointer<UInt8>) -> Bool {
+            switch (field, value) {
+            case (1, .bytes(let range)): service = String(decoding: buffer[range], as: UTF8.self)
+            case (2, .bytes(let range)): method = String(decoding: buffer[range], as: UTF8.self)
+            case (3, .varint(let number)): callID = number
+            case (4, .varint(let number)): timeoutMs = UInt32(truncatingIfNeeded: number)
+            default: return false
+            }
+            return true
+        }
     }
 
     /// Reads the head of a serialized `RequestEnvelope`; nil when the bytes are not well-formed
@@ -23,13 +35,7 @@ public enum RoutingCodec {
         var head = RequestHead()
         let ok = bytes.withUnsafeBufferPointer { buffer in
             WireReader.forEachField(in: buffer) { field, value in
-                switch (field, value) {
-                case (1, .bytes(let range)): head.service = String(decoding: buffer[range], as: UTF8.self)
-                case (2, .bytes(let range)): head.method = String(decoding: buffer[range], as: UTF8.self)
-                case (3, .varint(let number)): head.callID = number
-                case (4, .varint(let number)): head.timeoutMs = UInt32(truncatingIfNeeded: number)
-                default: break
-                }
+                head.read(field, value, in: buffer)
                 return true
             }
         }
@@ -53,11 +59,8 @@ public enum RoutingCodec {
         let ok = bytes.withUnsafeBufferPointer { buffer in
             var payload: Range<Int>?
             let wellFormed = WireReader.forEachField(in: buffer) { field, value in
+                if request.head.read(field, value, in: buffer) { return true }
                 switch (field, value) {
-                case (1, .bytes(let range)): request.head.service = String(decoding: buffer[range], as: UTF8.self)
-                case (2, .bytes(let range)): request.head.method = String(decoding: buffer[range], as: UTF8.self)
-                case (3, .varint(let number)): request.head.callID = number
-                case (4, .varint(let number)): request.head.timeoutMs = UInt32(truncatingIfNeeded: number)
                 case (5, .bytes(let range)):
                     let entryBytes = UnsafeBufferPointer(rebasing: buffer[range])
                     var entry = MetadataEntry()
@@ -130,10 +133,8 @@ public enum RoutingCodec {
         ProtoWire.appendField(3, callID, to: &bytes)
         ProtoWire.appendField(4, UInt64(timeoutMs), to: &bytes)
         for entry in metadata {
-            let key = entry.key.utf8.count
-            let value = entry.value.utf8.count
-            let size = (key > 0 ? 1 + ProtoWire.varintSize(UInt64(key)) + key : 0)
-                + (value > 0 ? 1 + ProtoWire.varintSize(UInt64(value)) + value : 0)
+            let size = ProtoWire.lengthDelimitedSize(1, count: entry.key.utf8.count)
+                + ProtoWire.lengthDelimitedSize(2, count: entry.value.utf8.count)
             // An empty entry is still an entry: a present, zero-length message.
             bytes.append(0x2A)
             ProtoWire.appendVarint(UInt64(size), to: &bytes)

@@ -99,9 +99,12 @@ public final class ReactorWait {
             epoll_wait(epollFD, buffer.baseAddress!.assumingMemoryBound(to: epoll_event.self), 2, Int32(clamping: timeoutMs))
         }
         if count < 0 && errno != EINTR { readiness.failed = true }
-        for (index, event) in [(0, events.0), (1, events.1)] where index < count {
+        // At most two events, read in place (no array on the path of every wait).
+        func note(_ event: epoll_event) {
             if event.data.fd == wake.readFD { readiness.wake = true } else { readiness.socket = true }
         }
+        if count >= 1 { note(events.0) }
+        if count >= 2 { note(events.1) }
         #else
         var fds = [pollfd(fd: socketFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.readFD, events: Int16(POLLIN), revents: 0)]
         let count = poll(&fds, 2, Int32(clamping: timeoutMs))
