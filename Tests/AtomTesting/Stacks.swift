@@ -39,10 +39,12 @@ public final class InProcessStack: Sendable {
     public let endpoint: String
     public let gateway: Gateway
     private let tasks: TaskBag
+    private let socketPath: String
 
     public init(gatewayConfiguration: GatewayConfiguration? = nil) throws {
         let path = NSTemporaryDirectory() + "atom-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).ipc"
         endpoint = "ipc://\(path)"
+        socketPath = path
         var configuration = gatewayConfiguration ?? GatewayConfiguration()
         configuration.endpoint = endpoint
         if gatewayConfiguration == nil { configuration.heartbeatInterval = .milliseconds(100) }
@@ -70,6 +72,8 @@ public final class InProcessStack: Sendable {
     public func stop() async {
         gateway.stop()
         await tasks.cancelAndWait()
+        // libzmq leaves the socket file behind when the context outlives the listener.
+        unlink(socketPath)
     }
 }
 
