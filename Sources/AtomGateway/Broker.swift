@@ -150,7 +150,8 @@ final class Broker: @unchecked Sendable {
     init(configuration: GatewayConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        idlePoll = IdlePoll(window: configuration.idlePollWindow)
+        // At any load: its yields let its I/O thread run on its CPU (see IdlePoll).
+        idlePoll = IdlePoll(window: configuration.idlePollWindow, maxCallsInFlight: nil)
         let socket = try ZMQSocket(.router)
         try socket.setRouterMandatory(true)
         try socket.setHighWaterMarks(send: 50_000, receive: 50_000)

@@ -28,9 +28,19 @@ struct IdlePollTests {
     func busy() {
         var poll = IdlePoll(window: .seconds(60))
         poll.noteCallTraffic()
-        #expect(poll.timeout(blocking: 50, callsInFlight: IdlePoll.maxCallsInFlight) == 0)
-        #expect(poll.timeout(blocking: 50, callsInFlight: IdlePoll.maxCallsInFlight + 1) == 50)
+        #expect(poll.timeout(blocking: 50, callsInFlight: IdlePoll.lightLoad) == 0)
+        #expect(poll.timeout(blocking: 50, callsInFlight: IdlePoll.lightLoad + 1) == 50)
         #expect(poll.timeout(blocking: 50, callsInFlight: 0) == 0)
+    }
+
+    @Test("a reactor without a limit polls at any load inside the window, and still sleeps outside it")
+    func anyLoad() {
+        var poll = IdlePoll(window: .milliseconds(1), maxCallsInFlight: nil)
+        #expect(poll.timeout(blocking: 50, callsInFlight: 100) == 50, "no traffic yet: sleep")
+        poll.noteCallTraffic()
+        #expect(poll.timeout(blocking: 50, callsInFlight: 100) == 0)
+        Thread.sleep(forTimeInterval: 0.02)
+        #expect(poll.timeout(blocking: 50, callsInFlight: 100) == 50)
     }
 
     @Test("the window closes after its length without traffic")

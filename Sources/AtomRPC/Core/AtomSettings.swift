@@ -35,7 +35,7 @@ public enum AtomSettings {
         Spec(name: "ATOM_CAPACITY", defaultValue: "64", kind: .integer(1...100_000), usedBy: "services", description: "calls one instance runs at once"),
         Spec(name: "ATOM_HEARTBEAT_MS", defaultValue: "1000", kind: .integer(50...60_000), usedBy: "all", description: "liveness interval; silent for 3 means dead"),
         Spec(name: "ATOM_IDLE_POLL_US", defaultValue: "500", kind: .integer(0...100_000), usedBy: "gateway, clients",
-             description: "microseconds the gateway and a client keep polling after call traffic before they sleep, while at most one call is in flight (0: sleep at once); saves wake-ups of halted vCPUs"),
+             description: "microseconds the gateway and a client keep polling after call traffic before they sleep (a client only while at most one call is in flight; 0: sleep at once); saves wake-ups of halted vCPUs"),
         Spec(name: "ATOM_LOG_LEVEL", defaultValue: "info", kind: .logLevel, usedBy: "all", description: "trace, debug, info, notice, warning, error, critical"),
         Spec(name: "ATOM_CURVE_SECRET_KEY", defaultValue: nil, kind: .file, usedBy: "all", description: "this process's CurveZMQ secret key file (mode 0600)"),
         Spec(name: "ATOM_CURVE_SERVER_KEY", defaultValue: nil, kind: .file, usedBy: "clients, services", description: "the gateway's CurveZMQ public key file"),
