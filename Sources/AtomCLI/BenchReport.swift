@@ -1,6 +1,7 @@
+internal import AtomMetrics
+internal import AtomRPC
 internal import Foundation
 internal import Histogram
-internal import AtomRPC
 
 /// One benchmark's figures, in microseconds. The JSON schema is the same for every suite
 /// (documented in docs/benchmarks.md).
@@ -191,7 +192,7 @@ extension BenchReport {
     static func time<T>(_ histogram: inout Histogram<UInt64>, _ body: () async throws -> T) async rethrows -> T {
         let start = ContinuousClock.now
         let result = try await body()
-        _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
+        _ = histogram.record(LatencyRecorder.nanoseconds(ContinuousClock.now - start))
         return result
     }
 
@@ -199,7 +200,7 @@ extension BenchReport {
     static func time<T>(_ histogram: inout Histogram<UInt64>, _ body: () throws -> T) rethrows -> T {
         let start = ContinuousClock.now
         let result = try body()
-        _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
+        _ = histogram.record(LatencyRecorder.nanoseconds(ContinuousClock.now - start))
         return result
     }
 }

@@ -1,4 +1,5 @@
 internal import AtomAPI
+internal import AtomMetrics
 internal import AtomProto
 internal import AtomRPC
 internal import Foundation
@@ -122,7 +123,7 @@ struct LoaderBenchmark {
                 if response.outputsJson == expected { break }
                 if ContinuousClock.now - saved > .seconds(10) { throw CLIFailure(.failure, "round \(round): the new code never answered") }
             }
-            _ = reload.record(RPCBenchmark.nanoseconds(ContinuousClock.now - saved))
+            _ = reload.record(LatencyRecorder.nanoseconds(ContinuousClock.now - saved))
             // Let the watcher settle, so rounds do not merge into one debounce window.
             try await Task.sleep(for: .milliseconds(60))
         }

@@ -1,4 +1,5 @@
 internal import AtomAPI
+internal import AtomMetrics
 internal import AtomProto
 internal import AtomRPC
 internal import Foundation
@@ -73,7 +74,7 @@ struct MarketplaceBenchmark {
         var importTime = BenchReport.histogram()
         let started = ContinuousClock.now
         let imported = try await marketplace.import(ImportRequest(path: data), options: CallOptions(timeout: .seconds(600)))
-        _ = importTime.record(RPCBenchmark.nanoseconds(ContinuousClock.now - started))
+        _ = importTime.record(LatencyRecorder.nanoseconds(ContinuousClock.now - started))
         guard imported.failed == 0, imported.added + imported.unchanged == UInt32(queries.count) else {
             throw CLIFailure(.failure, "the import did not take every skill: \(imported.added) added, \(imported.failed) failed: \(imported.errors.prefix(3).map(\.message))")
         }
@@ -102,7 +103,7 @@ struct MarketplaceBenchmark {
             for _ in 0..<rounds {
                 let start = ContinuousClock.now
                 let response = try await marketplace.search(uncachedRequest)
-                _ = uncached.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
+                _ = uncached.record(LatencyRecorder.nanoseconds(ContinuousClock.now - start))
                 _ = service.record(max(response.serviceNs, 1))
             }
             _ = try await marketplace.search(request)

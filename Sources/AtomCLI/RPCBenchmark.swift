@@ -1,5 +1,6 @@
 internal import AtomAPI
 internal import AtomEcho
+internal import AtomMetrics
 internal import AtomProto
 internal import AtomRPC
 internal import Foundation
@@ -91,7 +92,7 @@ struct RPCBenchmark {
         for _ in 0..<rounds {
             let start = ContinuousClock.now
             _ = try await health.check(HealthCheckRequest())
-            _ = local.record(Self.nanoseconds(ContinuousClock.now - start))
+            _ = local.record(LatencyRecorder.nanoseconds(ContinuousClock.now - start))
         }
         report.results.append(BenchResult(name: "rpc_gateway_local", histogram: local))
 
@@ -100,7 +101,7 @@ struct RPCBenchmark {
         for _ in 0..<rounds {
             let start = ContinuousClock.now
             _ = try await echo.echo(request)
-            _ = unary.record(Self.nanoseconds(ContinuousClock.now - start))
+            _ = unary.record(LatencyRecorder.nanoseconds(ContinuousClock.now - start))
         }
         report.results.append(BenchResult(
             name: "rpc_gateway_unary", histogram: unary, target: "median <= 3x rpc_raw_zmq_roundtrip; p99 < 1000 us",
@@ -141,7 +142,7 @@ struct RPCBenchmark {
                     while ContinuousClock.now < stopAt {
                         let callStart = ContinuousClock.now
                         _ = try await echo.echo(request)
-                        _ = histogram.record(Self.nanoseconds(ContinuousClock.now - callStart))
+                        _ = histogram.record(LatencyRecorder.nanoseconds(ContinuousClock.now - callStart))
                     }
                     return histogram
                 }
@@ -152,11 +153,6 @@ struct RPCBenchmark {
         }
         let elapsed = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
         return (merged, Double(merged.totalCount) / elapsed)
-    }
-
-    static func nanoseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds)) / 1_000_000_000
     }
 
     /// REQ/REP round trips, encoding an EchoRequest and decoding the EchoResponse with
@@ -184,7 +180,7 @@ struct RPCBenchmark {
                     for _ in 0..<rounds {
                         let start = ContinuousClock.now
                         try roundTrip()
-                        _ = histogram.record(nanoseconds(ContinuousClock.now - start))
+                        _ = histogram.record(LatencyRecorder.nanoseconds(ContinuousClock.now - start))
                     }
                     socket.close()
                     continuation.resume(returning: histogram)

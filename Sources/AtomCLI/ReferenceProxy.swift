@@ -1,3 +1,4 @@
+internal import AtomMetrics
 internal import AtomProto
 internal import AtomRPC
 internal import Foundation
@@ -80,7 +81,7 @@ final class ReferenceProxy: Sendable {
                             let slot = Int(frames[0].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
                             guard slot < inFlight else { continue }
                             _ = try EchoResponse(serializedBytes: frames[2])
-                            _ = histogram.record(RPCBenchmark.nanoseconds(ContinuousClock.now - sentAt[slot]))
+                            _ = histogram.record(LatencyRecorder.nanoseconds(ContinuousClock.now - sentAt[slot]))
                             if ContinuousClock.now < stopAt { try send(slot) } else { outstanding -= 1 }
                         }
                     }

@@ -1,4 +1,5 @@
 internal import AtomAPI
+internal import AtomMetrics
 internal import AtomProto
 internal import AtomRPC
 internal import AtomWorkflow
@@ -84,7 +85,7 @@ struct WorkflowBenchmark {
             let outcome = WorkflowValidator.validate(spec, limits: limits)
             let elapsed = ContinuousClock.now - start
             precondition(outcome.isValid)
-            _ = histogram.record(RPCBenchmark.nanoseconds(elapsed))
+            _ = histogram.record(LatencyRecorder.nanoseconds(elapsed))
         }
         return histogram
     }
@@ -255,7 +256,7 @@ struct WorkflowBenchmark {
             let start = ContinuousClock.now
             let response = try await loader.executeSkill(ExecuteSkillRequest(name: "bench-noop", inputsJson: #"{"n":1}"#, timeoutMs: 5_000))
             guard response.failure == nil else { throw CLIFailure(.failure, "bench-noop failed: \(response.failure?.message ?? "")") }
-            _ = direct.record(RPCBenchmark.nanoseconds(ContinuousClock.now - start))
+            _ = direct.record(LatencyRecorder.nanoseconds(ContinuousClock.now - start))
         }
         report.results.append(BenchResult(name: "baseline_execute_trivial", histogram: direct))
 
@@ -264,7 +265,7 @@ struct WorkflowBenchmark {
         var netPerStep = BenchReport.histogram()
         let directMedian = direct.valueAtPercentile(50)
         for _ in 0..<rounds {
-            let nanoseconds = RPCBenchmark.nanoseconds(try await run(chain))
+            let nanoseconds = LatencyRecorder.nanoseconds(try await run(chain))
             _ = chainPerStep.record(nanoseconds / 40)
             _ = netPerStep.record(max(1, (nanoseconds / 40) > directMedian ? nanoseconds / 40 - directMedian : 1))
         }
@@ -274,7 +275,7 @@ struct WorkflowBenchmark {
 
         BenchReport.progress("parallel_3x100ms: \(rounds) runs of 3 independent 100 ms skills")
         var parallelRuns = BenchReport.histogram()
-        for _ in 0..<rounds { _ = parallelRuns.record(RPCBenchmark.nanoseconds(try await run(parallel))) }
+        for _ in 0..<rounds { _ = parallelRuns.record(LatencyRecorder.nanoseconds(try await run(parallel))) }
         report.results.append(BenchResult(name: "parallel_3x100ms", histogram: parallelRuns, target: "median <= 130000 us"))
     }
 
