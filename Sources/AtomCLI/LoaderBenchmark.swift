@@ -90,7 +90,7 @@ struct LoaderBenchmark {
             try await floor.warm()
             try await floor.interleaved(rounds, into: &get) { _ = try await loader.getSkill(GetSkillRequest(name: "anchor")) }
         }
-        report.results.append(floor.result)
+        report.results += floor.results
         report.results.append(BenchResult(name: "skill_get_cached", histogram: get, target: "median <= 0.3 ms", baseline: TransportFloor.resultName))
 
         BenchReport.progress("skill_execute_trivial: \(rounds) ExecuteSkill calls of a trivial skill through the gateway")

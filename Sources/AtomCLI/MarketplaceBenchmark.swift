@@ -107,7 +107,7 @@ struct MarketplaceBenchmark {
                 _ = service.record(max(response.serviceNs, 1))
             }
             _ = try await marketplace.search(request)
-            try await floor.interleaved(rounds, into: &cached) {
+            try await floor.interleaved(rounds, into: &cached, phase: shape) {
                 let response = try await marketplace.search(request)
                 guard response.cached else { throw CLIFailure(.failure, "a repeated search of \(shape) was not served from the cache") }
             }
@@ -116,9 +116,10 @@ struct MarketplaceBenchmark {
                 name: "search_\(shape)_service", histogram: service, target: "p99 <= 500 us and <= 2x baseline_tantivy_\(shape) p99",
                 baseline: "baseline_tantivy_\(shape)"))
             report.results.append(BenchResult(
-                name: "search_\(shape)_cached", histogram: cached, target: "p99 <= 500 us (through the gateway)", baseline: TransportFloor.resultName))
+                name: "search_\(shape)_cached", histogram: cached, target: "p99 <= 500 us (through the gateway)",
+                baseline: TransportFloor.resultName(phase: shape)))
         }
-        report.results.append(floor.result)
+        report.results += floor.results
     }
 
     /// The service's search code in a process of its own, one call after another with nothing
@@ -212,7 +213,9 @@ struct MarketplaceBenchmark {
             target("search_\(shape)_service_vs_tantivy", "inside the service p99 at most 2x tantivy's p99",
                    p99("search_\(shape)_service"), p99("baseline_tantivy_\(shape)").map { $0 * 2 })
             target("search_\(shape)_uncached_p99", "through the gateway p99 at most 2 ms", p99("search_\(shape)_uncached"), 2000)
-            target("search_\(shape)_cached_p99", "cached p99 at most 0.5 ms", p99("search_\(shape)_cached"), 500)
+            // The echo calls of the same blocks tell the transport's tail from the service's.
+            let floor = p99(TransportFloor.resultName(phase: shape)).map { String(format: "; echo calls beside it: p99 %.0f us", $0) } ?? ""
+            target("search_\(shape)_cached_p99", "cached p99 at most 0.5 ms\(floor)", p99("search_\(shape)_cached"), 500)
         }
         target("import_100k", "importing 100,000 skills at most 10 s", report.result("import_100k").map { $0.max / 1_000_000 }, 10, unit: "s")
         report.targets += targets

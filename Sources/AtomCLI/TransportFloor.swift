@@ -1,4 +1,5 @@
 internal import AtomAPI
+internal import AtomMetrics
 internal import AtomProto
 internal import AtomRPC
 internal import Histogram
@@ -19,6 +20,10 @@ struct TransportFloor {
     private let echo: EchoClient
     private let request = EchoRequest(payload: RPCBenchmark.payload)
     private(set) var histogram = BenchReport.histogram()
+    /// The echo calls of each named phase alone (`reference_gateway_echo_unary_<phase>`): a
+    /// slow moment of the machine during one phase shows there, where the whole run's figure
+    /// dilutes it.
+    private var phases: [(name: String, histogram: Histogram<UInt64>)] = []
 
     init(_ client: RPCClient) {
         echo = EchoClient(client)
@@ -29,26 +34,40 @@ struct TransportFloor {
         for _ in 0..<200 { _ = try await echo.echo(request) }
     }
 
-    /// A block of `count` timed echo calls.
-    private mutating func measureBlock(_ count: Int) async throws {
+    /// A block of `count` timed echo calls, recorded in the run's histogram and `phase`'s.
+    private mutating func measureBlock(_ count: Int, phase: inout Histogram<UInt64>) async throws {
         for _ in 0..<count {
-            _ = try await BenchReport.time(&histogram) { try await echo.echo(request) }
+            let start = ContinuousClock.now
+            _ = try await echo.echo(request)
+            let elapsed = LatencyRecorder.nanoseconds(ContinuousClock.now - start)
+            _ = histogram.record(elapsed)
+            _ = phase.record(elapsed)
         }
     }
 
-    /// `rounds` timed calls of `call`, in blocks alternating with blocks of echo calls.
-    mutating func interleaved(_ rounds: Int, into histogram: inout Histogram<UInt64>, _ call: () async throws -> Void) async throws {
+    /// `rounds` timed calls of `call`, in blocks alternating with blocks of echo calls. With a
+    /// `phase` name, that phase's echo calls are also reported on their own.
+    mutating func interleaved(
+        _ rounds: Int, into histogram: inout Histogram<UInt64>, phase: String? = nil, _ call: () async throws -> Void
+    ) async throws {
+        var phaseHistogram = BenchReport.histogram()
         var done = 0
         while done < rounds {
             let count = min(Self.block, rounds - done)
             for _ in 0..<count { try await BenchReport.time(&histogram, call) }
             done += count
             // As many echo calls as calls, so each side has the same weight in every moment.
-            try await measureBlock(count)
+            try await measureBlock(count, phase: &phaseHistogram)
         }
+        if let phase { phases.append((phase, phaseHistogram)) }
     }
 
-    var result: BenchResult {
-        BenchResult(name: Self.resultName, histogram: histogram)
+    /// The name of a phase's own echo figure.
+    static func resultName(phase: String) -> String { "\(resultName)_\(phase)" }
+
+    /// The whole run's echo figure, then each phase's.
+    var results: [BenchResult] {
+        [BenchResult(name: Self.resultName, histogram: histogram)]
+            + phases.map { BenchResult(name: Self.resultName(phase: $0.name), histogram: $0.histogram) }
     }
 }
