@@ -25,6 +25,10 @@ struct BenchResult: Codable {
     var baseline: String?
     /// Set by `--compare`: more than 1.5x slower than the same result in the baseline file.
     var regression: Bool?
+    /// Throughput benchmarks of the rpc suite with a stack of their own: the CPU time (all
+    /// threads, user and system) each process on the call's path used per call, in µs
+    /// (`ProcessCPU`).
+    var cpu_us_per_call: [String: Double]?
 
     /// Summarises a histogram of nanoseconds.
     init(
@@ -126,6 +130,11 @@ struct BenchReport: Codable {
         }
         let rule = String(repeating: "-", count: widths.reduce(0, +) + 2 * (widths.count - 1))
         var lines = [rule, line(headers), rule] + rows.map(line) + [rule]
+        for result in results {
+            guard let cpu = result.cpu_us_per_call, !cpu.isEmpty else { continue }
+            let parts = cpu.sorted { $0.key < $1.key }.map { "\($0.key) \(fmt($0.value))" }
+            lines.append("CPU per call  \(result.name): \(parts.joined(separator: " + ")) = \(fmt(cpu.values.reduce(0, +))) us (every thread of each process)")
+        }
         if build == "debug" { lines.append("note: debug build; use `make bench` (release) for figures worth comparing") }
         for skip in skipped ?? [] {
             lines.append("SKIP  \(skip.name): \(skip.reason)")

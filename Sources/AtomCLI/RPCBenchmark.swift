@@ -30,6 +30,8 @@ struct RPCBenchmark {
         BenchReport.progress("transport: \(transport.rawValue) (the gateway round trip, the raw baseline and the C-broker reference alike)")
         let rawEndpoint = try transport.freeEndpoint(in: scratch, name: "raw-echo")
         let proxy = try ReferenceProxy(transport: transport, scratch: scratch)
+        // The processes on each path, for CPU per call: only a stack of this run's own.
+        var gatewayPath: ProcessCPU?, brokerPath: ProcessCPU?
         if let gateway {
             endpoint = gateway
             try RawEchoResponder.start(endpoint: rawEndpoint)
@@ -38,16 +40,18 @@ struct RPCBenchmark {
             let local = try LocalStack(transport: transport)
             stack = local
             BenchReport.progress("starting a temporary stack at \(local.endpoint)")
-            try local.startGateway()
-            try local.startEcho(
+            let gatewayProcess = try local.startGateway()
+            let echoProcess = try local.startEcho(
                 instanceID: "bench-echo",
                 environment: ["ATOM_ECHO_RAW_ENDPOINT": rawEndpoint, "ATOM_ECHO_RAW_WORKER_ENDPOINT": proxy.backend])
+            gatewayPath = ProcessCPU([("gateway", gatewayProcess.pid), ("service", echoProcess.pid), ("client", getpid())])
+            brokerPath = ProcessCPU([("broker", proxy.brokerPID), ("service", echoProcess.pid), ("client", getpid())])
             try await local.waitForService(EchoClient.serviceName)
             endpoint = local.endpoint
         }
         defer { if let stack { Task { await stack.stopAll() } } }
         do {
-            try await measure(endpoint: endpoint, rawEndpoint: rawEndpoint, proxy: proxy, into: &report)
+            try await measure(endpoint: endpoint, rawEndpoint: rawEndpoint, proxy: proxy, cpu: gatewayPath, brokerCPU: brokerPath, into: &report)
         } catch {
             await proxy.stop()
             if let stack { await stack.stopAll() }
@@ -59,7 +63,10 @@ struct RPCBenchmark {
         }
     }
 
-    private func measure(endpoint: String, rawEndpoint: String, proxy: ReferenceProxy, into report: inout BenchReport) async throws {
+    private func measure(
+        endpoint: String, rawEndpoint: String, proxy: ReferenceProxy, cpu: ProcessCPU?, brokerCPU: ProcessCPU?,
+        into report: inout BenchReport
+    ) async throws {
         BenchReport.progress("rpc_raw_zmq_roundtrip: \(rounds) round trips")
         let raw = try await Self.rawRoundTrips(endpoint: rawEndpoint, rounds: rounds)
         report.results.append(BenchResult(name: "rpc_raw_zmq_roundtrip", histogram: raw))
@@ -67,9 +74,13 @@ struct RPCBenchmark {
         let (brokeredUnary, _) = try await proxy.throughput(inFlight: 1, seconds: seconds, payload: Self.payload)
         report.results.append(BenchResult(name: "reference_c_broker_unary", histogram: brokeredUnary))
         BenchReport.progress("reference_c_broker_throughput_8: 8 in flight through libzmq's zmq_proxy for \(seconds) s")
+        var brokerCPU = brokerCPU
+        brokerCPU?.start()
         let (brokered, rate) = try await proxy.throughput(inFlight: 8, seconds: seconds, payload: Self.payload)
-        report.results.append(BenchResult(
-            name: "reference_c_broker_throughput_8", histogram: brokered, callsPerSecond: rate, concurrency: 8))
+        var brokeredResult = BenchResult(
+            name: "reference_c_broker_throughput_8", histogram: brokered, callsPerSecond: rate, concurrency: 8)
+        brokeredResult.cpu_us_per_call = brokerCPU?.perCall(calls: brokered.totalCount)
+        report.results.append(brokeredResult)
 
         let client = try BenchReport.client(endpoint: endpoint)
         defer { client.close() }
@@ -77,11 +88,11 @@ struct RPCBenchmark {
         // RPCClient.executor): the gateway and the service are what is measured, not thread
         // hops inside the benchmark process.
         try await withTaskExecutorPreference(client.executor) {
-            try await measureGateway(client, into: &report)
+            try await measureGateway(client, cpu: cpu, into: &report)
         }
     }
 
-    private func measureGateway(_ client: RPCClient, into report: inout BenchReport) async throws {
+    private func measureGateway(_ client: RPCClient, cpu: ProcessCPU?, into report: inout BenchReport) async throws {
         let echo = EchoClient(client)
         let request = EchoRequest(payload: Self.payload)
         for _ in 0..<min(1000, rounds) { _ = try await echo.echo(request) }
@@ -109,10 +120,14 @@ struct RPCBenchmark {
 
         for concurrency in [1, 8, 32] {
             BenchReport.progress("rpc_gateway_throughput_\(concurrency): \(concurrency) callers for \(seconds) s")
+            var phaseCPU = cpu
+            phaseCPU?.start()
             let (histogram, callsPerSecond) = try await throughput(echo, request: request, concurrency: concurrency)
-            report.results.append(BenchResult(
+            var result = BenchResult(
                 name: "rpc_gateway_throughput_\(concurrency)", histogram: histogram, callsPerSecond: callsPerSecond,
-                concurrency: concurrency, target: concurrency == 8 ? ">= 20000 calls/s" : nil))
+                concurrency: concurrency, target: concurrency == 8 ? ">= 20000 calls/s" : nil)
+            result.cpu_us_per_call = phaseCPU?.perCall(calls: histogram.totalCount)
+            report.results.append(result)
         }
 
         if let raw = report.result("rpc_raw_zmq_roundtrip"), let gateway = report.result("rpc_gateway_unary") {

@@ -15,6 +15,7 @@ final class ReferenceProxy: Sendable {
     let frontend: String
     let backend: String
     private let broker: ManagedProcess
+    var brokerPID: Int32 { broker.pid }
 
     init(transport: LocalStack.Transport, scratch: String) throws {
         frontend = try transport.freeEndpoint(in: scratch, name: "c-broker-front")

@@ -223,6 +223,16 @@ struct EndToEndTests {
         }
         #expect(results.first { $0["name"] as? String == "rpc_gateway_throughput_8" }?["calls_per_s"] as? Double ?? 0 > 0)
         #expect(results.first { $0["name"] as? String == "rpc_gateway_unary" }?["baseline"] as? String == "rpc_raw_zmq_roundtrip")
+        // Where each throughput phase's CPU went, per process on the call's path: every process
+        // did some work for the calls.
+        for (name, roles) in [
+            ("rpc_gateway_throughput_8", ["client", "gateway", "service"]), ("reference_c_broker_throughput_8", ["broker", "client", "service"]),
+        ] {
+            let cpu = try #require(results.first { $0["name"] as? String == name }?["cpu_us_per_call"] as? [String: Double], "\(name) lacks cpu_us_per_call")
+            #expect(cpu.keys.sorted() == roles)
+            #expect(cpu.values.reduce(0, +) > 0)
+        }
+        #expect(run.output.contains("CPU per call  rpc_gateway_throughput_8: client "))
         let targets = try #require(object["targets"] as? [[String: Any]])
         #expect(targets.count == 3)
 

@@ -1,0 +1,42 @@
+import Foundation
+import Testing
+
+@testable import AtomCLI
+
+/// `atom bench rpc` reports the CPU each process on a call's path spends per call; a wrong
+/// parse of `/proc/<pid>/stat` would put the cost on the wrong process or make it up.
+@Suite("Process CPU")
+struct ProcessCPUTests {
+    @Test("utime and stime are read after the command name's last parenthesis, whatever the name holds")
+    func parse() {
+        // Fields 14 and 15 (utime, stime) are 250 and 50 ticks; the name has spaces and a ')'.
+        let stat = "4242 (atom (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 7 0 12345 1000000 500"
+        #expect(ProcessCPU.microsecondsUsed(stat: stat, ticksPerSecond: 100) == 3_000_000)
+        #expect(ProcessCPU.microsecondsUsed(stat: "4242 (atom) S 1 2", ticksPerSecond: 100) == nil, "too few fields")
+        #expect(ProcessCPU.microsecondsUsed(stat: "garbage", ticksPerSecond: 100) == nil)
+        #expect(ProcessCPU.microsecondsUsed(stat: stat, ticksPerSecond: 0) == nil)
+    }
+
+    @Test("a process that computes is charged for it, per call; a process that is gone gives no figure")
+    func measures() throws {
+        var meter = ProcessCPU([("self", getpid())])
+        meter.start()
+        // About 100 ms of CPU: ten clock ticks at the usual 100 per second.
+        let start = ContinuousClock.now
+        var sum: UInt64 = 0
+        while ContinuousClock.now - start < .milliseconds(100) { sum = sum &+ UInt64.random(in: 0...9) }
+        #expect(sum > 0)
+        let perCall = try #require(meter.perCall(calls: 1_000))
+        // 100 ms over 1,000 calls is 100 µs a call; the scheduler may take some of the time.
+        #expect((perCall["self"] ?? 0) >= 20 && (perCall["self"] ?? 0) <= 200, "\(perCall)")
+        #expect(meter.perCall(calls: 0) == nil)
+
+        let exited = Process()
+        exited.executableURL = URL(fileURLWithPath: "/bin/true")
+        try exited.run()
+        exited.waitUntilExit()
+        var gone = ProcessCPU([("gone", exited.processIdentifier)])
+        gone.start()
+        #expect(gone.perCall(calls: 10) == nil)
+    }
+}
