@@ -6,8 +6,9 @@ internal import Foundation
 /// Why: on a machine with two cores and six busy threads, calls per second follow the CPU each
 /// call costs the processes on its path, and the latency figures do not show which process
 /// pays. Read from `/proc/<pid>/stat` (user + system time of every thread, in clock ticks of
-/// 10 ms: over a phase of tens of thousands of calls, a resolution well under a microsecond
-/// per call). Absent where there is no `/proc`.
+/// 10 ms, each rounded down: a difference is good to about two ticks, so under a microsecond
+/// per call only over a phase of tens of thousands of calls, as the rpc suite's 3 s phases
+/// are; a few microseconds in a `--quick` run). Absent where there is no `/proc`.
 struct ProcessCPU {
     /// What the process is on the call's path ("gateway", "service", "client", ...) and its pid.
     let processes: [(role: String, pid: Int32)]

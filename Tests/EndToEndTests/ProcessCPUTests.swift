@@ -20,16 +20,16 @@ struct ProcessCPUTests {
     @Test("a process that computes is charged for it, per call; a process that is gone gives no figure")
     func measures() throws {
         var meter = ProcessCPU([("self", getpid())])
-        meter.start()
         // 100 ms of this thread's own CPU time, however loaded the machine is (other suites run
         // in this process at the same time, so the process may use more, never less).
         let wallStart = ContinuousClock.now
+        meter.start()
         let threadStart = Self.threadCPUMicroseconds()
         var sum: UInt64 = 0
         while Self.threadCPUMicroseconds() - threadStart < 100_000 { sum = sum &+ UInt64.random(in: 0...9) }
         #expect(sum > 0)
-        let wall = Double((ContinuousClock.now - wallStart) / .microseconds(1))
         let perCall = try #require(meter.perCall(calls: 1_000))
+        let wall = Double((ContinuousClock.now - wallStart) / .microseconds(1))
         let charged = (perCall["self"] ?? 0) * 1_000
         // Clock ticks are 10 ms: allow two of them either way.
         #expect(charged >= 80_000, "\(perCall)")
