@@ -1,5 +1,4 @@
 internal import AtomAPI
-internal import AtomMetrics
 internal import AtomProto
 internal import AtomRPC
 internal import Foundation
@@ -72,9 +71,9 @@ struct MarketplaceBenchmark {
 
         BenchReport.progress("import_100k: importing \(queries.count) skills (one Import call with the bundle's path)")
         var importTime = BenchReport.histogram()
-        let started = ContinuousClock.now
-        let imported = try await marketplace.import(ImportRequest(path: data), options: CallOptions(timeout: .seconds(600)))
-        _ = importTime.record(LatencyRecorder.nanoseconds(ContinuousClock.now - started))
+        let imported = try await BenchReport.time(&importTime) {
+            try await marketplace.import(ImportRequest(path: data), options: CallOptions(timeout: .seconds(600)))
+        }
         guard imported.failed == 0, imported.added + imported.unchanged == UInt32(queries.count) else {
             throw CLIFailure(.failure, "the import did not take every skill: \(imported.added) added, \(imported.failed) failed: \(imported.errors.prefix(3).map(\.message))")
         }
@@ -101,9 +100,7 @@ struct MarketplaceBenchmark {
             for _ in 0..<min(200, rounds) { _ = try await marketplace.search(uncachedRequest) }
             var uncached = BenchReport.histogram(), service = BenchReport.histogram(), cached = BenchReport.histogram()
             for _ in 0..<rounds {
-                let start = ContinuousClock.now
-                let response = try await marketplace.search(uncachedRequest)
-                _ = uncached.record(LatencyRecorder.nanoseconds(ContinuousClock.now - start))
+                let response = try await BenchReport.time(&uncached) { try await marketplace.search(uncachedRequest) }
                 _ = service.record(max(response.serviceNs, 1))
             }
             _ = try await marketplace.search(request)

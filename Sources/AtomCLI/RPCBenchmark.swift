@@ -1,6 +1,5 @@
 internal import AtomAPI
 internal import AtomEcho
-internal import AtomMetrics
 internal import AtomProto
 internal import AtomRPC
 internal import Foundation
@@ -100,20 +99,12 @@ struct RPCBenchmark {
         BenchReport.progress("rpc_gateway_local: \(rounds) calls the gateway answers itself (one hop)")
         let health = HealthClient(client)
         var local = BenchReport.histogram()
-        for _ in 0..<rounds {
-            let start = ContinuousClock.now
-            _ = try await health.check(HealthCheckRequest())
-            _ = local.record(LatencyRecorder.nanoseconds(ContinuousClock.now - start))
-        }
+        for _ in 0..<rounds { _ = try await BenchReport.time(&local) { try await health.check(HealthCheckRequest()) } }
         report.results.append(BenchResult(name: "rpc_gateway_local", histogram: local))
 
         BenchReport.progress("rpc_gateway_unary: \(rounds) sequential calls")
         var unary = BenchReport.histogram()
-        for _ in 0..<rounds {
-            let start = ContinuousClock.now
-            _ = try await echo.echo(request)
-            _ = unary.record(LatencyRecorder.nanoseconds(ContinuousClock.now - start))
-        }
+        for _ in 0..<rounds { _ = try await BenchReport.time(&unary) { try await echo.echo(request) } }
         report.results.append(BenchResult(
             name: "rpc_gateway_unary", histogram: unary, target: "median <= 3x rpc_raw_zmq_roundtrip; p99 < 1000 us",
             baseline: "rpc_raw_zmq_roundtrip"))
@@ -155,9 +146,7 @@ struct RPCBenchmark {
                 group.addTask {
                     var histogram = BenchReport.histogram()
                     while ContinuousClock.now < stopAt {
-                        let callStart = ContinuousClock.now
-                        _ = try await echo.echo(request)
-                        _ = histogram.record(LatencyRecorder.nanoseconds(ContinuousClock.now - callStart))
+                        _ = try await BenchReport.time(&histogram) { try await echo.echo(request) }
                     }
                     return histogram
                 }
@@ -192,11 +181,7 @@ struct RPCBenchmark {
                         }
                     }
                     for _ in 0..<min(1000, rounds) { try roundTrip() }
-                    for _ in 0..<rounds {
-                        let start = ContinuousClock.now
-                        try roundTrip()
-                        _ = histogram.record(LatencyRecorder.nanoseconds(ContinuousClock.now - start))
-                    }
+                    for _ in 0..<rounds { try BenchReport.time(&histogram, roundTrip) }
                     socket.close()
                     continuation.resume(returning: histogram)
                 } catch {

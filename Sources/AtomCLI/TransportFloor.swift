@@ -1,5 +1,4 @@
 internal import AtomAPI
-internal import AtomMetrics
 internal import AtomProto
 internal import AtomRPC
 internal import Histogram
@@ -34,17 +33,6 @@ struct TransportFloor {
         for _ in 0..<200 { _ = try await echo.echo(request) }
     }
 
-    /// A block of `count` timed echo calls, recorded in the run's histogram and `phase`'s.
-    private mutating func measureBlock(_ count: Int, phase: inout Histogram<UInt64>) async throws {
-        for _ in 0..<count {
-            let start = ContinuousClock.now
-            _ = try await echo.echo(request)
-            let elapsed = LatencyRecorder.nanoseconds(ContinuousClock.now - start)
-            _ = histogram.record(elapsed)
-            _ = phase.record(elapsed)
-        }
-    }
-
     /// `rounds` timed calls of `call`, in blocks alternating with blocks of echo calls. With a
     /// `phase` name, that phase's echo calls are also reported on their own.
     mutating func interleaved(
@@ -57,8 +45,9 @@ struct TransportFloor {
             for _ in 0..<count { try await BenchReport.time(&histogram, call) }
             done += count
             // As many echo calls as calls, so each side has the same weight in every moment.
-            try await measureBlock(count, phase: &phaseHistogram)
+            for _ in 0..<count { _ = try await BenchReport.time(&phaseHistogram) { try await echo.echo(request) } }
         }
+        self.histogram.add(phaseHistogram)
         if let phase { phases.append((phase, phaseHistogram)) }
     }
 

@@ -253,10 +253,10 @@ struct WorkflowBenchmark {
         BenchReport.progress("baseline_execute_trivial: 200 ExecuteSkill calls of the same skill through the gateway")
         var direct = BenchReport.histogram()
         for _ in 0..<200 {
-            let start = ContinuousClock.now
-            let response = try await loader.executeSkill(ExecuteSkillRequest(name: "bench-noop", inputsJson: #"{"n":1}"#, timeoutMs: 5_000))
-            guard response.failure == nil else { throw CLIFailure(.failure, "bench-noop failed: \(response.failure?.message ?? "")") }
-            _ = direct.record(LatencyRecorder.nanoseconds(ContinuousClock.now - start))
+            try await BenchReport.time(&direct) {
+                let response = try await loader.executeSkill(ExecuteSkillRequest(name: "bench-noop", inputsJson: #"{"n":1}"#, timeoutMs: 5_000))
+                guard response.failure == nil else { throw CLIFailure(.failure, "bench-noop failed: \(response.failure?.message ?? "")") }
+            }
         }
         report.results.append(BenchResult(name: "baseline_execute_trivial", histogram: direct))
 
