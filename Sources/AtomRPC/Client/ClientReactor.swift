@@ -1,7 +1,6 @@
 internal import AtomProto
 internal import DequeModule
 internal import Foundation
-internal import HeapModule
 internal import Synchronization
 
 /// The thread that owns a client's DEALER socket.
@@ -45,7 +44,7 @@ final class ClientReactor: @unchecked Sendable {
     private var socket: ZMQSocket?
     private var inFlight: [UInt64: OutgoingCall] = [:]
     private var unsent = Deque<(call: OutgoingCall, giveUpAt: ContinuousClock.Instant)>()
-    private var deadlines = Heap<DeadlineEntry>()
+    private var deadlines = DeadlineQueue()
     private var thread: Thread?
     private var monitor: HandshakeMonitor?
     /// Why the gateway refuses this client (a failed CurveZMQ handshake), while it does.
@@ -152,10 +151,10 @@ final class ClientReactor: @unchecked Sendable {
     private func pollTimeoutMs() -> Int {
         let now = ContinuousClock.now
         var next: ContinuousClock.Instant?
-        while let top = deadlines.min, inFlight[top.id] == nil && !unsent.contains(where: { $0.call.id == top.id }) {
-            deadlines.removeMin()
+        deadlines.compact(live: inFlight.count + unsent.count) { id in
+            inFlight[id] != nil || unsent.contains { $0.call.id == id }
         }
-        if let top = deadlines.min { next = top.deadline }
+        next = deadlines.earliest
         if !inFlight.isEmpty {
             let keepalive = lastKeepalive + keepaliveInterval
             next = next.map { min($0, keepalive) } ?? keepalive
@@ -194,7 +193,7 @@ final class ClientReactor: @unchecked Sendable {
             call.sink.deliver(.final(.failure(RPCError(.deadlineExceeded, "\(call.label): the deadline passed before the call was sent"))))
             return
         }
-        deadlines.insert(DeadlineEntry(deadline: call.deadline, id: call.id))
+        deadlines.insert(call.deadline, id: call.id)
         if unsent.isEmpty, let socket, trySend(call, on: socket) { return }
         unsent.append((call, min(call.deadline, .now + connectTimeout)))
     }
@@ -294,16 +293,15 @@ final class ClientReactor: @unchecked Sendable {
 
     private func expireDeadlines() {
         let now = ContinuousClock.now
-        while let top = deadlines.min, top.deadline <= now {
-            deadlines.removeMin()
-            if let index = unsent.firstIndex(where: { $0.call.id == top.id }) {
+        deadlines.removeDue(at: now) { id in
+            if let index = unsent.firstIndex(where: { $0.call.id == id }) {
                 let call = unsent.remove(at: index).call
                 call.sink.deliver(.final(.failure(RPCError.withReason(
                     .deadlineExceeded,
                     "\(call.label): deadline exceeded while waiting for the gateway at \(endpoint) (is `atom up` running?)",
                     reason: "GATEWAY_UNREACHABLE"))))
-            } else if let call = inFlight[top.id] {
-                cancel(top.id)
+            } else if let call = inFlight[id] {
+                cancel(id)
                 call.sink.deliver(.final(.failure(RPCError(.deadlineExceeded, "\(call.label): deadline exceeded"))))
             }
         }
@@ -326,14 +324,5 @@ final class ClientReactor: @unchecked Sendable {
             case .cancel, .stop: break
             }
         }
-    }
-}
-
-struct DeadlineEntry: Comparable {
-    let deadline: ContinuousClock.Instant
-    let id: UInt64
-
-    static func < (lhs: DeadlineEntry, rhs: DeadlineEntry) -> Bool {
-        (lhs.deadline, lhs.id) < (rhs.deadline, rhs.id)
     }
 }

@@ -12,19 +12,19 @@ public final class RPCServer: Sendable {
     /// This instance's latency recorder (RPC methods and domain operations).
     public let metrics = LatencyRecorder()
     private let reactor: ServerReactor
-    private let incoming: AsyncStream<[IncomingCall]>
+    private let incoming: IncomingCallQueue
 
     public init(
         service: any RPCService, configuration: RPCServerConfiguration,
         logger: Logger = Logger(label: "atom.rpc.server"), context: ZMQContext = .shared
     ) {
         self.configuration = configuration
-        let (incoming, continuation) = AsyncStream<[IncomingCall]>.makeStream()
+        let incoming = IncomingCallQueue()
         self.incoming = incoming
         var logger = logger
         logger[metadataKey: "instance"] = "\(configuration.instanceID)"
         reactor = ServerReactor(
-            configuration: configuration, service: service, incoming: continuation, logger: logger, context: context,
+            configuration: configuration, service: service, incoming: incoming, logger: logger, context: context,
             metrics: metrics)
     }
 
@@ -39,7 +39,7 @@ public final class RPCServer: Sendable {
         await withTaskCancellationHandler {
             await withTaskExecutorPreference(executor) {
                 await withDiscardingTaskGroup { group in
-                    for await batch in incoming {
+                    while let batch = await incoming.next() {
                         for call in batch {
                             if let executor {
                                 // On the reactor thread a handler starts at once, in this job,

@@ -1,7 +1,6 @@
 internal import AtomProto
 internal import AtomMetrics
 internal import Foundation
-internal import HeapModule
 internal import Logging
 internal import Synchronization
 
@@ -52,7 +51,7 @@ final class ServerReactor: @unchecked Sendable {
     private let operations: [String: String]
     /// Calls received, handed over once per pass over the socket (one resumption of the
     /// accepting task per batch, not per call).
-    private let incoming: AsyncStream<[IncomingCall]>.Continuation
+    private let incoming: IncomingCallQueue
     private let logger: Logger
     private let context: ZMQContext
     private let inbox = ReactorInbox<Operation>()
@@ -65,7 +64,7 @@ final class ServerReactor: @unchecked Sendable {
     private var calls: [UInt64: ActiveCall] = [:]
     /// Calls received in the current pass over the socket, not yet handed over.
     private var received: [IncomingCall] = []
-    private var deadlines = Heap<DeadlineEntry>()
+    private var deadlines = DeadlineQueue()
     private var registered = false
     private var lastHeard = ContinuousClock.now
     private var lastSent = ContinuousClock.now - .seconds(3600)
@@ -82,7 +81,7 @@ final class ServerReactor: @unchecked Sendable {
 
     init(
         configuration: RPCServerConfiguration, service: any RPCService,
-        incoming: AsyncStream<[IncomingCall]>.Continuation, logger: Logger, context: ZMQContext,
+        incoming: IncomingCallQueue, logger: Logger, context: ZMQContext,
         metrics: LatencyRecorder
     ) {
         self.configuration = configuration
@@ -225,10 +224,8 @@ final class ServerReactor: @unchecked Sendable {
     private func pollTimeoutMs() -> Int {
         let now = ContinuousClock.now
         var next = (registered ? lastSent : lastReadySent) + heartbeatInterval
-        while let top = deadlines.min, calls[top.id].map({ $0.finalSent }) ?? true {
-            deadlines.removeMin()
-        }
-        if let top = deadlines.min { next = min(next, top.deadline) }
+        deadlines.compact(live: calls.count) { id in calls[id].map { !$0.finalSent } ?? false }
+        if let earliest = deadlines.earliest { next = min(next, earliest) }
         if let drainDeadline { next = min(next, drainDeadline) }
         if let leavingUntil { next = min(next, leavingUntil) }
         if registered { next = min(next, lastHeard + heartbeatInterval * 3) }
@@ -374,7 +371,7 @@ final class ServerReactor: @unchecked Sendable {
         }
         let control = CallControl()
         calls[id] = ActiveCall(control: control, clientCallID: clientCallID, operation: operation, receivedAt: now)
-        if let deadline { deadlines.insert(DeadlineEntry(deadline: deadline, id: id)) }
+        if let deadline { deadlines.insert(deadline, id: id) }
         let context = RPCContext(
             service: head.service, method: head.method, deadline: deadline,
             metadata: request.metadata, instanceID: configuration.instanceID, metrics: metrics)
@@ -444,9 +441,9 @@ final class ServerReactor: @unchecked Sendable {
 
     private func expireDeadlines() {
         let now = ContinuousClock.now
-        while let top = deadlines.min, top.deadline <= now {
-            deadlines.removeMin()
-            stop(top.id, .deadline)
+        deadlines.removeDue(at: now) { id in
+            // Entries of calls already answered are left behind (see DeadlineQueue).
+            if calls[id]?.finalSent == false { stop(id, .deadline) }
         }
     }
 
