@@ -124,7 +124,7 @@ struct VirtualEnvironmentTests {
     func wrapperResolution() async throws {
         let scratch = try ScratchDirectory("uv-wrapper")
         defer { scratch.remove() }
-        let realPython = try #require(try await Self.store(scratch).runtime(for: .python).executable)
+        let realPython = try await Self.store(scratch).runtime(for: .python).executable
         let binary = try #require(Self.uvBinary(beside: realPython), "no uv binary found")
         // An interpreter folder of our own: python3 and uv, both links to the real ones.
         let bin = scratch.path + "/python-bin"
