@@ -41,6 +41,7 @@ struct GatewayOptions: ParsableArguments {
         } catch {
             throw CLIFailure(.usage, "\(error)")
         }
+        ReactorScheduling.configure(slice: environment.reactorSlice)
         if let gateway {
             if let problem = AtomEnvironment.endpointProblem(gateway) {
                 throw CLIFailure(.usage, "--gateway \(gateway) \(problem)")

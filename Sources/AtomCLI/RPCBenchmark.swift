@@ -163,7 +163,7 @@ struct RPCBenchmark {
     /// protobuf-c on each side, on a thread of its own (blocking calls stay off the pool).
     static func rawRoundTrips(endpoint: String, rounds: Int) async throws -> Histogram<UInt64> {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread(named: "atom-bench-raw") {
+            let thread = Thread(named: "atom-bench-raw", onMessagePath: true) {
                 do {
                     let socket = try ZMQSocket(.req)
                     try socket.connect(endpoint)

@@ -27,7 +27,7 @@ struct ReferenceBrokerCommand: AsyncParsableCommand {
         try back.bind(backend)
         // zmq_proxy blocks until the context ends: on a thread of its own, off the cooperative
         // pool. SIGTERM ends the process.
-        Thread(named: "atom-c-broker") { ZMQSocket.runProxy(frontend: front, backend: back) }.start()
+        Thread(named: "atom-c-broker", onMessagePath: true) { ZMQSocket.runProxy(frontend: front, backend: back) }.start()
         while true { try await Task.sleep(for: .seconds(3600)) }
     }
 }

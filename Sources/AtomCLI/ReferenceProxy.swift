@@ -46,7 +46,7 @@ final class ReferenceProxy: Sendable {
     func throughput(inFlight: Int, seconds: Double, payload: [UInt8]) async throws -> (Histogram<UInt64>, Double) {
         let frontend = self.frontend
         return try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread(named: "atom-bench-c-broker-client") {
+            let thread = Thread(named: "atom-bench-c-broker-client", onMessagePath: true) {
                 do {
                     let socket = try ZMQSocket(.dealer)
                     try socket.connect(frontend)

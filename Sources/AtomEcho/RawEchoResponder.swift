@@ -11,7 +11,7 @@ public enum RawEchoResponder {
     public static func start(endpoint: String, connect: Bool = false) throws {
         let socket = try ZMQSocket(.rep)
         if connect { try socket.connect(endpoint) } else { try socket.bind(endpoint) }
-        let thread = Thread(named: "atom-echo-raw") {
+        let thread = Thread(named: "atom-echo-raw", onMessagePath: true) {
             var poller = ZMQPoller([.socket(socket)])
             while true {
                 guard (try? poller.poll(timeoutMs: -1)) != nil else { continue }

@@ -187,7 +187,7 @@ final class Broker: @unchecked Sendable {
     }
 
     func start(onExit: @escaping @Sendable () -> Void) {
-        let thread = Thread(named: "atom-gateway") { [self] in
+        let thread = Thread(named: "atom-gateway", onMessagePath: true) { [self] in
             self.loop()
             onExit()
         }

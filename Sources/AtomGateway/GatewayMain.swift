@@ -33,6 +33,7 @@ public enum GatewayMain {
                       --endpoint   where to listen (default: $ATOM_GATEWAY or \(AtomEnvironment.defaultGateway))
                     environment: ATOM_GATEWAY, ATOM_HEARTBEAT_MS (default 1000), ATOM_LOG_LEVEL (default info),
                       ATOM_IDLE_POLL_US (default 500: microseconds of polling after call traffic before sleeping),
+                      ATOM_REACTOR_SLICE_US (default 100: the scheduler slice of threads on the message path; 0: the kernel's),
                       ATOM_GATEWAY_LOCAL (a second endpoint to listen on, such as ipc:///PATH, for processes on this host),
                       ATOM_METRICS_BASELINES (a baselines file for regression alerts),
                       ATOM_METRICS_HTTP_PORT, ATOM_METRICS_HTTP_ADDRESS (default 127.0.0.1): Prometheus /metrics,
@@ -50,6 +51,7 @@ public enum GatewayMain {
             fail("\(error)")
         }
         ServiceMain.bootstrapLogging(level: environment.logLevel)
+        ReactorScheduling.configure(slice: environment.reactorSlice)
         // ATOM_METRICS_BASELINES: a baselines file (`atom metrics --save-baselines FILE`).
         var policy = PerformancePolicy()
         if let path = settings.value("ATOM_METRICS_BASELINES") {

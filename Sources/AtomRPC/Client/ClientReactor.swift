@@ -70,7 +70,7 @@ final class ClientReactor: @unchecked Sendable {
         monitor = try HandshakeMonitor(watching: socket, context: context)
         try socket.connect(endpoint)
         self.socket = socket
-        let thread = Thread(named: "atom-rpc-client") { [self] in self.loop() }
+        let thread = Thread(named: "atom-rpc-client", onMessagePath: true) { [self] in self.loop() }
         self.thread = thread
         thread.start()
     }

@@ -27,6 +27,9 @@ public struct AtomEnvironment: Sendable {
     public var heartbeatInterval: Duration
     /// How long a reactor thread keeps polling after its last message before it sleeps.
     public var idlePollWindow: Duration
+    /// The scheduler slice threads on the message path ask for (`ReactorScheduling`); nil: the
+    /// kernel's default.
+    public var reactorSlice: Duration?
     public var logLevel: String
     public var curveSecretKeyFile: String?
     public var curveServerKeyFile: String?
@@ -61,6 +64,9 @@ public struct AtomEnvironment: Sendable {
         capacity = try Self.integer(environment, "ATOM_CAPACITY", default: 64, range: 1...100_000)
         heartbeatInterval = .milliseconds(try Self.integer(environment, "ATOM_HEARTBEAT_MS", default: 1_000, range: 50...60_000))
         idlePollWindow = .microseconds(try Self.integer(environment, "ATOM_IDLE_POLL_US", default: Int(IdlePoll.defaultWindow / .microseconds(1)), range: 0...100_000))
+        let sliceMicroseconds = try Self.integer(
+            environment, "ATOM_REACTOR_SLICE_US", default: Int(ReactorScheduling.defaultSlice / .microseconds(1)), range: 0...100_000)
+        reactorSlice = sliceMicroseconds == 0 ? nil : .microseconds(sliceMicroseconds)
         logLevel = environment["ATOM_LOG_LEVEL"] ?? "info"
         curveSecretKeyFile = environment["ATOM_CURVE_SECRET_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         curveServerKeyFile = environment["ATOM_CURVE_SERVER_KEY"].flatMap { $0.isEmpty ? nil : $0 }

@@ -9,8 +9,12 @@ extension Thread {
     /// A thread whose name the system shows (`top -H`, `ps -L`, `perf`, /proc/*/task/*/comm).
     /// Foundation's `name` does not reach the kernel here: these threads showed up as
     /// "oot.default-qos". Linux keeps 15 bytes of it.
-    public convenience init(named name: String, _ body: @escaping @Sendable () -> Void) {
+    ///
+    /// `onMessagePath`: a reactor or another thread every message waits for; it asks for the
+    /// short scheduler slice of `ReactorScheduling` as it starts.
+    public convenience init(named name: String, onMessagePath: Bool = false, _ body: @escaping @Sendable () -> Void) {
         self.init {
+            if onMessagePath { ReactorScheduling.applyToCurrentThread() }
             #if canImport(Glibc)
             // pthread_setname_np is not visible to Swift's Glibc module; this file is its Linux spelling.
             let fd = open("/proc/thread-self/comm", O_WRONLY)

@@ -99,7 +99,7 @@ final class ServerReactor: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread(named: "atom-rpc-server") { [self] in self.loop() }
+        let thread = Thread(named: "atom-rpc-server", onMessagePath: true) { [self] in self.loop() }
         thread.start()
     }
 

@@ -26,6 +26,7 @@ public enum ServiceMain {
             exit(2)
         }
         bootstrapLogging(level: environment.logLevel)
+        ReactorScheduling.configure(slice: environment.reactorSlice)
         var logger = Logger(label: label)
         logger[metadataKey: "service"] = "\(type(of: service).serviceName)"
         let configuration = RPCServerConfiguration(

@@ -1,4 +1,5 @@
 internal import CZeroMQ
+internal import Synchronization
 
 /// A libzmq context. Thread-safe by libzmq's contract; terminated when the last reference goes.
 ///
@@ -6,6 +7,8 @@ internal import CZeroMQ
 /// never blocks on unsent messages.
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
+    /// Whether libzmq has started this context's I/O thread (with its first socket).
+    private let ioThreadStarted = Atomic<Bool>(false)
 
     public init() {
         guard let handle = zmq_ctx_new() else {
@@ -18,6 +21,17 @@ public final class ZMQContext: @unchecked Sendable {
 
     deinit {
         while zmq_ctx_term(handle) != 0 && zmq_errno() == atom_zmq_eintr() {}
+    }
+
+    /// A new libzmq socket. libzmq starts the context's I/O thread with its first socket, on the
+    /// creating thread, and the new thread inherits that thread's scheduling: the first socket is
+    /// made with the short slice of `ReactorScheduling` held for that moment, so the I/O thread,
+    /// which every message of the process passes through, has it too.
+    func makeSocket(_ type: Int32) -> UnsafeMutableRawPointer? {
+        if ioThreadStarted.load(ordering: .acquiring) { return zmq_socket(handle, type) }
+        let socket = ReactorScheduling.withSliceOnCurrentThread { zmq_socket(handle, type) }
+        if socket != nil { ioThreadStarted.store(true, ordering: .releasing) }
+        return socket
     }
 
     /// The process-wide context most code shares.

@@ -25,7 +25,7 @@ public final class ZMQSocket: @unchecked Sendable {
     private let context: ZMQContext
 
     public init(_ type: ZMQSocketType, context: ZMQContext = .shared) throws {
-        guard let handle = zmq_socket(context.handle, type.rawValue) else {
+        guard let handle = context.makeSocket(type.rawValue) else {
             throw ZMQError.last("zmq_socket")
         }
         self.handle = handle
