@@ -108,6 +108,7 @@ struct BenchCommand: AsyncParsableCommand {
             }
         }
         if let baselineReport { report.compare(with: baselineReport) }
+        report.reactor_slice_us = ReactorScheduling.appliedSlice.map { Int($0 / .microseconds(1)) } ?? 0
         print(report.table())
         if let json {
             try report.write(to: json)

@@ -83,8 +83,9 @@ struct BenchReport: Codable {
     /// `ATOM_IDLE_POLL_US` of the benchmark's client and of the temporary stacks it starts (which
     /// inherit its environment); a stack given with `--gateway` has its own.
     var idle_poll_us: Int?
-    /// `ATOM_REACTOR_SLICE_US` likewise: the scheduler slice of every thread on the message path
-    /// (reactors, libzmq I/O threads, the baselines' threads); 0 is the kernel's default.
+    /// The scheduler slice the kernel gave this process's threads on the message path
+    /// (`ATOM_REACTOR_SLICE_US`; the stacks it starts inherit the setting): 0 when none took it
+    /// (set to 0, or a kernel before 6.12).
     var reactor_slice_us: Int?
     /// Results that could not be measured, with the reason (absent when none were skipped).
     var skipped: [BenchSkip]?
@@ -105,7 +106,6 @@ struct BenchReport: Codable {
         let environment = try? AtomEnvironment()
         idle_poll_us = environment.map { Int($0.idlePollWindow / .microseconds(1)) }
         if let environment { ReactorScheduling.configure(slice: environment.reactorSlice) }
-        reactor_slice_us = ReactorScheduling.slice.map { Int($0 / .microseconds(1)) } ?? 0
     }
 
     func result(_ name: String) -> BenchResult? { results.first { $0.name == name } }

@@ -30,10 +30,10 @@ struct ReactorQueuesTests {
             while let batch = await queue.next() { batches.append(batch.map(\.id)) }
             return batches
         }
-        // The consumer may or may not be waiting yet: both paths must hand over every call.
-        try? await Task.sleep(for: .milliseconds(20))
+        // First to a consumer that is waiting, then while it may be busy: both paths must hand
+        // over every call.
+        while !queue.hasWaitingConsumer { try? await Task.sleep(for: .milliseconds(1)) }
         queue.yield([Self.call(1)])
-        try? await Task.sleep(for: .milliseconds(20))
         queue.yield([Self.call(2), Self.call(3)])
         queue.yield([Self.call(4)])
         queue.finish()
@@ -60,10 +60,21 @@ struct ReactorQueuesTests {
         deadlines.insert(now - .seconds(2), id: 1)
         #expect(deadlines.earliest == now - .seconds(2))
         var due: [UInt64] = []
-        deadlines.removeDue(at: now) { due.append($0) }
+        deadlines.removeDue(at: now) { due.append($0.id) }
         #expect(due == [1, 2])
         #expect(deadlines.count == 1)
         #expect(deadlines.earliest == now + .seconds(5))
+    }
+
+    @Test("a due entry carries its deadline, so an owner can tell a reused call id from the call it was for")
+    func entryCarriesDeadline() {
+        var deadlines = DeadlineQueue()
+        let now = ContinuousClock.now
+        deadlines.insert(now - .milliseconds(5), id: 1)
+        var due: [DeadlineEntry] = []
+        deadlines.removeDue(at: now) { due.append($0) }
+        #expect(due.map(\.id) == [1])
+        #expect(due.first?.deadline == now - .milliseconds(5))
     }
 
     @Test("entries of ended calls are dropped once they outnumber the live ones, and all of them when none is live")
@@ -74,13 +85,13 @@ struct ReactorQueuesTests {
         for id in 0..<UInt64(total) { deadlines.insert(now + .seconds(Int64(id) + 1), id: id) }
         let live: Set<UInt64> = [7, 40]
         // Few enough left-behind entries: nothing is done (no pass on every call).
-        deadlines.compact(live: 100) { live.contains($0) }
+        deadlines.compact(live: 100) { live.contains($0.id) }
         #expect(deadlines.count == total)
-        deadlines.compact(live: live.count) { live.contains($0) }
+        deadlines.compact(live: live.count) { live.contains($0.id) }
         #expect(deadlines.count == 2)
         #expect(deadlines.earliest == now + .seconds(8))
         var due: [UInt64] = []
-        deadlines.removeDue(at: now + .seconds(3600)) { due.append($0) }
+        deadlines.removeDue(at: now + .seconds(3600)) { due.append($0.id) }
         #expect(due == [7, 40])
         for id in 0..<UInt64(5) { deadlines.insert(now + .seconds(1), id: id) }
         deadlines.compact(live: 0) { _ in true }

@@ -151,9 +151,6 @@ final class ClientReactor: @unchecked Sendable {
     private func pollTimeoutMs() -> Int {
         let now = ContinuousClock.now
         var next: ContinuousClock.Instant?
-        deadlines.compact(live: inFlight.count + unsent.count) { id in
-            inFlight[id] != nil || unsent.contains { $0.call.id == id }
-        }
         next = deadlines.earliest
         if !inFlight.isEmpty {
             let keepalive = lastKeepalive + keepaliveInterval
@@ -293,7 +290,12 @@ final class ClientReactor: @unchecked Sendable {
 
     private func expireDeadlines() {
         let now = ContinuousClock.now
-        deadlines.removeDue(at: now) { id in
+        // Client call ids are never reused: the id alone tells whether an entry's call is live.
+        deadlines.compact(live: inFlight.count + unsent.count) { entry in
+            inFlight[entry.id] != nil || unsent.contains { $0.call.id == entry.id }
+        }
+        deadlines.removeDue(at: now) { entry in
+            let id = entry.id
             if let index = unsent.firstIndex(where: { $0.call.id == id }) {
                 let call = unsent.remove(at: index).call
                 call.sink.deliver(.final(.failure(RPCError.withReason(

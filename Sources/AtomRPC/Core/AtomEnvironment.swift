@@ -66,6 +66,9 @@ public struct AtomEnvironment: Sendable {
         idlePollWindow = .microseconds(try Self.integer(environment, "ATOM_IDLE_POLL_US", default: Int(IdlePoll.defaultWindow / .microseconds(1)), range: 0...100_000))
         let sliceMicroseconds = try Self.integer(
             environment, "ATOM_REACTOR_SLICE_US", default: Int(ReactorScheduling.defaultSlice / .microseconds(1)), range: 0...100_000)
+        guard sliceMicroseconds == 0 || sliceMicroseconds >= 100 else {
+            throw InvalidSetting(description: "ATOM_REACTOR_SLICE_US=\(sliceMicroseconds): the kernel's shortest slice is 100 (or 0 for its default)")
+        }
         reactorSlice = sliceMicroseconds == 0 ? nil : .microseconds(sliceMicroseconds)
         logLevel = environment["ATOM_LOG_LEVEL"] ?? "info"
         curveSecretKeyFile = environment["ATOM_CURVE_SECRET_KEY"].flatMap { $0.isEmpty ? nil : $0 }

@@ -37,7 +37,7 @@ public enum AtomSettings {
         Spec(name: "ATOM_IDLE_POLL_US", defaultValue: "500", kind: .integer(0...100_000), usedBy: "gateway, clients",
              description: "microseconds the gateway and a client keep polling after call traffic before they sleep (a client only while at most one call is in flight; 0: sleep at once); saves wake-ups of halted vCPUs"),
         Spec(name: "ATOM_REACTOR_SLICE_US", defaultValue: "100", kind: .integer(0...100_000), usedBy: "all",
-             description: "the scheduler slice (Linux 6.12 and later) of the threads every message passes: reactors and libzmq's I/O threads; the kernel keeps it within 100-100,000; 0: the kernel's default"),
+             description: "the scheduler slice (Linux 6.12 and later) of the threads every message passes: reactors and libzmq's I/O threads; 0 or 100-100,000; 0: the kernel's default; threads and processes they start keep the kernel's"),
         Spec(name: "ATOM_LOG_LEVEL", defaultValue: "info", kind: .logLevel, usedBy: "all", description: "trace, debug, info, notice, warning, error, critical"),
         Spec(name: "ATOM_CURVE_SECRET_KEY", defaultValue: nil, kind: .file, usedBy: "all", description: "this process's CurveZMQ secret key file (mode 0600)"),
         Spec(name: "ATOM_CURVE_SERVER_KEY", defaultValue: nil, kind: .file, usedBy: "clients, services", description: "the gateway's CurveZMQ public key file"),

@@ -21,11 +21,13 @@ internal import CZeroMQ
 /// 16,471 to 18,900 calls/s (0.83 to 0.91 of the C broker in the same runs), unary median 239 to
 /// 199 µs, CPU per call 103 to 91 µs.
 ///
-/// Only those threads get it, one by one, never the whole process: processes started by a
-/// service (uv, npm, skill hosts) inherit the slice of the thread that starts them, and
-/// CPU-bound work cut finely loses time to switching. A reactor thread sets its own as it
-/// starts; libzmq's I/O thread inherits it from the thread that creates a context's first
-/// socket, which holds the slice for that moment (`ZMQContext`).
+/// Only those threads get it, never the whole process or what they start: processes started
+/// by a service (uv, npm, skill hosts) would inherit it, and CPU-bound work cut finely loses
+/// time to switching. A thread on the message path sets its own as it starts, with the kernel's
+/// reset-on-fork flag, so the threads and processes it starts get the kernel's defaults (the
+/// dispatch pool grows from whichever thread queues work). libzmq's I/O thread is the one
+/// thread meant to inherit it: the thread that creates a context's first socket holds the
+/// slice, inheritable, for that moment (`ZMQContext.makeSocket`).
 ///
 /// A thread's policy and nice value are kept. On kernels before 6.12, and on threads with a
 /// real-time policy, nothing changes; elsewhere than Linux it does nothing.
@@ -53,19 +55,40 @@ public enum ReactorScheduling {
         return microseconds == 0 ? nil : .microseconds(microseconds)
     }
 
-    /// Gives the calling thread the configured slice (reactor threads, as they start).
+    /// The slice the kernel reports for the last thread that asked for it (nil: none took it:
+    /// not configured, or a kernel before 6.12). What the benchmark report records.
+    public static var appliedSlice: Duration? { applied.withLock { $0 } }
+    private static let applied = Mutex<Duration?>(nil)
+
+    /// Gives the calling thread the configured slice (threads on the message path, as they
+    /// start). Threads and processes it starts later do not inherit it (the kernel's
+    /// reset-on-fork flag): on Linux the dispatch pool grows from whichever thread queues work,
+    /// and a reactor queues work all the time.
     static func applyToCurrentThread() {
-        if let slice { _ = setSlice(slice) }
+        guard let slice else { return }
+        if setSlice(slice, resetOnFork: true) {
+            let reported = currentSlice()
+            applied.withLock { $0 = reported }
+        }
     }
 
-    /// Runs `body` with the configured slice on the calling thread, then puts the thread's
-    /// slice back: threads `body` creates (libzmq's I/O thread) inherit the short slice, the
-    /// caller keeps its own.
+    /// Runs `body` with the configured slice on the calling thread, inheritable, then puts the
+    /// thread's own attributes back (its slice and its reset-on-fork flag): threads `body`
+    /// creates (libzmq's I/O thread) get the short slice, the caller keeps what it had.
     static func withSliceOnCurrentThread<T>(_ body: () throws -> T) rethrows -> T {
-        guard let slice, let previous = currentSlice(), previous != slice else { return try body() }
-        _ = setSlice(slice)
-        defer { _ = setSlice(previous) }
+        #if os(Linux)
+        guard let slice, let original = SchedulerAttributes.read(thread: 0), original.isFair else { return try body() }
+        var during = original
+        during.runtime = nanoseconds(slice)
+        during.resetOnFork = false
+        guard during.write(thread: 0) else { return try body() }
+        // Written back as read: a slice this thread inherited from whoever started the process
+        // is kept, not replaced by the kernel's default.
+        defer { _ = original.write(thread: 0) }
         return try body()
+        #else
+        return try body()
+        #endif
     }
 
     /// The slice of thread `thread` (0: the calling thread); nil where the kernel does not tell
@@ -82,18 +105,23 @@ public enum ReactorScheduling {
     }
 
     /// Asks for `slice` for thread `thread` (0: the calling thread), keeping its policy and
-    /// nice value; true when the kernel now reports that slice (it clamps to 100 µs - 100 ms).
+    /// nice value, and with `resetOnFork` keeping it from what the thread starts; true when the
+    /// kernel now reports that slice (it clamps to 100 us - 100 ms).
     @discardableResult
-    static func setSlice(_ slice: Duration, thread: Int32 = 0) -> Bool {
+    static func setSlice(_ slice: Duration, thread: Int32 = 0, resetOnFork: Bool = false) -> Bool {
         #if os(Linux)
         guard var attributes = SchedulerAttributes.read(thread: thread), attributes.isFair else { return false }
-        let nanoseconds = UInt64(clamping: slice.components.seconds * 1_000_000_000 + slice.components.attoseconds / 1_000_000_000)
-        attributes.runtime = nanoseconds
+        attributes.runtime = nanoseconds(slice)
+        if resetOnFork { attributes.resetOnFork = true }
         guard attributes.write(thread: thread) else { return false }
-        return SchedulerAttributes.read(thread: thread)?.runtime == min(max(nanoseconds, 100_000), 100_000_000)
+        return SchedulerAttributes.read(thread: thread)?.runtime == min(max(nanoseconds(slice), 100_000), 100_000_000)
         #else
         return false
         #endif
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> UInt64 {
+        UInt64(clamping: duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 }
 
@@ -105,9 +133,15 @@ private struct SchedulerAttributes {
     private static let policyOther: UInt32 = 0
     private static let policyBatch: UInt32 = 3
     /// SCHED_FLAG_RESET_ON_FORK: the one flag carried over when writing back.
-    private static let resetOnFork: UInt64 = 0x01
+    private static let resetOnForkFlag: UInt64 = 0x01
 
     var isFair: Bool { raw.sched_policy == Self.policyOther || raw.sched_policy == Self.policyBatch }
+
+    /// Threads and processes this thread starts get the kernel's defaults, not its slice.
+    var resetOnFork: Bool {
+        get { raw.sched_flags & Self.resetOnForkFlag != 0 }
+        set { raw.sched_flags = newValue ? raw.sched_flags | Self.resetOnForkFlag : raw.sched_flags & ~Self.resetOnForkFlag }
+    }
 
     /// For SCHED_OTHER and SCHED_BATCH: the slice in nanoseconds (Linux 6.12 and later; 0 before).
     var runtime: UInt64 {
@@ -123,7 +157,7 @@ private struct SchedulerAttributes {
     /// Writes back what was read, with the new runtime: the same policy, nice and priority.
     func write(thread: Int32) -> Bool {
         var raw = self.raw
-        raw.sched_flags &= Self.resetOnFork
+        raw.sched_flags &= Self.resetOnForkFlag
         // Utilization clamps are written only with their flags; none is implied.
         raw.sched_util_min = 0
         raw.sched_util_max = 0

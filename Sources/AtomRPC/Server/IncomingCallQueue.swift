@@ -37,6 +37,9 @@ final class IncomingCallQueue: Sendable {
         waiter?.resume(returning: calls)
     }
 
+    /// Whether the consumer is waiting in `next()` (for tests).
+    var hasWaitingConsumer: Bool { state.withLock { $0.waiter != nil } }
+
     /// No more calls: the consumer gets what is pending, then nil.
     func finish() {
         let waiter = state.withLock { state -> UnsafeContinuation<[IncomingCall]?, Never>? in

@@ -37,6 +37,7 @@ final class ServerReactor: @unchecked Sendable {
         /// The operation its latency is recorded under: "rpc.<service>/<method>".
         let operation: String
         let receivedAt: ContinuousClock.Instant
+        let deadline: ContinuousClock.Instant?
         var finalSent = false
         var handlerEnded = false
     }
@@ -224,7 +225,6 @@ final class ServerReactor: @unchecked Sendable {
     private func pollTimeoutMs() -> Int {
         let now = ContinuousClock.now
         var next = (registered ? lastSent : lastReadySent) + heartbeatInterval
-        deadlines.compact(live: calls.count) { id in calls[id].map { !$0.finalSent } ?? false }
         if let earliest = deadlines.earliest { next = min(next, earliest) }
         if let drainDeadline { next = min(next, drainDeadline) }
         if let leavingUntil { next = min(next, leavingUntil) }
@@ -370,7 +370,8 @@ final class ServerReactor: @unchecked Sendable {
             return
         }
         let control = CallControl()
-        calls[id] = ActiveCall(control: control, clientCallID: clientCallID, operation: operation, receivedAt: now)
+        calls[id] = ActiveCall(
+            control: control, clientCallID: clientCallID, operation: operation, receivedAt: now, deadline: deadline)
         if let deadline { deadlines.insert(deadline, id: id) }
         let context = RPCContext(
             service: head.service, method: head.method, deadline: deadline,
@@ -441,10 +442,18 @@ final class ServerReactor: @unchecked Sendable {
 
     private func expireDeadlines() {
         let now = ContinuousClock.now
-        deadlines.removeDue(at: now) { id in
+        deadlines.compact(live: calls.count) { isPending($0) }
+        deadlines.removeDue(at: now) { entry in
             // Entries of calls already answered are left behind (see DeadlineQueue).
-            if calls[id]?.finalSent == false { stop(id, .deadline) }
+            if isPending(entry) { stop(entry.id, .deadline) }
         }
+    }
+
+    /// Whether a deadline entry belongs to a call still waiting for its final response: the
+    /// same id and the same deadline (the gateway reuses ids after it restarts).
+    private func isPending(_ entry: DeadlineEntry) -> Bool {
+        guard let call = calls[entry.id] else { return false }
+        return !call.finalSent && call.deadline == entry.deadline
     }
 
     private func beginDrain() {
