@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import AtomRPC
+import AtomTesting
 
 #if os(Linux)
 import Glibc
@@ -88,10 +89,9 @@ struct ReactorSchedulingTests {
         #expect(creatorAfter == creatorBefore, "the creating thread's own slice is put back")
         // libzmq names its threads as they start: wait for the new I/O thread's name.
         var ioThreads: [Int32] = []
-        for _ in 0..<200 {
+        _ = await eventually(timeout: .seconds(2), every: .milliseconds(10)) {
             ioThreads = Self.threads().filter { !before.contains($0.id) && $0.name.hasPrefix("ZMQbg/IO") }.map(\.id)
-            if !ioThreads.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(10))
+            return !ioThreads.isEmpty
         }
         try #require(!ioThreads.isEmpty, "no new libzmq I/O thread appeared")
         // This test's context is alive (its socket holds it), so its I/O thread is too; another
@@ -115,10 +115,9 @@ struct ReactorSchedulingTests {
         let client = try RPCClient(endpoint: "ipc:///tmp/atom-scheduling-\(UUID().uuidString).ipc", name: "scheduling-test")
         defer { client.close() }
         var reactors: [Int32] = []
-        for _ in 0..<200 {
+        _ = await eventually(timeout: .seconds(2), every: .milliseconds(10)) {
             reactors = Self.threads().filter { $0.name == "atom-rpc-client" }.map(\.id)
-            if !reactors.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(10))
+            return !reactors.isEmpty
         }
         try #require(!reactors.isEmpty, "no client reactor thread")
         let main = getpid()

@@ -150,8 +150,7 @@ final class ClientReactor: @unchecked Sendable {
 
     private func pollTimeoutMs() -> Int {
         let now = ContinuousClock.now
-        var next: ContinuousClock.Instant?
-        next = deadlines.earliest
+        var next = deadlines.earliest
         if !inFlight.isEmpty {
             let keepalive = lastKeepalive + keepaliveInterval
             next = next.map { min($0, keepalive) } ?? keepalive

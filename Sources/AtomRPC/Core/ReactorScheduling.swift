@@ -6,6 +6,7 @@ import Darwin
 internal import Foundation
 internal import Synchronization
 internal import CZeroMQ
+internal import AtomMetrics
 
 /// Asks the kernel for a short scheduler slice for the threads on the path of every message:
 /// reactor threads and libzmq's I/O threads (`ATOM_REACTOR_SLICE_US`, default 100 µs).
@@ -46,13 +47,11 @@ public enum ReactorScheduling {
 
     public static var slice: Duration? { configured.withLock { $0 } }
 
+    /// Read the way every process reads it (`AtomEnvironment`); an invalid environment is reported
+    /// by the process's own settings check, and here means the default.
     private static func sliceFromProcessEnvironment() -> Duration? {
-        guard let text = ProcessInfo.processInfo.environment["ATOM_REACTOR_SLICE_US"], !text.isEmpty else {
-            return defaultSlice
-        }
-        // An invalid value is reported by the process's settings check; here it means the default.
-        guard let microseconds = Int(text), (0...100_000).contains(microseconds) else { return defaultSlice }
-        return microseconds == 0 ? nil : .microseconds(microseconds)
+        guard let environment = try? AtomEnvironment(ProcessInfo.processInfo.environment) else { return defaultSlice }
+        return environment.reactorSlice
     }
 
     /// The slice the kernel reports for the last thread that asked for it (nil: none took it:
@@ -121,7 +120,7 @@ public enum ReactorScheduling {
     }
 
     private static func nanoseconds(_ duration: Duration) -> UInt64 {
-        UInt64(clamping: duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        LatencyRecorder.nanoseconds(duration)
     }
 }
 
