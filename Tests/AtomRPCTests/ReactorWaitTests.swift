@@ -100,4 +100,62 @@ struct ReactorWaitTests {
         _ = waiter.wait(timeoutMs: 0)
         #expect(ContinuousClock.now - start < .milliseconds(50))
     }
+
+    // Polls (timeout 0) of a socket found idle and unused since skip ZMQ_EVENTS and only ask
+    // epoll whether libzmq's descriptor has news: these cases must still see everything.
+
+    @Test("an idle reactor's polls see a message that arrives between them")
+    func pollsSeeNewMessage() throws {
+        let context = ZMQContext()
+        let (left, right) = try pair(context)
+        let waiter = try ReactorWait(socket: right, wake: WakeSignal())
+        for round in 0..<20 {
+            try settle(waiter, right)
+            #expect(!waiter.wait(timeoutMs: 0).socket)  // found idle: the next polls take the short path
+            #expect(!waiter.wait(timeoutMs: 0).socket)
+            try left.send([[UInt8(round)]])
+            let deadline = ContinuousClock.now + .seconds(2)
+            var seen = false
+            while !seen && ContinuousClock.now < deadline {
+                seen = waiter.wait(timeoutMs: 0).socket
+            }
+            #expect(seen, "round \(round)")
+            #expect(try right.receive() == [[UInt8(round)]])
+        }
+    }
+
+    /// The ZMQ_FD trap again, for polls: after the socket was found idle, a send clears the
+    /// notification of a message that arrived meanwhile. The next poll must not trust the
+    /// descriptor alone.
+    @Test("a poll after a send that consumed the notification still sees the message at once")
+    func pollAfterSendSeesMessage() throws {
+        let context = ZMQContext()
+        let (left, right) = try pair(context)
+        let waiter = try ReactorWait(socket: right, wake: WakeSignal())
+        try settle(waiter, right)
+        for round in 0..<50 {
+            #expect(!waiter.wait(timeoutMs: 0).socket, "round \(round)")
+            try left.send([[UInt8(round)]])
+            usleep(2_000)  // let the message reach right's queue and its command be signalled
+            try right.send([[0xFF]])  // processes (and clears) right's pending commands
+            #expect(waiter.wait(timeoutMs: 0).socket, "round \(round)")
+            #expect(try right.receive() == [[UInt8(round)]])
+            while try left.receive() != nil {}
+            while try right.receive() != nil {}
+        }
+    }
+
+    @Test("a poll reports a wake-up signal and clears it")
+    func pollSeesWake() throws {
+        let context = ZMQContext()
+        let (_, right) = try pair(context)
+        let wake = WakeSignal()
+        let waiter = try ReactorWait(socket: right, wake: wake)
+        try settle(waiter, right)
+        #expect(!waiter.wait(timeoutMs: 0).wake)
+        wake.signal()
+        let polled = waiter.wait(timeoutMs: 0)
+        #expect(polled.wake && !polled.socket)
+        #expect(!waiter.wait(timeoutMs: 0).wake)
+    }
 }

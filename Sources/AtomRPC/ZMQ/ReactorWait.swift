@@ -35,6 +35,8 @@ public final class ReactorWait {
 
     private let socket: ZMQSocket
     private let wake: WakeSignal
+    /// `socket.operations` when ZMQ_EVENTS last found no message; nil when it last found one.
+    private var idleAt: UInt64?
     #if os(Linux)
     private let epollFD: Int32
     #else
@@ -86,14 +88,50 @@ public final class ReactorWait {
     /// Returns at once when a message is waiting; otherwise waits up to `timeoutMs` (-1:
     /// forever, 0: not at all) for one, or for the wake-up signal. EINTR counts as a timeout.
     public func wait(timeoutMs: Int) -> Readiness {
-        switch socketHasMessage() {
-        case true?: return Readiness(socket: true, wake: false)
-        case nil: return Readiness(socket: false, wake: false, failed: true)
-        case false?: break
-        }
-        guard timeoutMs != 0 else { return Readiness(socket: false, wake: false) }
-        var readiness = Readiness(socket: false, wake: false)
+        var woken = false
         #if os(Linux)
+        if timeoutMs == 0 && idleAt == socket.operations {
+            // A poll (an idle reactor's, see `IdlePoll`) of a socket that was found idle and
+            // has not been used since: libzmq has taken in no notification since then, so its
+            // descriptor alone tells whether anything came. One epoll_wait, instead of the
+            // mailbox check behind ZMQ_EVENTS (a poll and a getpid), on every turn of the poll.
+            let polled = epoll(timeoutMs: 0)
+            if polled.failed || !polled.socket { return polled }
+            woken = polled.wake
+        }
+        #endif
+        switch socketHasMessage() {
+        case true?:
+            idleAt = nil
+            return Readiness(socket: true, wake: woken)
+        case nil:
+            return Readiness(socket: false, wake: woken, failed: true)
+        case false?:
+            idleAt = socket.operations
+        }
+        guard timeoutMs != 0 else { return Readiness(socket: false, wake: woken) }
+        #if os(Linux)
+        var readiness = epoll(timeoutMs: timeoutMs)
+        #else
+        var readiness = Readiness(socket: false, wake: false)
+        var fds = [pollfd(fd: socketFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.readFD, events: Int16(POLLIN), revents: 0)]
+        let count = poll(&fds, 2, Int32(clamping: timeoutMs))
+        if count < 0 && errno != EINTR { readiness.failed = true }
+        if count > 0 {
+            readiness.socket = fds[0].revents != 0
+            readiness.wake = fds[1].revents != 0
+        }
+        if readiness.wake { wake.drain() }
+        #endif
+        readiness.wake = readiness.wake || woken
+        return readiness
+    }
+
+    #if os(Linux)
+    /// One epoll_wait on the socket's notification descriptor and the wake-up signal (drained
+    /// when it fired). `socket` means libzmq has news, not necessarily a message.
+    private func epoll(timeoutMs: Int) -> Readiness {
+        var readiness = Readiness(socket: false, wake: false)
         var events = (epoll_event(), epoll_event())
         let count = withUnsafeMutableBytes(of: &events) { buffer in
             epoll_wait(epollFD, buffer.baseAddress!.assumingMemoryBound(to: epoll_event.self), 2, Int32(clamping: timeoutMs))
@@ -105,16 +143,8 @@ public final class ReactorWait {
         }
         if count >= 1 { note(events.0) }
         if count >= 2 { note(events.1) }
-        #else
-        var fds = [pollfd(fd: socketFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.readFD, events: Int16(POLLIN), revents: 0)]
-        let count = poll(&fds, 2, Int32(clamping: timeoutMs))
-        if count < 0 && errno != EINTR { readiness.failed = true }
-        if count > 0 {
-            readiness.socket = fds[0].revents != 0
-            readiness.wake = fds[1].revents != 0
-        }
-        #endif
         if readiness.wake { wake.drain() }
         return readiness
     }
+    #endif
 }

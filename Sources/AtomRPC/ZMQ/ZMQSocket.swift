@@ -23,6 +23,9 @@ public enum ZMQSocketType: Sendable {
 public final class ZMQSocket: @unchecked Sendable {
     private(set) var handle: UnsafeMutableRawPointer?
     private let context: ZMQContext
+    /// Sends and receives so far: `ReactorWait` learns from it whether libzmq may have taken
+    /// in a notification since the socket was last found idle.
+    private(set) var operations: UInt64 = 0
 
     public init(_ type: ZMQSocketType, context: ZMQContext = .shared) throws {
         guard let handle = context.makeSocket(type.rawValue) else {
@@ -152,6 +155,7 @@ public final class ZMQSocket: @unchecked Sendable {
     /// Sends one multipart message. With `wait == false` a full queue throws EAGAIN instead of
     /// blocking. Frames of a multipart message are delivered all or none.
     public func send(_ frames: [[UInt8]], wait: Bool = false) throws {
+        operations &+= 1
         for (index, frame) in frames.enumerated() {
             var flags: Int32 = wait ? 0 : ZMQ_DONTWAIT
             if index < frames.count - 1 { flags |= ZMQ_SNDMORE }
@@ -163,6 +167,7 @@ public final class ZMQSocket: @unchecked Sendable {
     /// Sends one multipart message to a ROUTER peer: the peer's identity frame, then `frames`
     /// (without building a new array per message).
     public func send(to identity: [UInt8], _ frames: [[UInt8]]) throws {
+        operations &+= 1
         let rc = identity.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, ZMQ_DONTWAIT | ZMQ_SNDMORE) }
         if rc < 0 { throw ZMQError.last("zmq_send") }
         try send(frames)
@@ -177,6 +182,7 @@ public final class ZMQSocket: @unchecked Sendable {
 
     /// Receives one whole multipart message, or nil when none is waiting (non-blocking).
     public func receive() throws -> [[UInt8]]? {
+        operations &+= 1
         var frames: [[UInt8]] = []
         frames.reserveCapacity(4)  // a routed message has four frames
         var message = zmq_msg_t()
