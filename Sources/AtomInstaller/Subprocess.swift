@@ -22,8 +22,9 @@ struct ProcessOutcome: Sendable {
 }
 
 /// Runs a program without blocking the cooperative pool: `posix_spawn`, then a thread of its
-/// own blocks in `wait4` and resumes the awaiting task. Output goes to files (no pipe can fill
-/// up and stall the child, and no thread blocks reading it).
+/// own blocks in `wait4` and resumes the awaiting task. Output goes to unnamed files
+/// (`OutputCapture`: no pipe can fill up and stall the child, no thread blocks reading it, and
+/// nothing is left on disk whatever happens to this process).
 ///
 /// Not Foundation's `Process`: under many concurrent launches in one process its termination
 /// notification was seen to go missing here (a test run hung with no child left alive).
@@ -38,14 +39,9 @@ enum Subprocess {
     ) async throws -> ProcessOutcome {
         var variables = ProcessInfo.processInfo.environment
         for (key, value) in environment { variables[key] = value }
-        let base = NSTemporaryDirectory() + "atom-installer-\(UUID().uuidString)"
-        let outPath = base + ".out", errPath = base + ".err"
-        defer {
-            unlink(outPath)
-            unlink(errPath)
-        }
+        let output = try OutputCapture(), errors = try OutputCapture()
         let started = ContinuousClock.now
-        let child = try spawn(executable, arguments, environment: variables, directory: directory, stdout: outPath, stderr: errPath)
+        let child = try spawn(executable, arguments, environment: variables, directory: directory, stdout: output.descriptor, stderr: errors.descriptor)
         // A lower priority for work off the critical path: set right after the spawn, before the
         // child has started the threads that inherit it (best effort; a failure changes nothing).
         if niceness > 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(child.pid), niceness) }
@@ -71,8 +67,8 @@ enum Subprocess {
         } onCancel: {
             _ = child.killIfRunning()
         }
-        let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        let stdout = output.contents()
+        let stderr = errors.contents()
         // Exit code, or 128 + signal like a shell.
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return ProcessOutcome(
@@ -103,13 +99,13 @@ enum Subprocess {
     private static let addChdir: AddChdir? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np")
         .map { unsafeBitCast($0, to: AddChdir.self) }
 
-    static func spawn(_ executable: String, _ arguments: [String], environment: [String: String], directory: String?, stdout: String, stderr: String) throws -> Child {
+    static func spawn(_ executable: String, _ arguments: [String], environment: [String: String], directory: String?, stdout: Int32, stderr: Int32) throws -> Child {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -162,6 +158,42 @@ enum Subprocess {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
         return nil
+    }
+}
+
+/// A file a child writes its stdout or stderr to, without a name: created, opened and unlinked
+/// at once, and read back through the descriptor. Named files were removed after the child
+/// ended, so a process killed while its child ran (a service stopped mid-install) left them
+/// behind: hundreds had piled up in /tmp on one test machine.
+final class OutputCapture: @unchecked Sendable {
+    let descriptor: Int32
+
+    init() throws {
+        let path = NSTemporaryDirectory() + "atom-subprocess-\(UUID().uuidString)"
+        // Close-on-exec: only the child it is given to (as its fd 1 or 2) may write to it.
+        let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw Subprocess.LaunchFailure(description: "cannot create a file for a child's output in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
+        }
+        unlink(path)
+        self.descriptor = descriptor
+    }
+
+    deinit { close(descriptor) }
+
+    /// Everything written so far, as text (bytes that are not UTF-8 are replaced, not dropped).
+    func contents() -> String {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        var offset: off_t = 0
+        while true {
+            let count = chunk.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, offset) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes.append(contentsOf: chunk[..<count])
+            offset += off_t(count)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
