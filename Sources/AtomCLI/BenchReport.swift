@@ -29,6 +29,9 @@ struct BenchResult: Codable {
     /// threads, user and system) each process on the call's path used per call, in µs
     /// (`ProcessCPU`).
     var cpu_us_per_call: [String: Double]?
+    /// Throughput benchmarks of the rpc suite: the share of the machine's CPU time the
+    /// hypervisor gave to other guests during the phase, in percent (`HostSteal`).
+    var host_steal_pct: Double?
 
     /// Summarises a histogram of nanoseconds.
     init(
@@ -140,6 +143,10 @@ struct BenchReport: Codable {
             guard let cpu = result.cpu_us_per_call, !cpu.isEmpty else { continue }
             let parts = cpu.sorted { $0.key < $1.key }.map { "\($0.key) \(fmt($0.value))" }
             lines.append("CPU per call  \(result.name): \(parts.joined(separator: " + ")) = \(fmt(cpu.values.reduce(0, +))) us (every thread of each process)")
+        }
+        for result in results {
+            guard let steal = result.host_steal_pct else { continue }
+            lines.append("Host steal    \(result.name): \(fmt(steal))% of the machine's CPU time went to other guests")
         }
         if build == "debug" { lines.append("note: debug build; use `make bench` (release) for figures worth comparing") }
         for skip in skipped ?? [] {

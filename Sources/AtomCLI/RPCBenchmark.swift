@@ -75,10 +75,12 @@ struct RPCBenchmark {
         BenchReport.progress("reference_c_broker_throughput_8: 8 in flight through libzmq's zmq_proxy for \(seconds) s")
         var brokerCPU = brokerCPU
         brokerCPU?.start()
+        let brokerSteal = HostSteal.sample()
         let (brokered, rate) = try await proxy.throughput(inFlight: 8, seconds: seconds, payload: Self.payload)
         var brokeredResult = BenchResult(
             name: "reference_c_broker_throughput_8", histogram: brokered, callsPerSecond: rate, concurrency: 8)
         brokeredResult.cpu_us_per_call = brokerCPU?.perCall(calls: brokered.totalCount)
+        brokeredResult.host_steal_pct = HostSteal.percent(from: brokerSteal, to: HostSteal.sample())
         report.results.append(brokeredResult)
 
         let client = try BenchReport.client(endpoint: endpoint)
@@ -113,11 +115,13 @@ struct RPCBenchmark {
             BenchReport.progress("rpc_gateway_throughput_\(concurrency): \(concurrency) callers for \(seconds) s")
             var phaseCPU = cpu
             phaseCPU?.start()
+            let steal = HostSteal.sample()
             let (histogram, callsPerSecond) = try await throughput(echo, request: request, concurrency: concurrency)
             var result = BenchResult(
                 name: "rpc_gateway_throughput_\(concurrency)", histogram: histogram, callsPerSecond: callsPerSecond,
                 concurrency: concurrency, target: concurrency == 8 ? ">= 20000 calls/s" : nil)
             result.cpu_us_per_call = phaseCPU?.perCall(calls: histogram.totalCount)
+            result.host_steal_pct = HostSteal.percent(from: steal, to: HostSteal.sample())
             report.results.append(result)
         }
 
