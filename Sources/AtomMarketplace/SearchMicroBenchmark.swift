@@ -1,4 +1,4 @@
-public import AtomProto
+internal import AtomProto
 internal import Foundation
 
 /// The per-call cost of the service's search code with nothing else around it: a catalog in

@@ -167,7 +167,7 @@ enum RawPeer {
 
         func call<Request: ProtoMessage>(_ identity: [UInt8], method: String, request: Request, timeout: Duration) throws -> ResponseEnvelope {
             let envelope = RequestEnvelope(service: "atom.v1.Echo", method: method, callId: 4242, payload: try request.serializedBytes())
-            let frames = try #require(WireFrame.routedFrames(.request, route: RouteHeader(callId: 77, timeoutMs: 5_000), body: try envelope.serializedBytes()))
+            let frames = WireFrame.routedFrames(.request, route: RouteHeader(callId: 77, timeoutMs: 5_000), body: try envelope.serializedBytes())
             try socket.send([identity] + frames)
             let deadline = ContinuousClock.now + timeout
             while ContinuousClock.now < deadline {

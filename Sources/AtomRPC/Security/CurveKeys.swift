@@ -16,7 +16,7 @@ public struct CurveKeyPair: Sendable, Hashable {
         guard zmq_curve_keypair(&publicKey, &secretKey) == 0 else {
             throw CurveKeyError("cannot generate a CURVE key pair: \(ZMQError.last("zmq_curve_keypair"))")
         }
-        return CurveKeyPair(publicKey: String(cString: publicKey), secretKey: String(cString: secretKey))
+        return CurveKeyPair(publicKey: String(nulTerminated: publicKey), secretKey: String(nulTerminated: secretKey))
     }
 
     private init(publicKey: String, secretKey: String) {
@@ -33,7 +33,7 @@ public struct CurveKeyPair: Sendable, Hashable {
         guard zmq_curve_public(&publicKey, secretKey) == 0 else {
             throw CurveKeyError("cannot derive the public key: \(ZMQError.last("zmq_curve_public"))")
         }
-        self.publicKey = String(cString: publicKey)
+        self.publicKey = String(nulTerminated: publicKey)
         self.secretKey = secretKey
     }
 

@@ -57,7 +57,7 @@ public final class ZAPHandler: Sendable {
     static func z85(_ key: [UInt8]) -> String {
         var text = [CChar](repeating: 0, count: 41)
         _ = key.withUnsafeBufferPointer { zmq_z85_encode(&text, $0.baseAddress, 32) }
-        return String(cString: text)
+        return String(nulTerminated: text)
     }
 }
 

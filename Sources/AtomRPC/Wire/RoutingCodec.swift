@@ -35,7 +35,7 @@ public enum RoutingCodec {
         var head = RequestHead()
         let ok = bytes.withUnsafeBufferPointer { buffer in
             WireReader.forEachField(in: buffer) { field, value in
-                head.read(field, value, in: buffer)
+                _ = head.read(field, value, in: buffer)  // fields past the head are skipped
                 return true
             }
         }

@@ -147,7 +147,7 @@ public final class ZMQSocket: @unchecked Sendable {
         guard zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buffer, &size) == 0 else {
             throw ZMQError.last("zmq_getsockopt(ZMQ_LAST_ENDPOINT)")
         }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(nulTerminated: buffer)
     }
 
     // MARK: Messages
