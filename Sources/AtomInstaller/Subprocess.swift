@@ -171,11 +171,23 @@ final class OutputCapture: @unchecked Sendable {
     init() throws {
         let path = NSTemporaryDirectory() + "atom-subprocess-\(UUID().uuidString)"
         // Close-on-exec: only the child it is given to (as its fd 1 or 2) may write to it.
-        let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        var descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw Subprocess.LaunchFailure(description: "cannot create a file for a child's output in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
+            let reason = String(cString: strerror(errno))
+            throw Subprocess.LaunchFailure(description: "cannot create a file for a child's output in \(NSTemporaryDirectory()): \(reason)")
         }
         unlink(path)
+        // In a process started with stdin, stdout or stderr closed, the file could get one of
+        // those numbers, and the child's dup2 onto the same number would keep close-on-exec.
+        if descriptor <= 2 {
+            let moved = fcntl(descriptor, F_DUPFD_CLOEXEC, 3)
+            let failure = errno
+            close(descriptor)
+            guard moved >= 0 else {
+                throw Subprocess.LaunchFailure(description: "cannot set up a child's output: \(String(cString: strerror(failure)))")
+            }
+            descriptor = moved
+        }
         self.descriptor = descriptor
     }
 
