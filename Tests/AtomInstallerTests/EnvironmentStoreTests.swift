@@ -158,6 +158,9 @@ struct EnvironmentStoreTests {
         let forced = try await cached.install(["delta"], force: true)
         #expect(forced.success && !forced.cached)
         #expect(await cached.store.buildsStarted == 2)
+        // The environment the forced rebuild replaced is deleted in the background: nothing is
+        // left once that is done (and the scratch directory is not removed under it).
+        #expect(await cached.leftovers().isEmpty)
     }
 
     @Test("successive builds run in the same build slot, so uv asks the interpreter about it once")

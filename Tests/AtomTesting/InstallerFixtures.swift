@@ -110,5 +110,15 @@ public struct ScratchDirectory: Sendable {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
-    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+    /// Removes the directory. A store's background deletion (`TrashCan`) may still be walking a
+    /// folder inside it: the two walks race, the first removal can fail half-way, and an empty
+    /// `home/envs` was seen left in /tmp. So it tries again until the directory is gone (up to a
+    /// second).
+    public func remove() {
+        for _ in 0..<20 {
+            try? FileManager.default.removeItem(atPath: path)
+            guard FileManager.default.fileExists(atPath: path) else { return }
+            usleep(50_000)
+        }
+    }
 }
