@@ -106,10 +106,9 @@ let package = Package(
         .target(
             name: "AtomInstaller",
             dependencies: [
-                "AtomRPC", "AtomAPI", "AtomProto",
+                "AtomRPC", "AtomAPI", "AtomProto", "AtomSkillFormat",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -129,7 +128,6 @@ let package = Package(
                 "AtomRPC", "AtomAPI", "AtomProto", "AtomSkillFormat",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -142,7 +140,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -225,7 +222,11 @@ let package = Package(
             dependencies: ["AtomInstaller", "AtomRPC", "AtomAPI", "AtomProto", "AtomTesting"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "AtomSkillFormatTests", dependencies: ["AtomSkillFormat"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AtomSkillFormatTests",
+            dependencies: ["AtomSkillFormat", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AtomLoaderTests",
             dependencies: ["AtomLoader", "AtomSkillFormat", "AtomRPC", "AtomAPI", "AtomProto", "AtomMetrics", "AtomTesting",

@@ -1,5 +1,6 @@
 internal import AtomProto
 internal import AtomRPC
+internal import AtomSkillFormat
 internal import Foundation
 
 extension EnvironmentStore {
@@ -25,7 +26,7 @@ extension EnvironmentStore {
         text += request.canonicalRequirements.joined(separator: "\n")
         text += "\nindex=\(options.indexUrl)\nextra=\(options.extraIndexUrls.joined(separator: " "))"
         text += "\nfind-links=\(options.findLinks.joined(separator: " "))\noffline=\(options.offline)\nwheels-only=\(policy.wheelsOnly)"
-        return SHA256.hex(text)
+        return SHA256Hex.of(text)
     }
 
     func resolve(_ request: ValidatedInstall, policy: SupplyChainPolicy) async throws -> ResolveOutcome {

@@ -1,5 +1,6 @@
 public import AtomProto
 internal import AtomRPC
+internal import AtomSkillFormat
 internal import Foundation
 public import Logging
 
@@ -299,7 +300,7 @@ public actor EnvironmentStore {
         for entry in locked.sorted(by: { $0.name < $1.name }) {
             text += "\(entry.name)==\(entry.version) \(entry.hashes.sorted().joined(separator: ","))\n"
         }
-        return SHA256.hex(text)
+        return SHA256Hex.of(text)
     }
 
     /// Records which environment a skill uses, and the limits the loader applies.

@@ -1,6 +1,5 @@
 public import AtomProto
 internal import AtomSkillFormat
-internal import Crypto
 internal import Foundation
 
 /// Reads what an import names: a folder of skill folders, one skill folder, or a JSON Lines
@@ -136,19 +135,8 @@ public enum ImportSource {
         } catch {
             return failure(error.field, error.message, id: id)
         }
-        let digest = hex(Crypto.SHA256.hash(data: Data(document.jsonText.utf8)))
+        let digest = SHA256Hex.of(document.jsonText)
         return .valid(item(manifest, contentHash: digest, source: source, label: label, downloads: downloads))
-    }
-
-    static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     static func item(_ manifest: SkillManifest, contentHash: String, source: String, label: String, downloads: UInt64?) -> CatalogItem {

@@ -135,6 +135,6 @@ public struct SkillFolder: Sendable, Hashable {
             }
         }
         let digest = hasher.finalize()
-        return (files, digest.map { String(format: "%02x", $0) }.joined())
+        return (files, SHA256Hex.hex(digest))
     }
 }

@@ -1,3 +1,4 @@
+internal import AtomSkillFormat
 internal import Synchronization
 
 /// Step results by key (a hash of the skill's identity, its resolved inputs and the step's
@@ -20,7 +21,7 @@ public final class ResultCache: Sendable {
 
     /// The key of a step's result.
     public static func key(identity: String, skill: String, inputs: String, spec: String) -> String {
-        SHA256.hex("atom-workflow-cache-v1\u{0}\(identity)\u{0}\(skill)\u{0}\(inputs)\u{0}\(spec)")
+        SHA256Hex.of("atom-workflow-cache-v1\u{0}\(identity)\u{0}\(skill)\u{0}\(inputs)\u{0}\(spec)")
     }
 
     /// The outputs stored under `key`, unless expired.

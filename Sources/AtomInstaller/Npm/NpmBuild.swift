@@ -1,5 +1,6 @@
 internal import AtomProto
 internal import AtomRPC
+internal import AtomSkillFormat
 internal import Foundation
 
 extension EnvironmentStore {
@@ -39,7 +40,7 @@ extension EnvironmentStore {
                     return .conflict("no tarball of \(requirement.name) satisfies \(requirement.text)" + (seen.isEmpty ? " (none found)" : " (found \(seen))"))
                 }
                 if locked.contains(where: { $0.name == best.name }) { continue }
-                let digest = SHA256.hex(bytes: Array((try? Data(contentsOf: URL(fileURLWithPath: best.path))) ?? Data()))
+                let digest = SHA256Hex.of(bytes: (try? Data(contentsOf: URL(fileURLWithPath: best.path))) ?? Data())
                 locked.append(Locked(name: best.name, version: best.version.description, hashes: ["sha256:" + digest], source: best.path))
             }
             let lockText = locked.map { "\($0.name)@\($0.version) \($0.source) \($0.hashes.joined())" }.joined(separator: "\n")
