@@ -167,7 +167,7 @@ public final class ZMQSocket: @unchecked Sendable {
     /// Sends one multipart message to a ROUTER peer: the peer's identity frame, then `frames`
     /// (without building a new array per message).
     public func send(to identity: [UInt8], _ frames: [[UInt8]]) throws {
-        operations &+= 1
+        // Counted once, by `send(frames)` below.
         let rc = identity.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, ZMQ_DONTWAIT | ZMQ_SNDMORE) }
         if rc < 0 { throw ZMQError.last("zmq_send") }
         try send(frames)
