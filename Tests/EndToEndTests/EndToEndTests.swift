@@ -235,6 +235,10 @@ struct EndToEndTests {
         #expect(run.output.contains("CPU per call  rpc_gateway_throughput_8: client "))
         let targets = try #require(object["targets"] as? [[String: Any]])
         #expect(targets.count == 3)
+        // The throughput verdict names the C broker's rate in the same run, and the share of it.
+        let brokerRate = try #require(results.first { $0["name"] as? String == "reference_c_broker_throughput_8" }?["calls_per_s"] as? Double)
+        let throughputTarget = try #require(targets.first { $0["name"] as? String == "rpc_gateway_throughput_8" }?["description"] as? String)
+        #expect(throughputTarget.contains("libzmq's C broker in the same run: \(String(format: "%.0f", brokerRate)) calls/s"), "\(throughputTarget)")
 
         // A baseline ten times faster than anything real: every result regresses.
         var faster = object
