@@ -8,19 +8,62 @@ extension SkillManifest {
     /// The longest name a skill may have: names become module names, file names and catalog ids.
     public static let maxNameLength = 64
 
+    /// The largest manifest text accepted.
+    public static let maxBytes = 1 << 20
+    /// The most values (scalars and collections, YAML aliases expanded) a manifest may hold: far
+    /// more than any real one, and small enough that a few lines of nested aliases (a "billion
+    /// laughs" document) are refused in milliseconds instead of expanding without end.
+    public static let maxValues = 100_000
+
     /// Parses manifest text. `json` selects JSON; otherwise YAML (a superset of JSON for manifests).
     public static func parse(_ text: String, json: Bool = false) throws(SkillFormatError) -> SkillManifest {
+        guard text.utf8.count <= maxBytes else {
+            throw SkillFormatError(.invalidField, "the manifest is \(text.utf8.count) bytes; at most \(maxBytes)")
+        }
         let document: JSONValue
         do {
-            if json {
-                document = try JSONValue.parse(json: text)
-            } else {
-                document = try YAMLDecoder().decode(JSONValue.self, from: text)
-            }
+            document = json ? try JSONValue.parse(json: text) : try parseYAML(text)
+        } catch let error as SkillFormatError {
+            throw error
         } catch {
             throw SkillFormatError(.unreadable, "the manifest is not valid \(json ? "JSON" : "YAML"): \(Self.describe(error))")
         }
         return try parse(document)
+    }
+
+    /// YAML to a document, refusing text nested past `JSONValue.maxDepth` before the composer
+    /// (which recurses) sees it, and a document whose aliases expand past `maxValues` before the
+    /// decoder (which expands them) sees it.
+    private static func parseYAML(_ text: String) throws -> JSONValue {
+        if let line = YAMLNesting.lineBeyond(JSONValue.maxDepth, in: text) {
+            throw SkillFormatError(.invalidField, "the manifest is nested more than \(JSONValue.maxDepth) levels deep (at line \(line))")
+        }
+        // The resolver YAMLDecoder itself uses: the decoder, not tags, picks scalar types.
+        let parser = try Parser(yaml: text, resolver: Resolver.basic.appending(.merge))
+        return try withExtendedLifetime(parser) {
+            let root = try parser.singleRoot() ?? ""
+            var budget = maxValues
+            guard fits(root, budget: &budget) else {
+                throw SkillFormatError(.invalidField, "the manifest holds more than \(maxValues) values (YAML aliases expanded)")
+            }
+            return try YAMLDecoder().decode(JSONValue.self, from: root)
+        }
+    }
+
+    /// Whether `node`, aliases expanded, holds at most `budget` values; stops counting once over.
+    private static func fits(_ node: Node, budget: inout Int) -> Bool {
+        budget -= 1
+        guard budget >= 0 else { return false }
+        switch node {
+        case .scalar, .alias:
+            return true
+        case .sequence(let sequence):
+            for element in sequence where !fits(element, budget: &budget) { return false }
+            return true
+        case .mapping(let mapping):
+            for (key, value) in mapping where !fits(key, budget: &budget) || !fits(value, budget: &budget) { return false }
+            return true
+        }
     }
 
     /// Builds a manifest from a decoded document, checking every field; unknown fields are errors

@@ -1,4 +1,5 @@
 public import AtomProto
+internal import AtomSkillFormat
 internal import Foundation
 internal import Yams
 
@@ -59,7 +60,7 @@ public enum SpecParser {
                 throw SpecError(path: "", message: "not valid JSON: \(error)", stepID: "")
             }
         }
-        if let depth = nestingTooDeep(text) {
+        if let depth = YAMLNesting.lineBeyond(maxDepth, in: text) {
             throw SpecError(path: "", message: "the document is nested more than \(maxDepth) levels deep (at line \(depth))", stepID: "")
         }
         let node: Node?
@@ -71,53 +72,6 @@ public enum SpecParser {
         guard let node else { throw SpecError(path: "", message: "the spec is empty", stepID: "") }
         var budget = maxNodes
         return try convert(node, path: "", depth: 0, budget: &budget)
-    }
-
-    /// A cheap look at the nesting before the YAML composer (which recurses) sees the text:
-    /// the line where the nesting passes `maxDepth`, or nil.
-    static func nestingTooDeep(_ text: String) -> Int? {
-        var indents: [Int] = []
-        var flow = 0
-        var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNumber += 1
-            var column = 0
-            var dashes = 0
-            var rest = Substring(line)
-            while let first = rest.first, first == " " || first == "-" {
-                if first == "-" {
-                    let after = rest.dropFirst().first
-                    guard after == nil || after == " " else { break }
-                    dashes += 1
-                }
-                column += 1
-                rest = rest.dropFirst()
-            }
-            if rest.isEmpty || rest.first == "#" { continue }
-            if flow == 0 {
-                while let last = indents.last, last >= column { indents.removeLast() }
-                indents.append(column)
-            }
-            var quote: Character?
-            var deepestFlow = flow
-            for character in rest {
-                if let open = quote {
-                    if character == open { quote = nil }
-                    continue
-                }
-                switch character {
-                case "\"", "'": quote = character
-                case "[", "{":
-                    flow += 1
-                    deepestFlow = max(deepestFlow, flow)
-                case "]", "}": flow = max(0, flow - 1)
-                case "#": break
-                default: continue
-                }
-            }
-            if indents.count + dashes + deepestFlow > maxDepth { return lineNumber }
-        }
-        return nil
     }
 
     static func convert(_ node: Node, path: String, depth: Int, budget: inout Int) throws(SpecError) -> JSONValue {

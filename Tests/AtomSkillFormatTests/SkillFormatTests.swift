@@ -97,6 +97,37 @@ struct SkillManifestTests {
         #expect(throws: SkillFormatError.self) { _ = try SkillManifest.parse("- a\n- b") }
     }
 
+    @Test("nested YAML aliases that expand past the value limit are refused at once")
+    func refusesAliasBomb() throws {
+        // Nine levels of ten aliases each: 10^9 values once expanded, about 600 bytes of text.
+        var lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+        for level in 1...9 {
+            lines.append("a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]")
+        }
+        let bomb = validManifest + "\nbomb_anchors:\n" + lines.map { "  " + $0 }.joined(separator: "\n") + "\n"
+        let started = ContinuousClock.now
+        let error = try #require(throws: SkillFormatError.self) { _ = try SkillManifest.parse(bomb) }
+        #expect(error.message.contains("more than \(SkillManifest.maxValues) values"), "\(error.message)")
+        // Refused by counting, long before the expansion could finish (it would not, in memory).
+        #expect(ContinuousClock.now - started < .seconds(10))
+
+        // Aliases within the limit still decode, expanded.
+        let shared = validManifest.replacingOccurrences(of: "tags: [text, statistics]", with: "tags: &t [text, statistics]") + "\nauthor_tags: *t\n"
+        let sharedError = try #require(throws: SkillFormatError.self) { _ = try SkillManifest.parse(shared) }
+        #expect(sharedError.field == "author_tags", "an unknown field is still named after the aliases expand: \(sharedError)")
+    }
+
+    @Test("a manifest nested too deeply, or too large, is refused before it is composed")
+    func refusesDeepOrLargeManifests() throws {
+        let deep = "name: " + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "\n"
+        let deepError = try #require(throws: SkillFormatError.self) { _ = try SkillManifest.parse(deep) }
+        #expect(deepError.message.contains("nested more than \(JSONValue.maxDepth) levels deep (at line 1)"), "\(deepError.message)")
+
+        let large = validManifest + "\n# " + String(repeating: "x", count: SkillManifest.maxBytes) + "\n"
+        let largeError = try #require(throws: SkillFormatError.self) { _ = try SkillManifest.parse(large) }
+        #expect(largeError.message.contains("at most \(SkillManifest.maxBytes)"), "\(largeError.message)")
+    }
+
     @Test("semantic versions order by precedence, pre-releases first")
     func semanticVersions() throws {
         let ordered = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.10.0", "2.0.0"]
