@@ -9,6 +9,8 @@ public enum ImportSource {
     static let bundleExtras: Set<String> = ["source", "downloads"]
     /// The most lines an inline import may carry (bigger bundles go by path or in several calls).
     public static let maxInlineLines = 100_000
+    /// The longest `source` a bundle line may give (a path or a URL).
+    public static let maxSourceBytes = 4_096
 
     public enum Item: Sendable {
         case valid(CatalogItem)
@@ -120,6 +122,9 @@ public enum ImportSource {
         var source = label
         if let value = fields.removeValue(forKey: "source") {
             guard case .string(let text) = value, !text.isEmpty else { return failure("source", "must be a non-empty string", id: id) }
+            guard text.utf8.count <= maxSourceBytes else {
+                return failure("source", "is \(text.utf8.count) bytes; at most \(maxSourceBytes)", id: id)
+            }
             source = text
         }
         var downloads: UInt64?

@@ -7,6 +7,15 @@ extension SkillManifest {
 
     /// The longest name a skill may have: names become module names, file names and catalog ids.
     public static let maxNameLength = 64
+    /// Bounds on the fields a catalog entry carries, so that a page of the largest search page
+    /// (100 entries) stays far below the 4 MiB message limit, whatever the skills hold.
+    public static let maxDescriptionLength = 4_000
+    public static let maxTags = 32
+    public static let maxPackages = 64
+    public static let maxPackageLength = 200
+    public static let maxAuthorLength = 200
+    public static let maxVersionLength = 64
+    public static let maxEntryLength = 255
 
     /// The largest manifest text accepted.
     public static let maxBytes = 1 << 20
@@ -76,12 +85,15 @@ extension SkillManifest {
         let name = try reader.requiredString("name")
         try checkName(name)
         let version = try reader.requiredString("version")
+        guard version.count <= maxVersionLength else {
+            throw SkillFormatError(.invalidField, field: "version", "is \(version.count) characters; at most \(maxVersionLength)")
+        }
         guard SemanticVersion(version) != nil else {
             throw SkillFormatError(.invalidField, field: "version", "\"\(version)\" is not a semantic version like 1.2.0")
         }
         let description = try reader.requiredString("description")
-        guard description.count <= 4_000 else {
-            throw SkillFormatError(.invalidField, field: "description", "is \(description.count) characters; at most 4000")
+        guard description.count <= maxDescriptionLength else {
+            throw SkillFormatError(.invalidField, field: "description", "is \(description.count) characters; at most \(maxDescriptionLength)")
         }
         let category = try reader.requiredString("category")
         try checkToken(category, field: "category")
@@ -92,16 +104,33 @@ extension SkillManifest {
         let entry = try reader.optionalString("entry") ?? runtime.defaultEntry
         try checkEntry(entry)
         let function = try reader.optionalString("function") ?? "execute"
+        guard function.count <= maxNameLength else {
+            throw SkillFormatError(.invalidField, field: "function", "is \(function.count) characters; at most \(maxNameLength)")
+        }
         guard isIdentifier(function) else {
             throw SkillFormatError(.invalidField, field: "function", "\"\(function)\" is not a function name")
         }
         let packages = try reader.stringList("packages")
-        for (index, package) in packages.enumerated() where package.trimmingCharacters(in: .whitespaces).isEmpty {
-            throw SkillFormatError(.invalidField, field: "packages[\(index)]", "is empty")
+        guard packages.count <= maxPackages else {
+            throw SkillFormatError(.invalidField, field: "packages", "has \(packages.count) items; at most \(maxPackages)")
+        }
+        for (index, package) in packages.enumerated() {
+            guard !package.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw SkillFormatError(.invalidField, field: "packages[\(index)]", "is empty")
+            }
+            guard package.count <= maxPackageLength else {
+                throw SkillFormatError(.invalidField, field: "packages[\(index)]", "is \(package.count) characters; at most \(maxPackageLength)")
+            }
         }
         let tags = try reader.stringList("tags")
+        guard tags.count <= maxTags else {
+            throw SkillFormatError(.invalidField, field: "tags", "has \(tags.count) items; at most \(maxTags)")
+        }
         for (index, tag) in tags.enumerated() { try checkToken(tag, field: "tags[\(index)]") }
         let author = try reader.optionalString("author") ?? ""
+        guard author.count <= maxAuthorLength else {
+            throw SkillFormatError(.invalidField, field: "author", "is \(author.count) characters; at most \(maxAuthorLength)")
+        }
 
         var permissions = Permissions()
         if var sub = try reader.optionalObject("permissions") {
@@ -184,6 +213,9 @@ extension SkillManifest {
 
     /// The entry is a relative path that stays inside the skill folder.
     private static func checkEntry(_ entry: String) throws(SkillFormatError) {
+        guard entry.count <= maxEntryLength else {
+            throw SkillFormatError(.invalidField, field: "entry", "is \(entry.count) characters; at most \(maxEntryLength)")
+        }
         guard !entry.isEmpty, !entry.hasPrefix("/"), !entry.contains("\\"), !entry.contains("\0") else {
             throw SkillFormatError(.invalidField, field: "entry", "\"\(entry)\" must be a relative path inside the skill folder")
         }

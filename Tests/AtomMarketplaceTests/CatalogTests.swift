@@ -85,6 +85,43 @@ struct CatalogTests {
         }
     }
 
+    @Test("list and text fields are bounded at import, so the largest page of the largest entries fits one message")
+    func fieldBounds() async throws {
+        try await withCatalog { catalog, scratch in
+            let tooMany = try await catalog.importItems(ImportSource.bundle([
+                Fixtures.line("many-tags", tags: (0...SkillManifest.maxTags).map { "t\($0)" }),
+                Fixtures.line("many-packages", extra: #","packages":[\#((0...SkillManifest.maxPackages).map { "\"p\($0)\"" }.joined(separator: ","))]"#),
+                Fixtures.line("long-package", extra: #","packages":["\#(String(repeating: "p", count: SkillManifest.maxPackageLength + 1))"]"#),
+                Fixtures.line("long-author", extra: #","author":"\#(String(repeating: "a", count: SkillManifest.maxAuthorLength + 1))""#),
+                Fixtures.line("long-source", extra: #","source":"\#(String(repeating: "s", count: ImportSource.maxSourceBytes + 1))""#),
+            ].joined(separator: "\n"), label: "bounds"))
+            #expect(tooMany.failed == 5 && tooMany.added == 0)
+            #expect(tooMany.errors.map(\.field) == ["tags", "packages", "packages[0]", "author", "source"])
+            #expect(tooMany.errors.first?.message == "has \(SkillManifest.maxTags + 1) items; at most \(SkillManifest.maxTags)")
+
+            // A hundred entries at every bound, with four-byte characters where the bound counts
+            // characters: the largest page of them (about 3.6 MB) stays under 90% of the message limit.
+            let wide = "😀"
+            let lines = (0..<100).map { index in
+                Fixtures.line(
+                    String(format: "max-%03d", index), version: "1.0.0-" + String(repeating: "a", count: SkillManifest.maxVersionLength - 6),
+                    description: "boundword " + String(repeating: wide, count: SkillManifest.maxDescriptionLength - 10),
+                    tags: (0..<SkillManifest.maxTags).map { String(format: "%02d", $0) + String(repeating: "t", count: 62) },
+                    extra: #","packages":[\#((0..<SkillManifest.maxPackages).map { "\"\($0)" + String(repeating: "p", count: SkillManifest.maxPackageLength - 3) + "\"" }.joined(separator: ","))]"#
+                        + #","author":"\#(String(repeating: wide, count: SkillManifest.maxAuthorLength))""#
+                        + #","source":"\#(String(repeating: "s", count: ImportSource.maxSourceBytes))""#)
+            }
+            let path = scratch.path + "/widest.jsonl"
+            try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            let imported = try await catalog.importItems(try ImportSource.items(at: path))
+            #expect(imported.added == 100 && imported.failed == 0, "\(imported.errors.prefix(2))")
+            let page = try catalog.search(SearchRequest(query: "boundword", pageSize: 100)).response
+            #expect(page.items.count == 100)
+            let bytes = try page.serializedBytes().count
+            #expect(bytes < RPCLimits.maxPayloadBytes * 9 / 10, "a page of the widest entries is \(bytes) bytes")
+        }
+    }
+
     @Test("the same version again changes nothing; a newer version updates text and keeps figures; an older one is kept out")
     func versions() async throws {
         try await withCatalog { catalog, _ in
