@@ -9,7 +9,7 @@ public struct AtomCommand: AsyncParsableCommand {
         abstract: "Atom Skills: install, load, find and chain skills through the Atom services.",
         discussion: """
             Exit codes: 0 success, 1 failure, 2 bad usage or configuration, 3 gateway not reachable,
-            4 the service answered with an error, 5 something is not healthy.
+            4 the call failed with the gateway in reach (an error, or its deadline passed), 5 something is not healthy.
             Environment: ATOM_GATEWAY (default \(AtomEnvironment.defaultGateway)), ATOM_HOME (default ~/.atom).
             """,
         version: AtomVersion.current,
@@ -21,6 +21,25 @@ public struct AtomCommand: AsyncParsableCommand {
     )
 
     public init() {}
+
+    /// ArgumentParser's own `main`, except that a command line it cannot parse exits with 2 (bad
+    /// usage, as every other usage error of `atom`) rather than its EX_USAGE (64).
+    public static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(ExitStatus.usage.rawValue)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every command that talks to the gateway shares.
@@ -28,7 +47,7 @@ struct GatewayOptions: ParsableArguments {
     @Option(name: .long, help: "Gateway endpoint (default: $ATOM_GATEWAY or \(AtomEnvironment.defaultGateway)).")
     var gateway: String?
 
-    @Option(name: .long, help: "Seconds to wait for an answer.")
+    @Option(name: .long, help: "Seconds to wait for an answer.", transform: SecondsArgument.parse)
     var timeout: Double = 5
 
     @Flag(name: .long, help: "Print JSON instead of text.")
@@ -68,6 +87,6 @@ struct GatewayOptions: ParsableArguments {
     }
 
     var callOptions: CallOptions {
-        CallOptions(timeout: .milliseconds(Int64(max(timeout, 0.001) * 1000)))
+        SecondsArgument.callOptions(timeout)
     }
 }

@@ -27,7 +27,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Sequential round trips per latency benchmark.")
     var rounds: Int = 10_000
 
-    @Option(name: .long, help: "Seconds each throughput benchmark runs.")
+    @Option(name: .long, help: "Seconds each throughput benchmark runs.", transform: SecondsArgument.parse)
     var seconds: Double = 3
 
     @Option(name: .long, help: "rpc suite: the transport of its temporary stack, raw baseline and C-broker reference: ipc (what the services of `atom up` use) or tcp (loopback, as between hosts). With --gateway, that endpoint's.")

@@ -32,9 +32,8 @@ struct CLIFailure: Error, CustomStringConvertible {
             // The message already names the endpoint and the likely fix.
             return CLIFailure(.gatewayUnreachable, rpc.message)
         }
-        if rpc.code == .deadlineExceeded || rpc.code == .unavailable {
-            return CLIFailure(.gatewayUnreachable, "\(rpc.code.displayName): \(rpc.message)")
-        }
+        // Any other failure of the call (DEADLINE_EXCEEDED and UNAVAILABLE included) came with the
+        // gateway in reach: a slow skill or a lost instance is not a stack that is down.
         return CLIFailure(.serviceError, "\(rpc.code.displayName): \(rpc.message)")
     }
 }

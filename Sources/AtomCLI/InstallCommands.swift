@@ -72,7 +72,7 @@ struct InstallCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A JSON file with a list of installs to run as one batch.")
     var batch: String?
 
-    @Option(name: .long, help: "Seconds to wait for the install (default 900).")
+    @Option(name: .long, help: "Seconds to wait for the install (default 900).", transform: SecondsArgument.parse)
     var deadline: Double = 900
 
     @Argument(help: "Requirement strings, like requests==2.28.0 or lodash@^4.")
@@ -83,7 +83,7 @@ struct InstallCommand: AsyncParsableCommand {
             let client = try options.client()
             defer { client.close() }
             let installer = InstallerClient(client)
-            let callOptions = CallOptions(timeout: .milliseconds(Int64(max(deadline, 0.001) * 1000)))
+            let callOptions = SecondsArgument.callOptions(deadline)
             if let batch {
                 guard packages.isEmpty else { throw CLIFailure(.usage, "give either --batch FILE or packages, not both") }
                 let response = try await installer.batchInstall(try batchRequest(batch), options: callOptions)

@@ -113,7 +113,7 @@ struct MarketplaceImportCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Read a .jsonl bundle here and send its lines (for a service on another host).")
     var upload = false
 
-    @Option(name: .long, help: "Seconds to wait for the import (default 600).")
+    @Option(name: .long, help: "Seconds to wait for the import (default 600).", transform: SecondsArgument.parse)
     var deadline: Double = 600
 
     func run() async throws {
@@ -122,7 +122,7 @@ struct MarketplaceImportCommand: AsyncParsableCommand {
             let client = try options.client()
             defer { client.close() }
             let marketplace = MarketplaceClient(client)
-            let callOptions = CallOptions(timeout: .milliseconds(Int64(max(deadline, 0.001) * 1000)))
+            let callOptions = SecondsArgument.callOptions(deadline)
             var total = ImportResponse()
             if upload {
                 guard let data = FileManager.default.contents(atPath: absolute) else { throw CLIFailure(.usage, "cannot read \(absolute)") }
@@ -280,7 +280,7 @@ struct MarketplaceInstallCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The agent asking.")
     var agent: String = "atom-cli"
 
-    @Option(name: .long, help: "Seconds to wait (default 900).")
+    @Option(name: .long, help: "Seconds to wait (default 900).", transform: SecondsArgument.parse)
     var deadline: Double = 900
 
     func run() async throws {
@@ -289,7 +289,7 @@ struct MarketplaceInstallCommand: AsyncParsableCommand {
             defer { client.close() }
             let response = try await MarketplaceClient(client).installSkill(
                 InstallSkillRequest(skillId: id, agentId: agent, options: sources.installOptions()),
-                options: CallOptions(timeout: .milliseconds(Int64(max(deadline, 0.001) * 1000))))
+                options: SecondsArgument.callOptions(deadline))
             let result = response.install ?? InstallResult()
             if options.json {
                 try printJSON(InstallView(install: InstallCommand.ResultView(result), downloads: response.downloads))

@@ -35,8 +35,8 @@ struct PingCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            guard count > 0, count <= 1_000_000, intervalMs >= 0, holdMs >= 0, holdMs <= 3_600_000 else {
-                throw CLIFailure(.usage, "--count must be 1-1000000, --interval-ms not negative and --hold-ms 0-3600000")
+            guard count > 0, count <= 1_000_000, intervalMs >= 0, intervalMs <= 3_600_000, holdMs >= 0, holdMs <= 3_600_000 else {
+                throw CLIFailure(.usage, "--count must be 1-1000000, --interval-ms 0-3600000 and --hold-ms 0-3600000")
             }
             let client = try options.client()
             defer { client.close() }

@@ -80,7 +80,7 @@ struct SkillLoadCommand: AsyncParsableCommand {
     @Argument(help: "A skill folder (a path) or a skill name.")
     var skill: String
 
-    @Option(name: .long, help: "Seconds to wait (package installs can take minutes).")
+    @Option(name: .long, help: "Seconds to wait (package installs can take minutes).", transform: SecondsArgument.parse)
     var deadline: Double = 900
 
     func run() async throws {
@@ -96,7 +96,7 @@ struct SkillLoadCommand: AsyncParsableCommand {
             } else {
                 request.name = skill
             }
-            let response = try await LoaderClient(client).loadSkill(request, options: CallOptions(timeout: .milliseconds(Int64(max(deadline, 0.001) * 1000))))
+            let response = try await LoaderClient(client).loadSkill(request, options: SecondsArgument.callOptions(deadline))
             if options.json { try printJSON(LoadView(response)) } else { print(LoadView(response).line("loaded")) }
         }
     }

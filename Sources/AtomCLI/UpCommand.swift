@@ -20,7 +20,7 @@ struct UpCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Run in the background and return once every service is healthy.")
     var detach = false
 
-    @Option(name: .long, help: "Seconds --detach waits for the stack to become healthy.")
+    @Option(name: .long, help: "Seconds --detach waits for the stack to become healthy.", transform: SecondsArgument.parse)
     var readyTimeout: Double = 60
 
     /// Set on the background supervisor that --detach starts.

@@ -168,7 +168,7 @@ struct WorkflowRunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Ignore cached step results.")
     var noCache = false
 
-    @Option(name: .long, help: "Seconds to wait for the run (default: the workflow's timeout plus a minute).")
+    @Option(name: .long, help: "Seconds to wait for the run (default: the workflow's timeout plus a minute).", transform: SecondsArgument.parse)
     var deadline: Double?
 
     @Argument(help: "The workflow file (YAML or JSON).")
@@ -200,7 +200,7 @@ struct WorkflowRunCommand: AsyncParsableCommand {
             // plus a margin.
             let seconds = deadline ?? Double((try? SpecParser.parse(text).timeoutSeconds).flatMap { $0 == 0 ? nil : $0 } ?? 86_400) + 60
             var progress = StepProgress(json: options.json)
-            for try await event in workflow.runWorkflow(request, options: CallOptions(timeout: .milliseconds(Int64(seconds * 1000)))) {
+            for try await event in workflow.runWorkflow(request, options: SecondsArgument.callOptions(seconds)) {
                 try progress.show(event)
             }
             try progress.finish()
@@ -214,7 +214,7 @@ struct WorkflowResumeCommand: AsyncParsableCommand {
 
     @OptionGroup var options: GatewayOptions
 
-    @Option(name: .long, help: "Seconds to wait for the run.")
+    @Option(name: .long, help: "Seconds to wait for the run.", transform: SecondsArgument.parse)
     var deadline: Double = 86_460
 
     @Argument(help: "The run id.")
@@ -225,7 +225,7 @@ struct WorkflowResumeCommand: AsyncParsableCommand {
             let client = try options.client()
             defer { client.close() }
             var progress = StepProgress(json: options.json)
-            let stream = WorkflowClient(client).resumeRun(ResumeRunRequest(runId: run), options: CallOptions(timeout: .milliseconds(Int64(deadline * 1000))))
+            let stream = WorkflowClient(client).resumeRun(ResumeRunRequest(runId: run), options: SecondsArgument.callOptions(deadline))
             for try await event in stream { try progress.show(event) }
             try progress.finish()
         }

@@ -1,0 +1,48 @@
+import AtomRPC
+import Foundation
+import Testing
+
+@testable import AtomCLI
+
+/// What `atom` exits with, and says, for a command line it cannot use and for each kind of failed
+/// call: the codes README documents, so scripts can tell a typo from a stack that is down.
+@Suite("CLI exit codes")
+struct CLIExitCodeTests {
+    @Test("a timeout or deadline that is not a number of seconds above 0 is a usage error, never a crash", arguments: [
+        ["search", "csv", "--timeout", "nan"], ["search", "csv", "--timeout", "inf"], ["search", "csv", "--timeout", "0"],
+        ["search", "csv", "--timeout=-5"], ["marketplace", "import", "x", "--deadline", "1e300"],
+        ["workflow", "run", "flow.yaml", "--deadline", "nan"], ["bench", "rpc", "--seconds", "inf"], ["up", "--ready-timeout", "0"],
+    ])
+    func badSeconds(_ arguments: [String]) throws {
+        // An unreachable gateway: a value that got through would fail differently (exit 3), and
+        // `up` or `bench` would start nothing that could listen there.
+        let run = try CLI.run(arguments + ["--gateway", "tcp://127.0.0.1:1"], environment: [:])
+        #expect(run.status == 2, "\(arguments): \(run.output)")
+        #expect(run.output.contains("not a number of seconds above 0 and at most 2592000 (30 days)"), "\(run.output)")
+    }
+
+    @Test("a command line ArgumentParser cannot parse exits 2, as the other usage errors do")
+    func unparsable() throws {
+        let unknown = try CLI.run(["no-such-command"], environment: [:])
+        #expect(unknown.status == 2, "\(unknown.output)")
+        #expect(unknown.output.contains("Unexpected argument 'no-such-command'"))
+        let notANumber = try CLI.run(["search", "csv", "--page", "abc"], environment: [:])
+        #expect(notANumber.status == 2, "\(notANumber.output)")
+        let help = try CLI.run(["search", "--help"], environment: [:])
+        #expect(help.status == 0 && help.output.contains("--page"))
+    }
+
+    @Test("only an unreachable gateway exits 3; a deadline or an unavailable service with the gateway up exits 4")
+    func callFailures() {
+        let unreachable = CLIFailure.from(RPCError.withReason(.unavailable, "gateway not reachable at tcp://h:1: is `atom up` running?", reason: "GATEWAY_UNREACHABLE"))
+        #expect(unreachable.status == .gatewayUnreachable)
+        #expect(unreachable.message == "gateway not reachable at tcp://h:1: is `atom up` running?")
+        let slow = CLIFailure.from(RPCError(.deadlineExceeded, "atom.v1.Loader/ExecuteSkill: deadline exceeded"))
+        #expect(slow.status == .serviceError)
+        #expect(slow.message == "DEADLINE_EXCEEDED: atom.v1.Loader/ExecuteSkill: deadline exceeded")
+        let lost = CLIFailure.from(RPCError.withReason(.unavailable, "the instance was lost", reason: "INSTANCE_LOST"))
+        #expect(lost.status == .serviceError)
+        let refused = CLIFailure.from(RPCError(.invalidArgument, "page_size 101: at most 100"))
+        #expect(refused.status == .serviceError)
+    }
+}
