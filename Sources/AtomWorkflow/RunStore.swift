@@ -102,13 +102,23 @@ public final class RunStore: Sendable {
 
     /// Applies events in one transaction: a step event updates its step, a run event its run.
     public func apply(_ events: [StepEvent], byCondition: Set<String> = []) async throws {
-        try await pool.write { db in
+        try await writeEvenIfCancelled { db in
             for event in events { try Self.apply(event, byCondition: byCondition.contains(event.stepId), db) }
         }
     }
 
     public func apply(_ event: StepEvent, byCondition: Bool = false) async throws {
-        try await pool.write { db in try Self.apply(event, byCondition: byCondition, db) }
+        try await writeEvenIfCancelled { db in try Self.apply(event, byCondition: byCondition, db) }
+    }
+
+    /// A write in one transaction that a cancelled task still makes. GRDB's async `write`
+    /// throws CancellationError in a cancelled task, and a run's task is cancelled exactly when
+    /// its end must be stored: a RunWorkflow whose caller went away or whose deadline passed.
+    /// Without this the run stayed "running" in the store for good, with nothing left to end it.
+    private func writeEvenIfCancelled(_ updates: @escaping @Sendable (Database) throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            pool.asyncWrite(updates) { _, result in continuation.resume(with: result) }
+        }
     }
 
     private static func apply(_ event: StepEvent, byCondition: Bool, _ db: Database) throws {

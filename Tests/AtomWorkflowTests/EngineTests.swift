@@ -326,6 +326,28 @@ struct EngineTests {
         #expect(cancelLog.final("long")?.state == .cancelled)
     }
 
+    @Test("a run whose task is cancelled (its caller's deadline passed) still stores its end, and its steps'")
+    func cancelledTaskStoresTheEnd() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let executor = ClosureExecutor(["sleep": ClosureExecutor.sleep(30_000)])
+        let runID = "run-cancelled-task"
+        // As RunWorkflow's handler: the RPC server cancels the handler's task at the deadline.
+        let caller = Task {
+            try await harness.run("steps:\n  - {id: long, skill: sleep}\n  - {id: after, skill: sleep, depends_on: [long]}\n", executor: executor, runID: runID)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        caller.cancel()
+        let (outcome, log) = try await caller.value
+        #expect(outcome.state == .cancelled)
+        #expect(log.final("long")?.state == .cancelled && log.final("after")?.state == .cancelled)
+        // What `atom workflow status` reads: the run and every step ended, none left running.
+        let stored = try #require(try await harness.store.load(runID: runID))
+        #expect(stored.record.state == .cancelled, "the run is stored as \(stored.record.state)")
+        #expect(stored.record.finishedAtMs > 0)
+        #expect(stored.record.steps.map(\.state) == [.cancelled, .cancelled], "\(stored.record.steps.map(\.state))")
+    }
+
     @Test("cached results: hits within the TTL, misses after it, when the skill changes, or with no_cache")
     func cache() async throws {
         let clock = Mutex(ContinuousClock.now)

@@ -656,6 +656,16 @@ struct WorkflowEndToEndTests {
             #expect(missingInput.status == 4 && missingInput.output.contains("input who is required"), "\(missingInput.output)")
             let cancel = try await atomCLI(["workflow", "cancel", "run-nope"], environment: environment)
             #expect(cancel.status == 4 && cancel.output.contains("NOT_FOUND"), "\(cancel.output)")
+            // A caller whose deadline passes cancels its run, and the store says so (the run
+            // was once left "running" for good, which neither cancel nor resume could mend).
+            let slow = "\(scratch.path)/slow.yaml"
+            try "name: slow\nsteps:\n  - {id: nap, skill: sleep, inputs: {ms: 4000}}\n".write(toFile: slow, atomically: true, encoding: .utf8)
+            let late = try await atomCLI(["workflow", "run", slow, "--deadline", "1"], environment: environment)
+            #expect(late.status == 4 && late.output.contains("DEADLINE_EXCEEDED"), "\(late.output)")
+            let lateID = try #require(late.output.split(separator: "\n").first { $0.hasPrefix("run ") && $0.hasSuffix("started") }?.split(separator: " ")[1], "\(late.output)")
+            let lateEnd = try await waitForRun(w.workflow, String(lateID), what: "the run whose caller's deadline passed ending") { $0.state != .running }
+            #expect(lateEnd.state == .cancelled && lateEnd.steps.first?.state == .cancelled, "\(lateEnd)")
+
             let detached = try await atomCLI(["workflow", "run", good, "--input", "who=bob", "--detach"], environment: environment)
             #expect(detached.status == 0 && detached.output.hasPrefix("run-"), "\(detached.output)")
             // The detached run ends on its own (through the loader), and the status says so.
