@@ -50,3 +50,21 @@ public enum ChildLiveness {
         return -1
     }
 }
+
+/// Which process started which, from `/proc`.
+enum ParentProcess {
+    /// The parent of `pid` (field 4 of `/proc/<pid>/stat`), or nil when `pid` is gone or there
+    /// is no `/proc`.
+    static func of(_ pid: Int32) -> Int32? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return nil }
+        return parent(stat: stat)
+    }
+
+    /// The command name (field 2) is in parentheses and may hold spaces and parentheses itself,
+    /// so the fields are counted after its last `)`: the state, then the parent.
+    static func parent(stat: String) -> Int32? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 ? Int32(fields[1]) : nil
+    }
+}

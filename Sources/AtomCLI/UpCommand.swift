@@ -43,10 +43,28 @@ struct UpCommand: AsyncParsableCommand {
             try await supervise(environment, files: files, detached: true)
         } else if let pid = files.runningSupervisor() {
             fail(CLIFailure(.failure, "a stack is already running for \(environment.home) (pid \(pid)); `atom down` stops it"))
+        } else if let problem = Self.tcpEndpointTaken(environment.gateway) {
+            fail(CLIFailure(.failure, "cannot listen on \(environment.gateway): \(problem); another stack or program holds it: `atom down` that stack (with its ATOM_HOME) or set ATOM_GATEWAY to another endpoint"))
         } else if detach {
             try await startDetached(environment, files: files)
         } else {
             try await supervise(environment, files: files, detached: false)
+        }
+    }
+
+    /// Why a TCP endpoint cannot be listened on now (in use, no such address), found by binding
+    /// it for a moment on a context of its own, whose end closes the listener before this
+    /// returns; nil when it can be. Only TCP: binding an ipc path that a running gateway listens
+    /// on would take the path from it.
+    static func tcpEndpointTaken(_ endpoint: String) -> String? {
+        guard endpoint.hasPrefix("tcp://") else { return nil }
+        do {
+            let socket = try ZMQSocket(.router, context: ZMQContext())
+            defer { socket.close() }
+            try socket.bind(endpoint)
+            return nil
+        } catch {
+            return "\(error)"
         }
     }
 
@@ -100,7 +118,7 @@ struct UpCommand: AsyncParsableCommand {
             if count == 1 { supervisor.stop() } else { supervisor.killAll() }
         }
         let announcer = Task {
-            let ready = await waitUntilHealthy(environment, timeout: .seconds(readyTimeout))
+            let ready = await waitUntilHealthy(environment, timeout: .seconds(readyTimeout), owner: getpid())
             guard !Task.isCancelled, !detached else { return }
             if ready == nil {
                 if json {
@@ -137,7 +155,7 @@ struct UpCommand: AsyncParsableCommand {
         } catch {
             throw CLIFailure(.failure, "cannot start the background supervisor: \(error)")
         }
-        let problem = await waitUntilHealthy(environment, timeout: .seconds(readyTimeout), supervisor: process)
+        let problem = await waitUntilHealthy(environment, timeout: .seconds(readyTimeout), owner: process.processIdentifier, supervisor: process)
         if let problem {
             if ChildLiveness.isRunning(process) { kill(process.processIdentifier, SIGTERM) }
             let tail = (try? String(contentsOfFile: files.supervisorLog, encoding: .utf8))?
@@ -151,9 +169,12 @@ struct UpCommand: AsyncParsableCommand {
         }
     }
 
-    /// Polls the gateway until every service of the stack is SERVING. Returns nil when healthy,
-    /// otherwise what was still wrong when time ran out (or the supervisor exited).
-    private func waitUntilHealthy(_ environment: AtomEnvironment, timeout: Duration, supervisor: Process? = nil) async -> String? {
+    /// Polls the gateway until every service of the stack has a SERVING instance that `owner`
+    /// (the supervisor) started. Returns nil when healthy, otherwise what was still wrong when
+    /// time ran out (or the supervisor exited). Instances started by anyone else do not count:
+    /// a second stack given the endpoint of a running one would otherwise take that stack's
+    /// health for its own and report success while its own gateway could not listen.
+    private func waitUntilHealthy(_ environment: AtomEnvironment, timeout: Duration, owner: Int32, supervisor: Process? = nil) async -> String? {
         let deadline = ContinuousClock.now + timeout
         let expected = Set(StackComponent.all.compactMap(\.service))
         var problem = "the gateway at \(environment.gateway) did not answer"
@@ -167,10 +188,16 @@ struct UpCommand: AsyncParsableCommand {
             }
             do {
                 let health = try await GatewayClient(client).health(GatewayHealthRequest(), options: CallOptions(timeout: .seconds(2)))
-                let serving = Set(health.services.filter { $0.status == .serving }.map(\.service))
-                let missing = expected.subtracting(serving)
+                let host = HostInfo.hostname
+                let ours = Set(health.services.filter { service in
+                    service.instances.contains { $0.status == .serving && $0.host == host && ParentProcess.of(Int32(bitPattern: $0.pid)) == owner }
+                }.map(\.service))
+                let missing = expected.subtracting(ours)
                 if missing.isEmpty { return nil }
-                problem = "not serving yet: \(missing.sorted().joined(separator: ", "))"
+                let others = missing.filter { name in health.services.contains { $0.service == name && $0.status == .serving } }
+                problem = others.isEmpty
+                    ? "not serving yet: \(missing.sorted().joined(separator: ", "))"
+                    : "the gateway at \(environment.gateway) answers with instances this stack did not start (\(others.sorted().joined(separator: ", "))): is another stack using that endpoint?"
             } catch {
                 problem = "\(error)"
             }

@@ -46,3 +46,25 @@ struct CLIExitCodeTests {
         #expect(refused.status == .serviceError)
     }
 }
+
+@Suite("Parent processes from /proc")
+struct ParentProcessTests {
+    @Test("the parent is read after the command name, whatever the name holds")
+    func parses() {
+        #expect(ParentProcess.parent(stat: "4242 (atom-echo) S 4200 4242 4242 0 -1") == 4200)
+        #expect(ParentProcess.parent(stat: "7 (a) b) (c) R 1 7 7 0") == 1)
+        #expect(ParentProcess.parent(stat: "garbage") == nil)
+    }
+
+    @Test("this process's parent, and a child's")
+    func live() throws {
+        #expect(ParentProcess.of(getpid()) == getppid())
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        child.arguments = ["5"]
+        try child.run()
+        defer { child.terminate(); child.waitUntilExit() }
+        #expect(ParentProcess.of(child.processIdentifier) == getpid())
+        #expect(ParentProcess.of(-1) == nil)
+    }
+}

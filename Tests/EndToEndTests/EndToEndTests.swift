@@ -433,6 +433,16 @@ struct EndToEndTests {
         let again = try CLI.run(["up", "--detach"], environment: environment)
         #expect(again.status == 1)
         #expect(again.output.contains("already running"))
+        // A second stack (another home) given this stack's endpoint cannot listen there, and says
+        // so at once: it does not take the running stack's health for its own.
+        let otherHome = home + "-second"
+        defer { try? FileManager.default.removeItem(atPath: otherHome) }
+        let second = try CLI.run(["up", "--detach", "--ready-timeout", "20"], environment: ["ATOM_HOME": otherHome, "ATOM_GATEWAY": endpoint])
+        #expect(second.status == 1, "\(second.output)")
+        #expect(second.output.contains("cannot listen on \(endpoint)") && second.output.contains("another stack or program holds it"), "\(second.output)")
+        #expect(StackProcesses.find(home: otherHome).isEmpty, "the second stack left \(StackProcesses.find(home: otherHome))")
+        // The first stack is untouched.
+        #expect(try CLI.run(["health"], environment: environment).status == 0)
         let pids = StackProcesses.find(home: home)
         #expect(pids.count >= 3, "supervisor, gateway and echo: \(pids)")
         // The supervisor restarts a child that crashes.
