@@ -557,6 +557,9 @@ public actor Loader {
         case (_, "input"):
             release(host)
             throw LoaderError(.invalidArgument, "skill \(name): \(reply.text(1))")
+        case (_, "output-size"):
+            release(host)
+            throw LoaderError(.resourceExhausted, "skill \(name): \(reply.text(1))", reason: "SKILL_OUTPUT_TOO_LARGE")
         case (_, "memory"):
             // Its heap may be in any state: replace the host.
             host.kill(.stopped)

@@ -173,6 +173,37 @@ struct LoaderTests {
         }
     }
 
+    @Test("an output over 4 MiB is RESOURCE_EXHAUSTED with its size, and a huge exception is cut; the host stays", arguments: ["python", "node"])
+    func oversized(runtime: String) async throws {
+        try await withLoader { fixture in
+            let name = "big-\(runtime)"
+            let files = runtime == "python"
+                ? ["main.py": """
+                    def execute(inputs):
+                        if inputs.get("mode") == "raise":
+                            raise ValueError("x" * 10_000_000)
+                        return {"blob": "y" * inputs["bytes"]}
+                    """]
+                : ["index.js": """
+                    module.exports.execute = (inputs) => {
+                      if (inputs.mode === 'raise') throw new RangeError('x'.repeat(10000000));
+                      return { blob: 'y'.repeat(inputs.bytes) };
+                    };
+                    """]
+            _ = try fixture.skill(name, runtime: runtime, files: files)
+            try await fixture.load(name)
+            let hosts = await fixture.loader.hostPIDs()
+            // 6 MB: over the RPC limit and over the host frame limit, which used to kill the host.
+            await expectLoaderError(.resourceExhausted, reason: "SKILL_OUTPUT_TOO_LARGE", mentions: ["the output is 60000", "bytes of JSON; at most 4194304"]) {
+                _ = try await fixture.execute(name, #"{"bytes": 6000000}"#)
+            }
+            let failed = try await fixture.execute(name, #"{"mode": "raise"}"#)
+            #expect(failed.failure?.message.count ?? 0 < 70_000 && failed.failure?.message.hasSuffix("[truncated]") == true)
+            #expect(try await fixture.outputs(name, #"{"bytes": 3}"#)["blob"] as? String == "yyy")
+            #expect(await fixture.loader.hostPIDs() == hosts, "the host served on; none was replaced")
+        }
+    }
+
     @Test("the sandbox: no network unless the manifest allows it, no writes outside the scratch folder")
     func sandbox() async throws {
         // A listening socket on the loopback interface of the test's own network namespace.

@@ -32,6 +32,12 @@ const { pathToFileURL } = require('url');
 const IN_FD = 3;
 const OUT_FD = 4;
 const MAX_LOGS = 64 * 1024;
+// The RPC payload limit: a larger output is refused here with its size (the loader answers
+// RESOURCE_EXHAUSTED) instead of a frame the loader must kill the host for.
+const MAX_OUTPUT = 4 * 1024 * 1024;
+// A failure's name, message and stack are each cut at this many characters (an error may carry
+// megabytes of text).
+const MAX_FAILURE_TEXT = 64 * 1024;
 
 const skills = new Map();
 const ESM_VERSIONS_PER_HOST = Number(process.env.ATOM_ESM_VERSIONS_PER_HOST || 64);
@@ -116,8 +122,12 @@ function capture() {
 }
 
 function failure(error) {
-  if (error instanceof Error) return [error.name || 'Error', error.message, error.stack || ''];
-  return ['Error', String(error), ''];
+  if (error instanceof Error) return [clip(String(error.name || 'Error')), clip(String(error.message)), clip(String(error.stack || ''))];
+  return ['Error', clip(String(error)), ''];
+}
+
+function clip(text) {
+  return text.length <= MAX_FAILURE_TEXT ? text : text.slice(0, MAX_FAILURE_TEXT) + '\n[truncated]';
 }
 
 function isModule(entry) {
@@ -201,6 +211,11 @@ async function execute(requestId, fields) {
     }
     const outputs = JSON.stringify(result);
     logs.restore();
+    const size = Buffer.byteLength(outputs, 'utf8');
+    if (size > MAX_OUTPUT) {
+      send('F', requestId, 'OutputTooLarge', `the output is ${size} bytes of JSON; at most ${MAX_OUTPUT}`, '', 'output-size', logs.text());
+      return;
+    }
     send('O', requestId, outputs, logs.text());
   } catch (error) {
     logs.restore();

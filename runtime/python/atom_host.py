@@ -21,8 +21,14 @@ import _frozen_importlib_external as _external
 
 IN_FD = 3
 OUT_FD = 4
-# Outputs and logs are carried back in one frame; the loader caps frames at 4 MiB.
+# Outputs and logs are carried back in one frame; the loader caps frames at 6 MiB and the
+# RPC payload at 4 MiB, so a larger output is refused here with its size (the loader answers
+# RESOURCE_EXHAUSTED) instead of a frame the loader must kill the host for.
 MAX_LOGS = 64 * 1024
+MAX_OUTPUT = 4 * 1024 * 1024
+# A failure's type, message and traceback are each cut at this many characters (an exception
+# may carry megabytes of text).
+MAX_FAILURE_TEXT = 64 * 1024
 
 faulthandler.enable(file=sys.stderr, all_threads=False)
 sys.dont_write_bytecode = True
@@ -215,7 +221,11 @@ def failure_fields(error, kind):
     while tb is not None and (tb.tb_frame.f_code.co_filename == __file__ or tb.tb_frame.f_code.co_filename.startswith("<frozen")):
         tb = tb.tb_next
     text = "".join(traceback.format_exception(type(error), error, tb))
-    return type(error).__name__, str(error), text, kind
+    return clip(type(error).__name__), clip(str(error)), clip(text), kind
+
+
+def clip(text):
+    return text if len(text) <= MAX_FAILURE_TEXT else text[:MAX_FAILURE_TEXT] + "\n[truncated]"
 
 
 def captured(request_id, kind, body):
@@ -314,6 +324,11 @@ def execute(request_id, fields):
 
     ok, outputs, logs = captured(request_id, "skill", body)
     if ok:
+        size = len(outputs.encode("utf-8", "replace"))
+        if size > MAX_OUTPUT:
+            send(b"F", request_id, "OutputTooLarge",
+                 "the output is %d bytes of JSON; at most %d" % (size, MAX_OUTPUT), "", "output-size", logs)
+            return
         send(b"O", request_id, outputs, logs)
 
 
