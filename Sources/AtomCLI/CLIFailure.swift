@@ -16,10 +16,29 @@ enum ExitStatus: Int32 {
 struct CLIFailure: Error, CustomStringConvertible {
     let status: ExitStatus
     let message: String
+    /// The RPC status code's name (`NOT_FOUND`) and `ErrorInfo` reason of a failed call; empty
+    /// for a failure of the CLI itself.
+    var code = ""
+    var reason = ""
 
     init(_ status: ExitStatus, _ message: String) {
         self.status = status
         self.message = message
+    }
+
+    /// What `--json` prints on stdout for a failure, beside the line on stderr.
+    struct JSONView: Encodable {
+        struct Body: Encodable {
+            let message: String
+            let exit_code: Int32
+            let code: String?
+            let reason: String?
+        }
+        let error: Body
+    }
+
+    var jsonView: JSONView {
+        JSONView(error: .init(message: message, exit_code: status.rawValue, code: code.isEmpty ? nil : code, reason: reason.isEmpty ? nil : reason))
     }
 
     var description: String { message }
@@ -28,19 +47,26 @@ struct CLIFailure: Error, CustomStringConvertible {
     static func from(_ error: any Error) -> CLIFailure {
         if let failure = error as? CLIFailure { return failure }
         let rpc = RPCError.from(error)
+        var failure: CLIFailure
         if rpc.reason == "GATEWAY_UNREACHABLE" {
             // The message already names the endpoint and the likely fix.
-            return CLIFailure(.gatewayUnreachable, rpc.message)
+            failure = CLIFailure(.gatewayUnreachable, rpc.message)
+        } else {
+            // Any other failure of the call (DEADLINE_EXCEEDED and UNAVAILABLE included) came with
+            // the gateway in reach: a slow skill or a lost instance is not a stack that is down.
+            failure = CLIFailure(.serviceError, "\(rpc.code.displayName): \(rpc.message)")
         }
-        // Any other failure of the call (DEADLINE_EXCEEDED and UNAVAILABLE included) came with the
-        // gateway in reach: a slow skill or a lost instance is not a stack that is down.
-        return CLIFailure(.serviceError, "\(rpc.code.displayName): \(rpc.message)")
+        failure.code = rpc.code.displayName
+        failure.reason = rpc.reason ?? ""
+        return failure
     }
 }
 
 extension AsyncParsableCommand {
-    /// Runs `body`, turning failures into a message on stderr and the matching exit code.
-    func reportingFailures(_ body: () async throws -> Void) async throws {
+    /// Runs `body`, turning failures into a message on stderr and the matching exit code; with
+    /// `json`, also `{"error": {"message", "exit_code", "code", "reason"}}` on stdout, so a script
+    /// that asked for JSON gets JSON whether the command worked or not.
+    func reportingFailures(json: Bool = false, _ body: () async throws -> Void) async throws {
         do {
             try await body()
         } catch let error as ExitCode {
@@ -48,6 +74,7 @@ extension AsyncParsableCommand {
         } catch {
             let failure = CLIFailure.from(error)
             FileHandle.standardError.write(Data("atom: \(failure.message)\n".utf8))
+            if json { try? printJSON(failure.jsonView) }
             throw ExitCode(failure.status.rawValue)
         }
     }

@@ -13,7 +13,7 @@ struct ConfigCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: json) {
             let resolved: AtomSettings.Resolved
             do {
                 resolved = try AtomSettings.resolve()

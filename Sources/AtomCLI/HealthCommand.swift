@@ -17,7 +17,7 @@ struct HealthCommand: AsyncParsableCommand {
     var service: String?
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let endpoint = try options.environment().gateway
             let client = try options.client()
             defer { client.close() }

@@ -79,7 +79,7 @@ struct InstallCommand: AsyncParsableCommand {
     var packages: [String] = []
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             let installer = InstallerClient(client)
@@ -205,7 +205,7 @@ struct ResolveCommand: AsyncParsableCommand {
     var packages: [String] = []
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             guard !packages.isEmpty else { throw CLIFailure(.usage, "name at least one package") }
             let client = try options.client()
             defer { client.close() }
@@ -247,7 +247,7 @@ struct EnvsListCommand: AsyncParsableCommand {
     @OptionGroup var options: GatewayOptions
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             let response = try await InstallerClient(client).listEnvironments(ListEnvironmentsRequest(), options: options.callOptions)
@@ -291,7 +291,7 @@ struct EnvsGCCommand: AsyncParsableCommand {
     var dryRun = false
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             var request = CollectGarbageRequest(dryRun: dryRun)
             if let unusedFor { request.unusedForSeconds = try Self.seconds(unusedFor) }
             if let maxSize {

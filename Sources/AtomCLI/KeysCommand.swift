@@ -32,7 +32,7 @@ struct GenerateKeysCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: json) {
             let directory: String
             if let dir {
                 directory = dir

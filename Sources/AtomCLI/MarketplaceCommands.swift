@@ -67,7 +67,7 @@ struct SearchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let request = try request()
             let client = try options.client()
             defer { client.close() }
@@ -117,7 +117,7 @@ struct MarketplaceImportCommand: AsyncParsableCommand {
     var deadline: Double = 600
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
             let client = try options.client()
             defer { client.close() }
@@ -181,7 +181,7 @@ struct MarketplaceGetCommand: AsyncParsableCommand {
     var id: String
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             let skill = try await MarketplaceClient(client).getSkill(GetCatalogSkillRequest(id: id), options: options.callOptions)
@@ -221,7 +221,7 @@ struct MarketplaceRateCommand: AsyncParsableCommand {
     var user: String = ProcessInfo.processInfo.environment["USER"] ?? "atom-cli"
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             guard (1...5).contains(stars) else { throw CLIFailure(.usage, "stars \(stars) is out of range; give 1 to 5") }
             let client = try options.client()
             defer { client.close() }
@@ -246,7 +246,7 @@ struct MarketplaceCategoriesCommand: AsyncParsableCommand {
     @OptionGroup var options: GatewayOptions
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             let response = try await MarketplaceClient(client).categories(CategoriesRequest(), options: options.callOptions)
@@ -284,7 +284,7 @@ struct MarketplaceInstallCommand: AsyncParsableCommand {
     var deadline: Double = 900
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             let response = try await MarketplaceClient(client).installSkill(

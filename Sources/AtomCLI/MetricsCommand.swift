@@ -28,7 +28,7 @@ struct MetricsCommand: AsyncParsableCommand {
     var saveBaselines: String?
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             let metrics = try await GatewayClient(client).metrics(GatewayMetricsRequest(), options: options.callOptions)

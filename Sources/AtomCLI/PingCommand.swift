@@ -34,7 +34,7 @@ struct PingCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             guard count > 0, count <= 1_000_000, intervalMs >= 0, intervalMs <= 3_600_000, holdMs >= 0, holdMs <= 3_600_000 else {
                 throw CLIFailure(.usage, "--count must be 1-1000000, --interval-ms 0-3600000 and --hold-ms 0-3600000")
             }

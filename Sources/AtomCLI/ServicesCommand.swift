@@ -11,7 +11,7 @@ struct ServicesCommand: AsyncParsableCommand {
     @OptionGroup var options: GatewayOptions
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let endpoint = try options.environment().gateway
             let client = try options.client()
             defer { client.close() }

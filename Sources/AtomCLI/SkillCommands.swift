@@ -84,7 +84,7 @@ struct SkillLoadCommand: AsyncParsableCommand {
     var deadline: Double = 900
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             let looksLikePath = skill.contains("/") || skill == "." || FileManager.default.fileExists(atPath: skill)
@@ -111,7 +111,7 @@ struct SkillGetCommand: AsyncParsableCommand {
     var name: String
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             let info = try await LoaderClient(client).getSkill(GetSkillRequest(name: name), options: options.callOptions)
@@ -144,7 +144,7 @@ struct SkillListCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             let response = try await LoaderClient(client).listSkills(ListSkillsRequest(), options: options.callOptions)
@@ -196,7 +196,7 @@ struct SkillExecCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             var text = inputs
             if text.hasPrefix("@") {
                 guard let data = FileManager.default.contents(atPath: String(text.dropFirst())) else {
@@ -237,7 +237,7 @@ struct SkillReloadCommand: AsyncParsableCommand {
     var name: String
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             let response = try await LoaderClient(client).reloadSkill(ReloadSkillRequest(name: name), options: CallOptions(timeout: .seconds(900)))
@@ -257,7 +257,7 @@ struct SkillUnloadCommand: AsyncParsableCommand {
     struct UnloadView: Encodable { let name: String, unloaded: Bool }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             let response = try await LoaderClient(client).unloadSkill(UnloadSkillRequest(name: name), options: options.callOptions)
@@ -274,7 +274,7 @@ struct SkillClearCommand: AsyncParsableCommand {
     struct ClearView: Encodable { let unloaded: UInt32 }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             let response = try await LoaderClient(client).clearCache(ClearCacheRequest(), options: options.callOptions)

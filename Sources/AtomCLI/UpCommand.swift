@@ -28,7 +28,7 @@ struct UpCommand: AsyncParsableCommand {
     var backgroundSupervisor = false
 
     func run() async throws {
-        try await reportingFailures { try await start() }
+        try await reportingFailures(json: options.json) { try await start() }
     }
 
     private func start() async throws {
@@ -70,6 +70,7 @@ struct UpCommand: AsyncParsableCommand {
 
     private func fail(_ failure: CLIFailure) -> Never {
         FileHandle.standardError.write(Data("atom: \(failure.message)\n".utf8))
+        if options.json { try? printJSON(failure.jsonView) }
         Foundation.exit(failure.status.rawValue)
     }
 
@@ -224,7 +225,7 @@ struct DownCommand: AsyncParsableCommand {
     @OptionGroup var options: GatewayOptions
 
     func run() async throws {
-        try await reportingFailures { try await stop() }
+        try await reportingFailures(json: options.json) { try await stop() }
     }
 
     private func stop() async throws {

@@ -44,7 +44,7 @@ struct WorkflowValidateCommand: AsyncParsableCommand {
     var file: String
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let text = try WorkflowFiles.read(file)
             let client = try options.client()
             defer { client.close() }
@@ -175,7 +175,7 @@ struct WorkflowRunCommand: AsyncParsableCommand {
     var file: String
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let text = try WorkflowFiles.read(file)
             var values: [String: JSONValue] = [:]
             for item in inputs {
@@ -221,7 +221,7 @@ struct WorkflowResumeCommand: AsyncParsableCommand {
     var run: String
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             var progress = StepProgress(json: options.json)
@@ -241,7 +241,7 @@ struct WorkflowStatusCommand: AsyncParsableCommand {
     var run: String
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             let record = try await WorkflowClient(client).getRun(GetRunRequest(runId: run), options: options.callOptions)
@@ -307,7 +307,7 @@ struct WorkflowListCommand: AsyncParsableCommand {
     var workflow: String?
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             var request = ListRunsRequest(limit: limit, workflow: workflow ?? "")
             if let state {
                 let states: [String: RunState] = [
@@ -343,7 +343,7 @@ struct WorkflowCancelCommand: AsyncParsableCommand {
     var run: String
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: options.json) {
             let client = try options.client()
             defer { client.close() }
             let response = try await WorkflowClient(client).cancelRun(CancelRunRequest(runId: run), options: options.callOptions)

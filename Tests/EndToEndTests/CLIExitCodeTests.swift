@@ -32,6 +32,26 @@ struct CLIExitCodeTests {
         #expect(help.status == 0 && help.output.contains("--page"))
     }
 
+    @Test("with --json a failure is JSON on stdout too: message, exit code, RPC code and reason")
+    func jsonFailures() throws {
+        func errorObject(_ output: String) throws -> [String: Any] {
+            let json = try #require(output.firstIndex(of: "{").map { String(output[$0...]) }, "no JSON in \(output)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+            return try #require(object["error"] as? [String: Any], "\(object)")
+        }
+        let unreachable = try CLI.run(["marketplace", "get", "csv-stats", "--json", "--gateway", "tcp://127.0.0.1:1"], environment: [:])
+        #expect(unreachable.status == 3)
+        let error = try errorObject(unreachable.output)
+        #expect(error["exit_code"] as? Int == 3 && error["code"] as? String == "UNAVAILABLE" && error["reason"] as? String == "GATEWAY_UNREACHABLE", "\(error)")
+        #expect((error["message"] as? String)?.contains("gateway not reachable at tcp://127.0.0.1:1") == true)
+        let usage = try CLI.run(["health", "--json"], environment: ["ATOM_GATEWAY": "nonsense"])
+        #expect(usage.status == 2)
+        let usageError = try errorObject(usage.output)
+        #expect(usageError["exit_code"] as? Int == 2 && usageError["code"] == nil && (usageError["message"] as? String)?.contains("ATOM_GATEWAY=nonsense") == true, "\(usageError)")
+        // Without --json, no JSON.
+        #expect(!(try CLI.run(["health"], environment: ["ATOM_GATEWAY": "nonsense"]).output.contains("{")))
+    }
+
     @Test("only an unreachable gateway exits 3; a deadline or an unavailable service with the gateway up exits 4")
     func callFailures() {
         let unreachable = CLIFailure.from(RPCError.withReason(.unavailable, "gateway not reachable at tcp://h:1: is `atom up` running?", reason: "GATEWAY_UNREACHABLE"))
