@@ -147,7 +147,7 @@ let package = Package(
         .target(
             name: "AtomCLI",
             dependencies: [
-                "AtomRPC", "AtomAPI", "AtomProto", "AtomGateway", "AtomEcho", "AtomMetrics", "AtomWorkflow",
+                "AtomRPC", "AtomAPI", "AtomProto", "AtomGateway", "AtomEcho", "AtomMetrics", "AtomWorkflow", "AtomSkillFormat",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

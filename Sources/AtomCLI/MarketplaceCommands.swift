@@ -2,6 +2,7 @@ internal import ArgumentParser
 internal import AtomAPI
 internal import AtomProto
 internal import AtomRPC
+internal import AtomSkillFormat
 internal import Foundation
 
 /// `atom search`: ranked search of the marketplace as a table.
@@ -125,8 +126,23 @@ struct MarketplaceImportCommand: AsyncParsableCommand {
             let callOptions = SecondsArgument.callOptions(deadline)
             var total = ImportResponse()
             if upload {
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory), isDirectory.boolValue {
+                    throw CLIFailure(.usage, "--upload sends a .jsonl bundle, and \(absolute) is a folder: import it without --upload (the marketplace service reads it on its host)")
+                }
                 guard let data = FileManager.default.contents(atPath: absolute) else { throw CLIFailure(.usage, "cannot read \(absolute)") }
-                let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                // Lines that cannot be sent as text (a NUL byte, invalid UTF-8) fail here, one by
+                // one as the service's checks do; they go as blank lines, which keeps the numbers.
+                var lines = [String](repeating: "", count: data.reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 })
+                for line in JSONLines.lines(of: data) {
+                    switch line.text {
+                    case .success(let text): lines[line.number - 1] = text
+                    case .failure(let problem):
+                        total.total += 1
+                        total.failed += 1
+                        total.errors.append(ImportItemError(item: "\(absolute):\(line.number)", message: problem.description))
+                    }
+                }
                 // Chunks well under the 4 MiB message limit.
                 var start = 0
                 while start < lines.count {

@@ -25,7 +25,7 @@ public enum ImportSource {
         }
         if !isDirectory.boolValue {
             guard let data = FileManager.default.contents(atPath: path) else { throw ImportFailure.unreadable("cannot read \(path)") }
-            return bundle(String(decoding: data, as: UTF8.self), label: path)
+            return JSONLines.lines(of: data).map { bundleLine($0, label: path) }
         }
         let folder = URL(fileURLWithPath: path)
         if SkillManifest.fileNames.contains(where: { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }) {
@@ -57,30 +57,18 @@ public enum ImportSource {
             return try items(at: path)
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw ImportFailure.unreadable("cannot read \(path)") }
-        let text = String(decoding: data, as: UTF8.self)
-        var lines: [(Int, Substring)] = []
-        var number = 0
-        // Split on the UTF-8 bytes: splitting Characters costs grapheme breaking over the whole file.
-        for line in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            number += 1
-            if !line.allSatisfy(isBlank) { lines.append((number, Substring(line))) }
-        }
+        let lines = JSONLines.lines(of: data)
         let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, lines.count / 1_000))
         let size = (lines.count + parts - 1) / max(parts, 1)
         return await withTaskGroup(of: (Int, [Item]).self) { group in
             for part in 0..<parts {
                 let slice = Array(lines[min(part * size, lines.count)..<min((part + 1) * size, lines.count)])
-                group.addTask { (part, slice.map { bundleLine(String($0.1), label: "\(path):\($0.0)") }) }
+                group.addTask { (part, slice.map { bundleLine($0, label: path) }) }
             }
             var results = [[Item]](repeating: [], count: parts)
             for await (part, items) in group { results[part] = items }
             return results.flatMap { $0 }
         }
-    }
-
-    /// A byte of a blank line (space, tab, carriage return).
-    static func isBlank(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
     }
 
     static func skillFolder(_ url: URL) -> Item {
@@ -95,14 +83,15 @@ public enum ImportSource {
     /// The items of a JSON Lines bundle: one manifest object a line (blank lines skipped), with
     /// optional `source` (where the skill lives) and `downloads` (a mirrored catalog's count).
     public static func bundle(_ text: String, label: String) -> [Item] {
-        var items: [Item] = []
-        var lineNumber = 0
-        for line in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            lineNumber += 1
-            if line.allSatisfy(isBlank) { continue }
-            items.append(bundleLine(String(Substring(line)), label: "\(label):\(lineNumber)"))
+        JSONLines.lines(of: text.utf8).map { bundleLine($0, label: label) }
+    }
+
+    /// A line of a bundle named `label`, as an item (`label:number`).
+    static func bundleLine(_ line: JSONLines.Line, label: String) -> Item {
+        switch line.text {
+        case .success(let text): bundleLine(text, label: "\(label):\(line.number)")
+        case .failure(let problem): .invalid(ImportItemError(item: "\(label):\(line.number)", skillId: "", field: "", message: problem.description))
         }
-        return items
     }
 
     public static func bundleLine(_ line: String, label: String) -> Item {

@@ -141,3 +141,25 @@ struct JSONParserTests {
         }
     }
 }
+
+@Suite("JSON Lines")
+struct JSONLinesTests {
+    @Test("lines keep their numbers, blank ones are skipped, and what no JSON text holds is named")
+    func lines() {
+        var bytes = Array("{\"a\":1}\r\n\n  \t\r\n[2]\n".utf8)
+        bytes += [UInt8(ascii: "x"), 0, UInt8(ascii: "\n"), 0xC3, 0x28, UInt8(ascii: "\n")] + Array("\"é\"".utf8)
+        let lines = JSONLines.lines(of: bytes)
+        #expect(lines.map(\.number) == [1, 4, 5, 6, 7])
+        #expect((try? lines[0].text.get()) == "{\"a\":1}\r")
+        #expect((try? lines[1].text.get()) == "[2]")
+        #expect(problem(lines[2]) == "invalid JSON: a NUL byte at byte 2")
+        #expect(problem(lines[3]) == "the line is not UTF-8 text")
+        #expect((try? lines[4].text.get()) == "\"é\"")
+        #expect(JSONLines.lines(of: [UInt8]()).isEmpty)
+    }
+
+    func problem(_ line: JSONLines.Line) -> String? {
+        if case .failure(let problem) = line.text { return problem.description }
+        return nil
+    }
+}

@@ -250,6 +250,24 @@ struct MarketplaceEndToEndTests {
             #expect(imported.status == 1 && imported.output.contains("1 added") && imported.output.contains(":2"), "\(imported.output)")
             let uploaded = try CLI.run(["marketplace", "import", bundle, "--upload", "--json"], environment: environment)
             #expect(uploaded.output.contains("\"unchanged\" : 1") && uploaded.output.contains("cli.jsonl:2"), "\(uploaded.output)")
+            // Lines no text message can carry (a NUL byte, invalid UTF-8) fail one by one, by path
+            // and by upload alike; the other lines are imported.
+            let mixed = scratch.path + "/mixed.jsonl"
+            var bytes = Data((Self.line("cli-two", description: "Walrus tools.") + "\n").utf8)
+            bytes.append(Data(#"{"name": "nul\#u{0}"}"#.utf8 + [UInt8(ascii: "\n")]))
+            bytes.append(Data([0xFF, 0xFE, UInt8(ascii: "{"), UInt8(ascii: "\n")]))
+            bytes.append(Data(Self.line("cli-three", description: "Dugong tools.").utf8))
+            try bytes.write(to: URL(fileURLWithPath: mixed))
+            for arguments in [["marketplace", "import", mixed, "--upload"], ["marketplace", "import", mixed]] {
+                let run = try CLI.run(arguments, environment: environment)
+                #expect(run.status == 1, "\(arguments): \(run.output)")
+                #expect(run.output.contains("mixed.jsonl:2: invalid JSON: a NUL byte at byte 14"), "\(run.output)")
+                #expect(run.output.contains("mixed.jsonl:3: the line is not UTF-8 text"), "\(run.output)")
+                #expect(run.output.contains("4 item(s)") && run.output.contains("2 failed"), "\(run.output)")
+            }
+            #expect(try CLI.run(["marketplace", "get", "cli-three"], environment: environment).status == 0)
+            let folderUpload = try CLI.run(["marketplace", "import", scratch.path, "--upload"], environment: environment)
+            #expect(folderUpload.status == 2 && folderUpload.output.contains("is a folder: import it without --upload"), "\(folderUpload.output)")
             let get = try CLI.run(["marketplace", "get", "cli-one"], environment: environment)
             #expect(get.status == 0 && get.output.contains("Narwhal tools."))
             let missing = try CLI.run(["marketplace", "get", "nope"], environment: environment)
