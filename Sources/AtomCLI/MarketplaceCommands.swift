@@ -119,6 +119,7 @@ struct MarketplaceImportCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures(json: options.json) {
+            guard !path.isEmpty else { throw CLIFailure(.usage, "the path is empty: give a skill folder, a folder of them, or a .jsonl bundle") }
             let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
             let client = try options.client()
             defer { client.close() }
@@ -233,12 +234,15 @@ struct MarketplaceRateCommand: AsyncParsableCommand {
     @Argument(help: "1 to 5.")
     var stars: Int
 
-    @Option(name: .long, help: "Who rates (default: $USER).")
-    var user: String = ProcessInfo.processInfo.environment["USER"] ?? "atom-cli"
+    @Option(name: .long, help: "Who rates (default: $USER, else atom-cli).")
+    var user: String?
 
     func run() async throws {
         try await reportingFailures(json: options.json) {
             guard (1...5).contains(stars) else { throw CLIFailure(.usage, "stars \(stars) is out of range; give 1 to 5") }
+            let environmentUser = ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 }
+            let user = user ?? environmentUser ?? "atom-cli"
+            guard !user.isEmpty else { throw CLIFailure(.usage, "--user is empty; name who rates") }
             let client = try options.client()
             defer { client.close() }
             let response = try await MarketplaceClient(client).rateSkill(

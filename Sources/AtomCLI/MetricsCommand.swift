@@ -35,7 +35,11 @@ struct MetricsCommand: AsyncParsableCommand {
             if let saveBaselines {
                 var baselines: [String: Double] = [:]
                 for operation in metrics.operations { baselines[operation.operation] = operation.p99Us }
-                try PerformancePolicy.saveBaselines(p99: baselines, to: saveBaselines)
+                do {
+                    try PerformancePolicy.saveBaselines(p99: baselines, to: saveBaselines)
+                } catch {
+                    throw CLIFailure(.failure, "cannot write \(saveBaselines): \(error.localizedDescription)")
+                }
             }
             if prometheus {
                 print(PrometheusText.render(metrics), terminator: "")

@@ -199,8 +199,10 @@ struct SkillExecCommand: AsyncParsableCommand {
         try await reportingFailures(json: options.json) {
             var text = inputs
             if text.hasPrefix("@") {
-                guard let data = FileManager.default.contents(atPath: String(text.dropFirst())) else {
-                    throw CLIFailure(.usage, "cannot read \(text.dropFirst())")
+                let file = String(text.dropFirst())
+                guard !file.isEmpty else { throw CLIFailure(.usage, "@ names no file: give inputs as @FILE or as a JSON object") }
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    throw CLIFailure(.usage, "cannot read \(file)")
                 }
                 text = String(decoding: data, as: UTF8.self)
             }

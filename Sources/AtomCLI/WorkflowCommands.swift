@@ -308,6 +308,7 @@ struct WorkflowListCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures(json: options.json) {
+            guard (1...1_000).contains(limit) else { throw CLIFailure(.usage, "--limit \(limit) is out of range; give 1 to 1000") }
             var request = ListRunsRequest(limit: limit, workflow: workflow ?? "")
             if let state {
                 let states: [String: RunState] = [

@@ -105,7 +105,7 @@ public enum ImportSource {
             return failure("", "invalid JSON: \(error)")
         }
         guard case .object(var fields) = document else {
-            return failure("", "a bundle line must be a JSON object (a skill manifest), not a \(document.typeName)")
+            return failure("", "a bundle line must be a JSON object (a skill manifest), not \(document.typeNameWithArticle)")
         }
         let id: String = if case .string(let name)? = fields["name"] { name } else { "" }
         var source = label

@@ -127,7 +127,7 @@ extension JSONSchema {
                 fields = object
                 constant = nil
             default:
-                throw SkillFormatError(.invalidField, field: path, "a schema is a mapping (or true/false), not a \(source.typeName)")
+                throw SkillFormatError(.invalidField, field: path, "a schema is a mapping (or true/false), not \(source.typeNameWithArticle)")
             }
             for key in fields.keys.sorted() where !JSONSchema.validationKeywords.contains(key) && !JSONSchema.annotationKeywords.contains(key) {
                 throw fail(key, "\"\(key)\" is not a supported schema keyword; supported: \(JSONSchema.validationKeywords.sorted().joined(separator: ", ")) (annotations: \(JSONSchema.annotationKeywords.sorted().joined(separator: ", "))); see docs/SKILL_FORMAT.md")

@@ -45,6 +45,15 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    /// The type with its article, for "must be ..., not an array".
+    public var typeNameWithArticle: String {
+        switch self {
+        case .null: "null"
+        case .array, .object: "an \(typeName)"
+        default: "a \(typeName)"
+        }
+    }
+
     // Written as UTF-8 bytes: the same text as appending scalars to a String, several times faster
     // (bundles hash 100,000 of these on import).
     private func write(into out: inout [UInt8]) {

@@ -79,7 +79,8 @@ extension SkillManifest {
     /// so that a typo (`pakages`) is caught instead of ignored.
     public static func parse(_ document: JSONValue) throws(SkillFormatError) -> SkillManifest {
         guard case .object(let fields) = document else {
-            throw SkillFormatError(.invalidField, "the manifest must be a mapping of fields, not a \(document.typeName)")
+            if document == .null || document == .string("") { throw SkillFormatError(.invalidField, "the manifest is empty") }
+            throw SkillFormatError(.invalidField, "the manifest must be a mapping of fields, not \(document.typeNameWithArticle)")
         }
         var reader = FieldReader(fields: fields, path: "")
         let name = try reader.requiredString("name")
@@ -167,7 +168,7 @@ extension SkillManifest {
             for (index, item) in list.enumerated() {
                 let path = "examples[\(index)]"
                 guard case .object(let exampleFields) = item else {
-                    throw SkillFormatError(.invalidField, field: path, "must be a mapping with inputs and expect, not a \(item.typeName)")
+                    throw SkillFormatError(.invalidField, field: path, "must be a mapping with inputs and expect, not \(item.typeNameWithArticle)")
                 }
                 var sub = FieldReader(fields: exampleFields, path: path + ".")
                 let exampleName = try sub.optionalString("name") ?? "example \(index + 1)"
@@ -275,7 +276,7 @@ private struct FieldReader {
         guard let value = take(key) else { return nil }
         guard case .string(let text) = value else {
             let hint = key == "version" ? " (quote it in YAML: version: \"1.0.0\")" : ""
-            throw SkillFormatError(.invalidField, field: path + key, "must be a string, not a \(value.typeName)\(hint)")
+            throw SkillFormatError(.invalidField, field: path + key, "must be a string, not \(value.typeNameWithArticle)\(hint)")
         }
         return text
     }
@@ -286,14 +287,14 @@ private struct FieldReader {
         switch value {
         case .string(let text): return text
         case .number(let number): return number.rounded() == number ? String(Int64(number)) : "\(number)"
-        default: throw SkillFormatError(.invalidField, field: path + key, "must be a number, not a \(value.typeName)")
+        default: throw SkillFormatError(.invalidField, field: path + key, "must be a number, not \(value.typeNameWithArticle)")
         }
     }
 
     mutating func optionalNumber(_ key: String) throws(SkillFormatError) -> Double? {
         guard let value = take(key) else { return nil }
         guard case .number(let number) = value, number.isFinite else {
-            throw SkillFormatError(.invalidField, field: path + key, "must be a number, not a \(value.typeName)")
+            throw SkillFormatError(.invalidField, field: path + key, "must be a number, not \(value.typeNameWithArticle)")
         }
         return number
     }
@@ -301,7 +302,7 @@ private struct FieldReader {
     mutating func optionalBool(_ key: String) throws(SkillFormatError) -> Bool? {
         guard let value = take(key) else { return nil }
         guard case .bool(let flag) = value else {
-            throw SkillFormatError(.invalidField, field: path + key, "must be true or false, not a \(value.typeName)")
+            throw SkillFormatError(.invalidField, field: path + key, "must be true or false, not \(value.typeNameWithArticle)")
         }
         return flag
     }
@@ -311,7 +312,7 @@ private struct FieldReader {
         var strings: [String] = []
         for (index, item) in list.enumerated() {
             guard case .string(let text) = item else {
-                throw SkillFormatError(.invalidField, field: "\(path)\(key)[\(index)]", "must be a string, not a \(item.typeName)")
+                throw SkillFormatError(.invalidField, field: "\(path)\(key)[\(index)]", "must be a string, not \(item.typeNameWithArticle)")
             }
             strings.append(text)
         }
@@ -321,7 +322,7 @@ private struct FieldReader {
     mutating func optionalArray(_ key: String) throws(SkillFormatError) -> [JSONValue]? {
         guard let value = take(key) else { return nil }
         guard case .array(let list) = value else {
-            throw SkillFormatError(.invalidField, field: path + key, "must be a list, not a \(value.typeName)")
+            throw SkillFormatError(.invalidField, field: path + key, "must be a list, not \(value.typeNameWithArticle)")
         }
         return list
     }
@@ -329,7 +330,7 @@ private struct FieldReader {
     mutating func optionalObjectValue(_ key: String) throws(SkillFormatError) -> [String: JSONValue]? {
         guard let value = take(key) else { return nil }
         guard case .object(let object) = value else {
-            throw SkillFormatError(.invalidField, field: path + key, "must be a mapping, not a \(value.typeName)")
+            throw SkillFormatError(.invalidField, field: path + key, "must be a mapping, not \(value.typeNameWithArticle)")
         }
         return object
     }

@@ -227,12 +227,14 @@ public final class WorkflowServiceImpl: WorkflowService {
     }
 
     public func getRun(_ request: GetRunRequest, context: RPCContext) async throws -> RunRecord {
-        guard let stored = try await store.load(runID: request.runId) else { throw Self.notFound(request.runId) }
+        guard let stored = try await store.load(runID: request.runId) else { throw Self.unknownRun(request.runId) }
         return stored.record
     }
 
-    static func notFound(_ runID: String) -> RPCError {
-        RPCError(.notFound, runID.isEmpty ? "run_id is empty" : "no run \(runID); `atom workflow list` shows the runs")
+    static func unknownRun(_ runID: String) -> RPCError {
+        runID.isEmpty
+            ? RPCError(.invalidArgument, "run_id is empty; `atom workflow list` shows the runs")
+            : RPCError(.notFound, "no run \(runID); `atom workflow list` shows the runs")
     }
 
     public func listRuns(_ request: ListRunsRequest, context: RPCContext) async throws -> ListRunsResponse {
@@ -253,7 +255,7 @@ public final class WorkflowServiceImpl: WorkflowService {
             }
             return CancelRunResponse(cancelled: true)
         }
-        guard let stored = try await store.load(runID: request.runId) else { throw Self.notFound(request.runId) }
+        guard let stored = try await store.load(runID: request.runId) else { throw Self.unknownRun(request.runId) }
         switch stored.record.state {
         case .interrupted:
             try await store.setState(runID: request.runId, state: .cancelled, error: "cancelled by CancelRun while interrupted")
@@ -269,7 +271,7 @@ public final class WorkflowServiceImpl: WorkflowService {
         guard !registry.isLive(request.runId) else {
             throw RPCError(.failedPrecondition, "run \(request.runId) is running; cancel it first or wait for it")
         }
-        guard let stored = try await store.load(runID: request.runId) else { throw Self.notFound(request.runId) }
+        guard let stored = try await store.load(runID: request.runId) else { throw Self.unknownRun(request.runId) }
         switch stored.record.state {
         case .interrupted, .failed, .cancelled, .timedOut: break
         default:

@@ -173,7 +173,7 @@ struct LoaderTests {
         }
     }
 
-    @Test("an output over 4 MiB is RESOURCE_EXHAUSTED with its size, and a huge exception is cut; the host stays", arguments: ["python", "node"])
+    @Test("an output over 4 MiB is RESOURCE_EXHAUSTED with its size, a huge exception is cut, NaN is no output; the host stays", arguments: ["python", "node"])
     func oversized(runtime: String) async throws {
         try await withLoader { fixture in
             let name = "big-\(runtime)"
@@ -182,6 +182,8 @@ struct LoaderTests {
                     def execute(inputs):
                         if inputs.get("mode") == "raise":
                             raise ValueError("x" * 10_000_000)
+                        if inputs.get("mode") == "nan":
+                            return {"v": float("nan")}
                         return {"blob": "y" * inputs["bytes"]}
                     """]
                 : ["index.js": """
@@ -200,6 +202,12 @@ struct LoaderTests {
             let failed = try await fixture.execute(name, #"{"mode": "raise"}"#)
             #expect(failed.failure?.message.count ?? 0 < 70_000 && failed.failure?.message.hasSuffix("[truncated]") == true)
             #expect(try await fixture.outputs(name, #"{"bytes": 3}"#)["blob"] as? String == "yyy")
+            if runtime == "python" {
+                // NaN is not JSON: Python's json would write it anyway, and callers would get text
+                // no JSON parser reads.
+                let nan = try await fixture.execute(name, #"{"mode": "nan"}"#)
+                #expect(nan.failure?.type == "TypeError" && nan.failure?.message.contains("the output is not JSON") == true, "\(nan)")
+            }
             #expect(await fixture.loader.hostPIDs() == hosts, "the host served on; none was replaced")
         }
     }

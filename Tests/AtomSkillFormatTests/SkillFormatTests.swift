@@ -80,6 +80,11 @@ struct SkillManifestTests {
         ("name: a\nversion: \"1.0.0\"\ndescription: d\ncategory: c\nruntime: python\ninputs: {type: array}", "inputs.type", "must be \"object\""),
         ("name: a\nversion: \"1.0.0\"\ndescription: d\ncategory: c\nruntime: python\nexamples: [3]", "examples[0]", "must be a mapping"),
         ("name: a\nversion: \"1.0.0\"\ndescription: d\ncategory: c\nruntime: python\npermissions: {network: maybe}", "permissions.network", "true or false"),
+        ("name: a\nversion: \"1.0.0\"\ndescription: [d]\ncategory: c\nruntime: python", "description", "must be a string, not an array"),
+        ("name: a\nversion: \"1.0.0\"\ndescription: d\ncategory: c\nruntime: python\ntags: {a: 1}", "tags", "must be a list, not an object"),
+        ("", "", "the manifest is empty"),
+        ("# only a comment\n", "", "the manifest is empty"),
+        ("- a\n- b", "", "must be a mapping of fields, not an array"),
     ])
     func rejectsBadFields(text: String, field: String, message: String) {
         #expect {

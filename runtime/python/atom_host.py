@@ -318,7 +318,8 @@ def execute(request_id, fields):
         if not isinstance(result, dict):
             raise TypeError(skill.function.__name__ + " returned " + type(result).__name__ + "; a skill returns a dict")
         try:
-            return json().dumps(result)
+            # allow_nan=False: NaN and Infinity are not JSON, and would reach callers as such.
+            return json().dumps(result, allow_nan=False)
         except (TypeError, ValueError) as error:
             raise TypeError("the output is not JSON: " + str(error)) from None
 
