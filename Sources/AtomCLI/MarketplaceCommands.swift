@@ -57,7 +57,7 @@ struct SearchCommand: AsyncParsableCommand {
     }
 
     func request() throws -> SearchRequest {
-        guard page >= 1, page <= Int(UInt32.max) else { throw CLIFailure(.usage, "--page \(page) is invalid; pages start at 1") }
+        guard page >= 1, page <= Int(UInt32.max) else { throw CLIFailure(.usage, "--page \(page) is invalid; give 1 to \(UInt32.max)") }
         // The service checks the upper bound (over 100 is INVALID_ARGUMENT); below 1 cannot be sent.
         guard pageSize >= 1, pageSize <= Int(UInt32.max) else {
             throw CLIFailure(.usage, "--page-size \(pageSize) is invalid; give 1 to 100")

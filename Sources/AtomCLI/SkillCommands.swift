@@ -204,7 +204,8 @@ struct SkillExecCommand: AsyncParsableCommand {
                 guard let data = FileManager.default.contents(atPath: file) else {
                     throw CLIFailure(.usage, "cannot read \(file)")
                 }
-                text = String(decoding: data, as: UTF8.self)
+                guard let decoded = String(validating: data, as: UTF8.self) else { throw CLIFailure(.usage, "\(file) is not UTF-8 text") }
+                text = decoded
             }
             let client = try options.client()
             defer { client.close() }
