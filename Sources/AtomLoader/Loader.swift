@@ -45,7 +45,9 @@ final class HostGroup {
     var idle: [HostProcess] = []
     var starting = 0
     var lastUsed: [Int: ContinuousClock.Instant] = [:]
-    var waiters: [CheckedContinuation<Void, Never>] = []
+    /// Callers waiting for a host, first come first served. Each is resumed once: with true
+    /// when a host may be free, with false when its task was cancelled while it waited.
+    var waiters: [(id: UInt64, continuation: CheckedContinuation<Bool, Never>)] = []
 }
 
 /// What an execution produced: outputs, or the skill's own exception.
@@ -78,6 +80,7 @@ public actor Loader {
     private static let snapshotGrace: Duration = .seconds(60)
     private var reloadEvents: [ReloadEvent] = []
     private var lockedNames: [String: [CheckedContinuation<Void, Never>]] = [:]
+    private var nextWaiterID: UInt64 = 0
     private var nextHostID = 1
     private var nextModule = 1
     private var watcher: SkillWatcher?
@@ -158,6 +161,9 @@ public actor Loader {
         for task in background { task.cancel() }
         for group in groups.values {
             for host in group.hosts { await host.stop() }
+            // Nobody will release a host again: callers still waiting for one end now.
+            for waiter in group.waiters { waiter.continuation.resume(returning: false) }
+            group.waiters = []
         }
         groups = [:]
         client?.close()
@@ -642,8 +648,14 @@ public actor Loader {
     // MARK: hosts
 
     private func acquire(_ key: HostKey, preferring module: String?, environment: String?) async throws -> HostProcess {
+        var woken = false
         while true {
-            try Task.checkCancellation()
+            if Task.isCancelled {
+                // A wake-up handed to this call must not end with it: the next waiter gets it.
+                // (Dropping it left a freed host idle while others waited, for good.)
+                if woken, let group = groups[key] { wakeOne(group) }
+                throw CancellationError()
+            }
             let group = groups[key] ?? {
                 let group = HostGroup()
                 groups[key] = group
@@ -672,8 +684,22 @@ public actor Loader {
                     throw error
                 }
             }
-            await withCheckedContinuation { group.waiters.append($0) }
+            let waiter = nextWaiterID
+            nextWaiterID += 1
+            woken = await withTaskCancellationHandler {
+                await withCheckedContinuation { group.waiters.append((waiter, $0)) }
+            } onCancel: {
+                // A cancelled call leaves the queue at once (its caller has its answer already),
+                // instead of holding its place, and the service's slot, until a host frees.
+                Task { await self.cancelWaiter(waiter, key: key) }
+            }
+            if !woken { throw CancellationError() }
         }
+    }
+
+    private func cancelWaiter(_ waiter: UInt64, key: HostKey) {
+        guard let group = groups[key], let index = group.waiters.firstIndex(where: { $0.id == waiter }) else { return }
+        group.waiters.remove(at: index).continuation.resume(returning: false)
     }
 
     private func release(_ host: HostProcess) {
@@ -692,7 +718,7 @@ public actor Loader {
     }
 
     private func wakeOne(_ group: HostGroup) {
-        if !group.waiters.isEmpty { group.waiters.removeFirst().resume() }
+        if !group.waiters.isEmpty { group.waiters.removeFirst().continuation.resume(returning: true) }
     }
 
     private func stopIdleHosts(olderThan idle: Duration) async {

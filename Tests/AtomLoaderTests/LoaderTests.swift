@@ -340,6 +340,31 @@ struct LoaderTests {
         }
     }
 
+    @Test("a call cancelled while it waits for a host leaves the queue; the calls behind it get the host", .timeLimit(.minutes(1)))
+    func cancelledWaiter() async throws {
+        try await withLoader(["LOADER_HOSTS_PER_ENVIRONMENT": "1"]) { fixture in
+            _ = try fixture.skill("nap", files: ["main.py": "import time\ndef execute(inputs):\n    time.sleep(inputs['ms'] / 1000)\n    return {'slept': inputs['ms']}\n"])
+            try await fixture.load("nap")
+            // The only host is busy for 1.5 s; two calls queue behind it, and the first of them
+            // is cancelled (as the RPC server cancels a handler whose deadline passed).
+            let busy = Task { try await fixture.execute("nap", #"{"ms": 1500}"#) }
+            try await Task.sleep(for: .milliseconds(300))
+            let cancelled = Task { try await fixture.execute("nap", #"{"ms": 1}"#) }
+            try await Task.sleep(for: .milliseconds(200))
+            let queued = Task { try await fixture.execute("nap", #"{"ms": 2}"#) }
+            try await Task.sleep(for: .milliseconds(200))
+            cancelled.cancel()
+            await #expect(throws: CancellationError.self) { _ = try await cancelled.value }
+            _ = try await busy.value
+            // Before, the cancelled waiter took the wake-up of the freed host with it, and this
+            // call waited for ever beside an idle host.
+            let started = ContinuousClock.now
+            let answer = try await queued.value
+            #expect(answer.outputsJson.contains("\"slept\": 2"), "\(answer)")
+            #expect(ContinuousClock.now - started < .seconds(10))
+        }
+    }
+
     @Test("a Node skill: CommonJS helpers, console captured, async execute, errors with their stack; hot reload of a helper")
     func node() async throws {
         try await withLoader(["SKILL_HOT_RELOAD_ENABLED": "true"]) { fixture in
