@@ -145,12 +145,17 @@ public final class RunStore: Sendable {
             ])
     }
 
-    /// Marks a resumed run as running again.
-    public func beginResume(runID: String) async throws {
+    /// The states a run may be resumed from.
+    public static let resumable: [RunState] = [.interrupted, .failed, .cancelled, .timedOut]
+
+    /// Marks a resumed run as running again, if it is still in a resumable state; false when it
+    /// is not (another resume, or anything else, changed it since it was read).
+    public func beginResume(runID: String) async throws -> Bool {
         try await pool.write { db in
             try db.execute(
-                sql: "UPDATE runs SET state = ?, error = '', finished_at_ms = 0, resumes = resumes + 1 WHERE id = ?",
-                arguments: [RunState.running.rawValue, runID])
+                sql: "UPDATE runs SET state = ?, error = '', finished_at_ms = 0, resumes = resumes + 1 WHERE id = ? AND state IN (?, ?, ?, ?)",
+                arguments: StatementArguments([RunState.running.rawValue as any DatabaseValueConvertible, runID] + Self.resumable.map(\.rawValue)))
+            return db.changesCount == 1
         }
     }
 

@@ -171,15 +171,16 @@ public final class WorkflowServiceImpl: WorkflowService {
         let runID = Self.newRunID()
         try await store.create(runID: runID, spec: compiled.spec, inputs: inputs.canonicalText, startedAt: RunStore.nowMs())
         let run = RunRequest(runID: runID, compiled: compiled, inputs: inputs, noCache: request.noCache)
-        await stream(run, writer: writer, context: context)
+        let control = RunControl()
+        registry.register(runID, control: control)
+        await stream(run, control: control, writer: writer, context: context)
     }
 
     /// Runs while streaming its events to the caller; the run lives as long as the call (a
     /// caller that goes away, or a deadline that passes, cancels it: use StartRun for runs
-    /// that outlive their caller).
-    func stream(_ run: RunRequest, writer: RPCStreamWriter<StepEvent>, context: RPCContext) async {
-        let control = RunControl()
-        registry.register(run.runID, control: control)
+    /// that outlive their caller). The run is registered under `control` already; this ends
+    /// its registration.
+    func stream(_ run: RunRequest, control: RunControl, writer: RPCStreamWriter<StepEvent>, context: RPCContext) async {
         defer { registry.finished(run.runID) }
         let engine = self.engine(context)
         let (events, continuation) = AsyncStream<StepEvent>.makeStream()
@@ -268,13 +269,17 @@ public final class WorkflowServiceImpl: WorkflowService {
     }
 
     public func resumeRun(_ request: ResumeRunRequest, writer: RPCStreamWriter<StepEvent>, context: RPCContext) async throws {
-        guard !registry.isLive(request.runId) else {
+        // Claimed before anything is awaited, so that of concurrent resumes of one run exactly
+        // one goes on (each used to pass the check, then run the same steps again beside the
+        // others, and a cancel reached only the last one registered).
+        let control = RunControl()
+        guard registry.claim(request.runId, control: control) else {
             throw RPCError(.failedPrecondition, "run \(request.runId) is running; cancel it first or wait for it")
         }
+        var streaming = false
+        defer { if !streaming { registry.finished(request.runId) } }
         guard let stored = try await store.load(runID: request.runId) else { throw Self.unknownRun(request.runId) }
-        switch stored.record.state {
-        case .interrupted, .failed, .cancelled, .timedOut: break
-        default:
+        guard RunStore.resumable.contains(stored.record.state) else {
             throw RPCError(.failedPrecondition, "run \(request.runId) is \(RunStateName.of(stored.record.state)); only interrupted, failed, cancelled or timed-out runs resume")
         }
         let outcome = WorkflowValidator.validate(stored.spec, limits: configuration.limits)
@@ -300,9 +305,12 @@ public final class WorkflowServiceImpl: WorkflowService {
                 break
             }
         }
-        try await store.beginResume(runID: request.runId)
+        guard try await store.beginResume(runID: request.runId) else {
+            throw RPCError(.failedPrecondition, "run \(request.runId) changed while it was read for the resume; read its status and try again")
+        }
         let run = RunRequest(runID: request.runId, compiled: compiled, inputs: inputs, finished: finished, skippedByCondition: byCondition)
-        await stream(run, writer: writer, context: context)
+        streaming = true
+        await stream(run, control: control, writer: writer, context: context)
     }
 
     /// Waits for detached runs (tests and shutdown).
@@ -322,6 +330,15 @@ final class RunRegistry: Sendable {
 
     func register(_ runID: String, control: RunControl) {
         entries.withLock { $0[runID] = Entry(control: control, task: nil) }
+    }
+
+    /// Registers the run unless it is registered already; whether it was.
+    func claim(_ runID: String, control: RunControl) -> Bool {
+        entries.withLock { entries in
+            guard entries[runID] == nil else { return false }
+            entries[runID] = Entry(control: control, task: nil)
+            return true
+        }
     }
 
     func attach(_ runID: String, task: Task<Void, Never>) {

@@ -411,6 +411,30 @@ struct WorkflowEndToEndTests {
             await expectError(.failedPrecondition, mentions: ["already ended: cancelled"]) {
                 _ = try await workflow.cancelRun(CancelRunRequest(runId: started.runId))
             }
+            // Four resumes of the cancelled run at once: exactly one goes on, the others are
+            // refused while it runs, and a cancel reaches the one that runs.
+            let runID = started.runId
+            let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        do {
+                            for try await _ in workflow.resumeRun(ResumeRunRequest(runId: runID), options: CallOptions(timeout: .seconds(60))) {}
+                            return "streamed"
+                        } catch let error as RPCError where error.code == .failedPrecondition && error.message.contains("is running") {
+                            return "refused"
+                        }
+                    }
+                }
+                var outcomes: [String] = []
+                for try await outcome in group {
+                    outcomes.append(outcome)
+                    if outcomes.count == 3 { #expect(try await workflow.cancelRun(CancelRunRequest(runId: runID)).cancelled) }
+                }
+                return outcomes
+            }
+            #expect(outcomes.sorted() == ["refused", "refused", "refused", "streamed"], "\(outcomes)")
+            record = try await workflow.getRun(GetRunRequest(runId: runID))
+            #expect(record.state == .cancelled && record.resumes == 1, "\(record)")
             await expectError(.notFound, mentions: ["no run run-nope"]) { _ = try await workflow.getRun(GetRunRequest(runId: "run-nope")) }
             await expectError(.notFound, mentions: ["no run"]) { _ = try await workflow.cancelRun(CancelRunRequest(runId: "run-nope")) }
             await expectError(.invalidArgument, mentions: ["limit 5000"]) { _ = try await workflow.listRuns(ListRunsRequest(limit: 5_000)) }
