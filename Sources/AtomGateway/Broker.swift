@@ -144,6 +144,9 @@ final class Broker: @unchecked Sendable {
     private var watchedClients: [Identity: WatchedClient] = [:]
     private var nextCallID: UInt64 = 1
     private var droppedFrames: UInt64 = 0
+    /// Names this gateway process in its answers to client keepalives: a client that hears a new
+    /// one knows its calls to the old gateway are lost.
+    private let gatewayID = UUID().uuidString
     /// Polling after call traffic instead of sleeping (`ATOM_IDLE_POLL_US`).
     private var idlePoll: IdlePoll
 
@@ -435,6 +438,9 @@ final class Broker: @unchecked Sendable {
         // At least 50 ms, like instances' heartbeats: a zero interval would declare every client dead.
         let interval = Duration.milliseconds(Int64(max(keepalive.intervalMs, 50)))
         watchedClients[client] = WatchedClient(lastSeen: .now, interval: interval)
+        if let answer = try? ClientKeepalive(intervalMs: keepalive.intervalMs, gatewayId: gatewayID).serializedBytes() {
+            _ = send(to: client, .keepalive, answer)
+        }
     }
 
     /// A client that stopped sending keepalives is gone (killed, or its host is): its calls are

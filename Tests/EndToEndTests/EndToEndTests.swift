@@ -365,6 +365,31 @@ struct EndToEndTests {
         }
     }
 
+    @Test("a call in flight when the gateway is killed ends with UNAVAILABLE once the restarted gateway answers, not at its deadline")
+    func callLostInGatewayRestart() async throws {
+        try await withProcessStack(heartbeatMs: 200) { stack in
+            // A keepalive a heartbeat: the client hears of the new gateway within about one.
+            let client = try RPCClient(endpoint: stack.endpoint, keepaliveInterval: .milliseconds(200))
+            defer { client.close() }
+            let echo = EchoClient(client)
+            _ = try await echo.echo(EchoRequest(text: "before"))
+            let started = ContinuousClock.now
+            let held = Task { try await echo.sleep(SleepRequest(durationMs: 30_000), options: CallOptions(timeout: .seconds(60))) }
+            try await Task.sleep(for: .milliseconds(300))
+            let gateway = try #require(try stack.processes(named: "atom-gateway").first)
+            gateway.kill()
+            #expect(await gateway.waitForExit(timeout: .seconds(5)))
+            try stack.startGateway()
+            let error = await #expect(throws: RPCError.self) { _ = try await held.value }
+            #expect(error?.code == .unavailable && error?.reason == "GATEWAY_RESTARTED", "\(String(describing: error))")
+            #expect(error?.message.contains("restarted while the call was in flight; it may or may not have run") == true)
+            #expect(ContinuousClock.now - started < .seconds(20), "long before the 60 s deadline and the 30 s sleep")
+            // The same client goes on with the new gateway.
+            try await stack.waitForService(EchoClient.serviceName, timeout: .seconds(15))
+            #expect(try await echo.echo(EchoRequest(text: "after"), options: CallOptions(timeout: .seconds(5))).text == "after")
+        }
+    }
+
     @Test("SIGTERM: an instance stops taking calls, finishes the ones in flight and exits 0")
     func gracefulTermination() async throws {
         try await withProcessStack(echoInstances: 2, heartbeatMs: 200) { stack in

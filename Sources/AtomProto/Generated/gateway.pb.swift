@@ -140,17 +140,25 @@ public struct WorkerHeartbeat: ProtoMessage {
 /// that has sent one is held to it: silent for three intervals, it is presumed dead (killed, or its
 /// host gone) and its calls are cancelled at the instances, as gRPC cancels the calls of a closed
 /// connection. Clients that never send one are not tracked.
+///
+/// Gateway -> client, in answer to each: the same message with `gateway_id`, which names the
+/// gateway process (new at every start). A client that hears a new id knows the gateway restarted
+/// and that the calls it sent to the old one will never be answered: they end with UNAVAILABLE
+/// (`GATEWAY_RESTARTED`) at once instead of at their deadlines.
 public struct ClientKeepalive: ProtoMessage {
     public static let protoName = "atom.v1.ClientKeepalive"
 
     public var intervalMs: UInt32 = 0
+    public var gatewayId: String = ""
 
     public init() {}
 
     public init(
         intervalMs: UInt32 = 0,
+        gatewayId: String = "",
     ) {
         self.intervalMs = intervalMs
+        self.gatewayId = gatewayId
     }
 }
 
@@ -542,12 +550,14 @@ extension ClientKeepalive {
         self.init()
         let c = cMessage.pointee
         self.intervalMs = c.interval_ms
+        self.gatewayId = try ProtoDecode.string(c.gateway_id, field: "atom.v1.ClientKeepalive.gateway_id")
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
     func fill(_ c: inout Atom__V1__ClientKeepalive, arena: ProtoArena) throws {
         atom__v1__client_keepalive__init(&c)
         c.interval_ms = self.intervalMs
+        if !self.gatewayId.isEmpty { c.gateway_id = try arena.string(self.gatewayId, field: "atom.v1.ClientKeepalive.gateway_id") }
     }
 }
 

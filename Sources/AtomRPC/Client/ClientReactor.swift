@@ -23,6 +23,8 @@ final class ClientReactor: @unchecked Sendable {
         let frames: [[UInt8]]
         let deadline: ContinuousClock.Instant
         let sink: CallSink
+        /// `gatewayGeneration` when the call was sent.
+        var generation: UInt64 = 0
 
         /// "service/method", for error messages.
         var label: String { "\(service)/\(method)" }
@@ -50,6 +52,11 @@ final class ClientReactor: @unchecked Sendable {
     /// Why the gateway refuses this client (a failed CurveZMQ handshake), while it does.
     private var authFailure: String?
     private var lastKeepalive = ContinuousClock.now - .seconds(3600)
+    /// The gateway process answering this client's keepalives, and how many times it has
+    /// changed: a new one means the gateway restarted, and that calls sent before this client
+    /// heard of it will never be answered.
+    private var gatewayID: String?
+    private var gatewayGeneration: UInt64 = 0
     private var idlePoll: IdlePoll
 
     init(
@@ -210,7 +217,9 @@ final class ClientReactor: @unchecked Sendable {
         keepAlive(socket)
         do {
             try socket.send(call.frames)
-            inFlight[call.id] = call
+            var sent = call
+            sent.generation = gatewayGeneration
+            inFlight[call.id] = sent
             return true
         } catch let error as ZMQError where error.isWouldBlock {
             return false
@@ -261,7 +270,12 @@ final class ClientReactor: @unchecked Sendable {
             let frames: [[UInt8]]?
             do { frames = try socket.receive() } catch { return }
             guard let frames else { return }
-            guard let (command, body) = WireFrame.parse(frames[...]), command == .response else { continue }  // garbage: dropped
+            guard let (command, body) = WireFrame.parse(frames[...]) else { continue }  // garbage: dropped
+            if command == .keepalive {
+                gatewayAnswered(body)
+                continue
+            }
+            guard command == .response else { continue }  // garbage: dropped
             // The common case (status OK) is read straight from the wire; other statuses are
             // decoded whole for their message and details.
             let callID: UInt64
@@ -284,6 +298,30 @@ final class ClientReactor: @unchecked Sendable {
             } else {
                 call.sink.deliver(.message(payload))
             }
+        }
+    }
+
+    /// The gateway's answer to a keepalive. A new gateway id ends every call sent before this
+    /// client heard of it, with UNAVAILABLE at once, as gRPC ends the calls of a broken
+    /// connection: the old gateway is gone with its routes, so their answers would never come
+    /// and their callers would wait for their deadlines (an hour for some). A call that reached
+    /// the new gateway in that window may still run; "may or may not have run" says so.
+    private func gatewayAnswered(_ body: [UInt8]) {
+        guard let answer = try? ClientKeepalive(serializedBytes: body), !answer.gatewayId.isEmpty else { return }
+        guard let known = gatewayID else {
+            gatewayID = answer.gatewayId
+            return
+        }
+        guard known != answer.gatewayId else { return }
+        gatewayID = answer.gatewayId
+        let lost = gatewayGeneration
+        gatewayGeneration += 1
+        for (id, call) in inFlight where call.generation <= lost {
+            inFlight[id] = nil
+            call.sink.deliver(.final(.failure(RPCError.withReason(
+                .unavailable,
+                "\(call.label): the gateway at \(endpoint) restarted while the call was in flight; it may or may not have run",
+                reason: "GATEWAY_RESTARTED"))))
         }
     }
 

@@ -881,7 +881,7 @@ const ProtobufCMessageDescriptor atom__v1__worker_heartbeat__descriptor =
   (ProtobufCMessageInit) atom__v1__worker_heartbeat__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__client_keepalive__field_descriptors[1] =
+static const ProtobufCFieldDescriptor atom__v1__client_keepalive__field_descriptors[2] =
 {
   {
     "interval_ms",
@@ -895,14 +895,27 @@ static const ProtobufCFieldDescriptor atom__v1__client_keepalive__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "gateway_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Atom__V1__ClientKeepalive, gateway_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__client_keepalive__field_indices_by_name[] = {
+  1,   /* field[1] = gateway_id */
   0,   /* field[0] = interval_ms */
 };
 static const ProtobufCIntRange atom__v1__client_keepalive__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor atom__v1__client_keepalive__descriptor =
 {
@@ -912,7 +925,7 @@ const ProtobufCMessageDescriptor atom__v1__client_keepalive__descriptor =
   "Atom__V1__ClientKeepalive",
   "atom.v1",
   sizeof(Atom__V1__ClientKeepalive),
-  1,
+  2,
   atom__v1__client_keepalive__field_descriptors,
   atom__v1__client_keepalive__field_indices_by_name,
   1,  atom__v1__client_keepalive__number_ranges,

@@ -121,15 +121,20 @@ struct  Atom__V1__WorkerHeartbeat
  * that has sent one is held to it: silent for three intervals, it is presumed dead (killed, or its
  * host gone) and its calls are cancelled at the instances, as gRPC cancels the calls of a closed
  * connection. Clients that never send one are not tracked.
+ * Gateway -> client, in answer to each: the same message with `gateway_id`, which names the
+ * gateway process (new at every start). A client that hears a new id knows the gateway restarted
+ * and that the calls it sent to the old one will never be answered: they end with UNAVAILABLE
+ * (`GATEWAY_RESTARTED`) at once instead of at their deadlines.
  */
 struct  Atom__V1__ClientKeepalive
 {
   ProtobufCMessage base;
   uint32_t interval_ms;
+  char *gateway_id;
 };
 #define ATOM__V1__CLIENT_KEEPALIVE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__client_keepalive__descriptor) \
-    , 0 }
+    , 0, (char *)protobuf_c_empty_string }
 
 
 struct  Atom__V1__HealthCheckRequest
