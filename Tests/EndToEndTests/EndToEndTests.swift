@@ -489,7 +489,7 @@ struct EndToEndTests {
         #expect(leftovers.isEmpty, "left behind: \(leftovers)")
         let after = try CLI.run(["health"], environment: environment)
         #expect(after.status == 3)
-        #expect(after.output.contains("gateway not reachable at \(endpoint): is `atom up` running?"))
+        #expect(after.output.contains("gateway not reachable at \(endpoint) (no connection within 1 s): is `atom up` running?"), "\(after.output)")
     }
 
     @Test("the CLI rejects bad input with a clear message and a distinct exit code")

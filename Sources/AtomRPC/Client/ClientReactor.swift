@@ -244,7 +244,7 @@ final class ClientReactor: @unchecked Sendable {
             for entry in unsent where entry.giveUpAt <= now {
                 entry.call.sink.deliver(.final(.failure(RPCError.withReason(
                     .unavailable,
-                    "gateway not reachable at \(endpoint): is `atom up` running?",
+                    "gateway not reachable at \(endpoint) (no connection within \(Self.seconds(connectTimeout))): is `atom up` running?",
                     reason: "GATEWAY_UNREACHABLE"))))
             }
             unsent.removeAll { $0.giveUpAt <= now }
@@ -323,6 +323,12 @@ final class ClientReactor: @unchecked Sendable {
                 "\(call.label): the gateway at \(endpoint) restarted while the call was in flight; it may or may not have run",
                 reason: "GATEWAY_RESTARTED"))))
         }
+    }
+
+    /// "1 s", "0.25 s".
+    static func seconds(_ duration: Duration) -> String {
+        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
     }
 
     private func expireDeadlines() {
