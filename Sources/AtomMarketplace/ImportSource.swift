@@ -83,7 +83,7 @@ public enum ImportSource {
     /// The items of a JSON Lines bundle: one manifest object a line (blank lines skipped), with
     /// optional `source` (where the skill lives) and `downloads` (a mirrored catalog's count).
     public static func bundle(_ text: String, label: String) -> [Item] {
-        JSONLines.lines(of: text.utf8).map { bundleLine($0, label: label) }
+        JSONLines.lines(of: text).map { bundleLine($0, label: label) }
     }
 
     /// A line of a bundle named `label`, as an item (`label:number`).
