@@ -146,7 +146,7 @@ struct InstallCommand: AsyncParsableCommand {
         do {
             items = try JSONDecoder().decode([BatchItem].self, from: data)
         } catch {
-            throw CLIFailure(.usage, "\(path) is not a JSON list of {\"skill_id\", \"packages\", \"type\"}: \(error)")
+            throw CLIFailure(.usage, "\(path) is not a JSON list of {\"skill_id\", \"packages\", \"type\"}: \(DecodingProblem.describe(error))")
         }
         var installations: [InstallRequest] = []
         for (index, item) in items.enumerated() {

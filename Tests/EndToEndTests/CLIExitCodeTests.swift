@@ -88,3 +88,25 @@ struct ParentProcessTests {
         #expect(ParentProcess.of(-1) == nil)
     }
 }
+
+@Suite("Decoding problems in words")
+struct DecodingProblemTests {
+    struct Item: Decodable { let skill_id: String?; let packages: [String] }
+
+    @Test("where in the document and what was wrong, for each kind of DecodingError", arguments: [
+        (#"{"a": 1}"#, "the document: expected a list"),
+        (#"[{"packages": 3}]"#, "item 0: packages: expected a list"),
+        (#"[{"packages": ["x"]}, {}]"#, "item 1: packages: missing"),
+        (#"[{"packages": [1]}]"#, "item 0: packages[0]: expected a string"),
+        (#"[{"packages": null}]"#, "item 0: packages: expected a list, found null"),
+        ("nope", "not valid JSON"),
+    ])
+    func describes(_ json: String, _ expected: String) {
+        do {
+            _ = try JSONDecoder().decode([Item].self, from: Data(json.utf8))
+            Issue.record("\(json) decoded")
+        } catch {
+            #expect(DecodingProblem.describe(error) == expected)
+        }
+    }
+}
