@@ -226,7 +226,11 @@ public actor Loader {
     /// ReloadSkill / hot reload: the new version is loaded beside the old one and swapped in
     /// only when it imports; otherwise the old one keeps serving and the error is kept.
     public func reload(name: String, trigger: ReloadTrigger, context: RPCContext?, metrics: LatencyRecorder) async throws -> LoadSkillResponse {
-        guard skills[name] != nil else { throw LoaderError(.notFound, "skill \(name) is not loaded; LoadSkill it first") }
+        guard skills[name] != nil else {
+            throw LoaderError(
+                .notFound, "skill \(name) is not loaded, so there is nothing to reload (a load that failed loads nothing): LoadSkill it (`atom skill load \(name)`), which reports why it cannot be loaded",
+                reason: "SKILL_NOT_LOADED")
+        }
         let started = ContinuousClock.now
         await lock(name)
         defer { unlock(name) }
