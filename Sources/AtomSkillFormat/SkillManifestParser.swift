@@ -7,9 +7,12 @@ extension SkillManifest {
 
     /// The longest name a skill may have: names become module names, file names and catalog ids.
     public static let maxNameLength = 64
-    /// Bounds on the fields a catalog entry carries, so that a page of the largest search page
-    /// (100 entries) stays far below the 4 MiB message limit, whatever the skills hold.
+    /// Bounds on the fields a catalog entry carries, so that the largest search page (100
+    /// entries) stays below the 4 MiB message limit whatever the skills hold. Lengths are UTF-8
+    /// bytes (a character may hold any number of combining marks), except the description's
+    /// 4,000 characters, which its 16,000 bytes bound as well.
     public static let maxDescriptionLength = 4_000
+    public static let maxDescriptionBytes = 16_000
     public static let maxTags = 32
     public static let maxPackages = 64
     public static let maxPackageLength = 200
@@ -86,8 +89,8 @@ extension SkillManifest {
         let name = try reader.requiredString("name")
         try checkName(name)
         let version = try reader.requiredString("version")
-        guard version.count <= maxVersionLength else {
-            throw SkillFormatError(.invalidField, field: "version", "is \(version.count) characters; at most \(maxVersionLength)")
+        guard version.utf8.count <= maxVersionLength else {
+            throw SkillFormatError(.invalidField, field: "version", "is \(version.utf8.count) bytes; at most \(maxVersionLength)")
         }
         guard SemanticVersion(version) != nil else {
             throw SkillFormatError(.invalidField, field: "version", "\"\(version)\" is not a semantic version like 1.2.0")
@@ -95,6 +98,9 @@ extension SkillManifest {
         let description = try reader.requiredString("description")
         guard description.count <= maxDescriptionLength else {
             throw SkillFormatError(.invalidField, field: "description", "is \(description.count) characters; at most \(maxDescriptionLength)")
+        }
+        guard description.utf8.count <= maxDescriptionBytes else {
+            throw SkillFormatError(.invalidField, field: "description", "is \(description.utf8.count) bytes of UTF-8; at most \(maxDescriptionBytes)")
         }
         let category = try reader.requiredString("category")
         try checkToken(category, field: "category")
@@ -105,8 +111,8 @@ extension SkillManifest {
         let entry = try reader.optionalString("entry") ?? runtime.defaultEntry
         try checkEntry(entry)
         let function = try reader.optionalString("function") ?? "execute"
-        guard function.count <= maxNameLength else {
-            throw SkillFormatError(.invalidField, field: "function", "is \(function.count) characters; at most \(maxNameLength)")
+        guard function.utf8.count <= maxNameLength else {
+            throw SkillFormatError(.invalidField, field: "function", "is \(function.utf8.count) bytes; at most \(maxNameLength)")
         }
         guard isIdentifier(function) else {
             throw SkillFormatError(.invalidField, field: "function", "\"\(function)\" is not a function name")
@@ -119,8 +125,8 @@ extension SkillManifest {
             guard !package.trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw SkillFormatError(.invalidField, field: "packages[\(index)]", "is empty")
             }
-            guard package.count <= maxPackageLength else {
-                throw SkillFormatError(.invalidField, field: "packages[\(index)]", "is \(package.count) characters; at most \(maxPackageLength)")
+            guard package.utf8.count <= maxPackageLength else {
+                throw SkillFormatError(.invalidField, field: "packages[\(index)]", "is \(package.utf8.count) bytes; at most \(maxPackageLength)")
             }
         }
         let tags = try reader.stringList("tags")
@@ -129,8 +135,8 @@ extension SkillManifest {
         }
         for (index, tag) in tags.enumerated() { try checkToken(tag, field: "tags[\(index)]") }
         let author = try reader.optionalString("author") ?? ""
-        guard author.count <= maxAuthorLength else {
-            throw SkillFormatError(.invalidField, field: "author", "is \(author.count) characters; at most \(maxAuthorLength)")
+        guard author.utf8.count <= maxAuthorLength else {
+            throw SkillFormatError(.invalidField, field: "author", "is \(author.utf8.count) bytes of UTF-8; at most \(maxAuthorLength)")
         }
 
         var permissions = Permissions()
@@ -214,8 +220,8 @@ extension SkillManifest {
 
     /// The entry is a relative path that stays inside the skill folder.
     private static func checkEntry(_ entry: String) throws(SkillFormatError) {
-        guard entry.count <= maxEntryLength else {
-            throw SkillFormatError(.invalidField, field: "entry", "is \(entry.count) characters; at most \(maxEntryLength)")
+        guard entry.utf8.count <= maxEntryLength else {
+            throw SkillFormatError(.invalidField, field: "entry", "is \(entry.utf8.count) bytes; at most \(maxEntryLength)")
         }
         guard !entry.isEmpty, !entry.hasPrefix("/"), !entry.contains("\\"), !entry.contains("\0") else {
             throw SkillFormatError(.invalidField, field: "entry", "\"\(entry)\" must be a relative path inside the skill folder")

@@ -99,16 +99,26 @@ struct CatalogTests {
             #expect(tooMany.errors.map(\.field) == ["tags", "packages", "packages[0]", "author", "source"])
             #expect(tooMany.errors.first?.message == "has \(SkillManifest.maxTags + 1) items; at most \(SkillManifest.maxTags)")
 
-            // A hundred entries at every bound, with four-byte characters where the bound counts
-            // characters: the largest page of them (about 3.6 MB) stays under 90% of the message limit.
+            // Bounds count UTF-8 bytes: a character may hold any number of combining marks, and
+            // four-byte characters fill a package name four times as fast as letters.
+            let marks = "e" + String(repeating: "\u{301}", count: 8_000)
+            let heavy = try await catalog.importItems(ImportSource.bundle([
+                Fixtures.line("heavy-description", description: marks),
+                Fixtures.line("heavy-package", extra: #","packages":["\#(String(repeating: "😀", count: 51))"]"#),
+            ].joined(separator: "\n"), label: "heavy"))
+            #expect(heavy.errors.map(\.field) == ["description", "packages[0]"], "\(heavy.errors)")
+            #expect(heavy.errors.first?.message == "is 16001 bytes of UTF-8; at most \(SkillManifest.maxDescriptionBytes)")
+
+            // A hundred entries at every bound, in the widest bytes each allows: the largest page
+            // of them (about 3.6 MB) stays under 90% of the message limit.
             let wide = "😀"
             let lines = (0..<100).map { index in
                 Fixtures.line(
                     String(format: "max-%03d", index), version: "1.0.0-" + String(repeating: "a", count: SkillManifest.maxVersionLength - 6),
-                    description: "boundword " + String(repeating: wide, count: SkillManifest.maxDescriptionLength - 10),
+                    description: "boundword " + "e" + String(repeating: "\u{301}", count: (SkillManifest.maxDescriptionBytes - 11) / 2),
                     tags: (0..<SkillManifest.maxTags).map { String(format: "%02d", $0) + String(repeating: "t", count: 62) },
-                    extra: #","packages":[\#((0..<SkillManifest.maxPackages).map { "\"\($0)" + String(repeating: "p", count: SkillManifest.maxPackageLength - 3) + "\"" }.joined(separator: ","))]"#
-                        + #","author":"\#(String(repeating: wide, count: SkillManifest.maxAuthorLength))""#
+                    extra: #","packages":[\#((0..<SkillManifest.maxPackages).map { "\"" + String(format: "%02d", $0) + String(repeating: wide, count: (SkillManifest.maxPackageLength - 2) / 4) + "\"" }.joined(separator: ","))]"#
+                        + #","author":"\#(String(repeating: wide, count: SkillManifest.maxAuthorLength / 4))""#
                         + #","source":"\#(String(repeating: "s", count: ImportSource.maxSourceBytes))""#)
             }
             let path = scratch.path + "/widest.jsonl"
