@@ -64,7 +64,7 @@ struct CLIFailure: Error, CustomStringConvertible {
 
 extension AsyncParsableCommand {
     /// Runs `body`, turning failures into a message on stderr and the matching exit code; with
-    /// `json`, also `{"error": {"message", "exit_code", "code", "reason"}}` on stdout, so a script
+    /// `json`, also `{"error": {"message", "exit_code", "code", "reason"}}` on stdout (one line), so a script
     /// that asked for JSON gets JSON whether the command worked or not.
     func reportingFailures(json: Bool = false, _ body: () async throws -> Void) async throws {
         do {
@@ -74,7 +74,8 @@ extension AsyncParsableCommand {
         } catch {
             let failure = CLIFailure.from(error)
             FileHandle.standardError.write(Data("atom: \(failure.message)\n".utf8))
-            if json { try? printJSON(failure.jsonView) }
+            // One line: commands that stream print JSON Lines, and one line is JSON for the others too.
+            if json { try? printJSONLine(failure.jsonView) }
             throw ExitCode(failure.status.rawValue)
         }
     }

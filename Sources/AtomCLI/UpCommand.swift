@@ -70,7 +70,7 @@ struct UpCommand: AsyncParsableCommand {
 
     private func fail(_ failure: CLIFailure) -> Never {
         FileHandle.standardError.write(Data("atom: \(failure.message)\n".utf8))
-        if options.json { try? printJSON(failure.jsonView) }
+        if options.json { try? printJSONLine(failure.jsonView) }
         Foundation.exit(failure.status.rawValue)
     }
 

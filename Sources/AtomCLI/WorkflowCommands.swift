@@ -96,14 +96,12 @@ struct StepProgress {
     var lastRun: StepEvent?
 
     mutating func show(_ event: StepEvent) throws {
+        // The run's end, in either mode (it decides the exit code).
+        if event.stepId.isEmpty && event.runState != .running { lastRun = event }
         if json {
             try printJSONLine(EventView(event))
         } else if event.stepId.isEmpty {
-            if event.runState == .running {
-                print("run \(event.runId) started")
-            } else {
-                lastRun = event
-            }
+            if event.runState == .running { print("run \(event.runId) started") }
         } else {
             let state = RunStateName.of(event.state)
             var line = "  \(state.padding(toLength: 9, withPad: " ", startingAt: 0)) \(event.stepId)"

@@ -674,6 +674,17 @@ struct WorkflowEndToEndTests {
             #expect(json["state"] as? String == "succeeded" && (json["steps"] as? [Any])?.count == 3)
             #expect((json["inputs"] as? String) == #"{"times":3,"who":"ada"}"#)
 
+            // --json: one JSON object a line (JSON Lines), the run's end last, exit 0 when it
+            // succeeded; a failure is one more line of JSON.
+            let jsonRun = try await atomCLI(["workflow", "run", good, "--input", "who=ada", "--json"], environment: environment)
+            #expect(jsonRun.status == 0, "\(jsonRun.output)")
+            let objects = try jsonRun.output.split(separator: "\n").map { line in
+                try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON line: \(line)")
+            }
+            #expect(objects.last?["run_state"] as? String == "succeeded", "\(jsonRun.output)")
+            let jsonMissing = try await atomCLI(["workflow", "run", good, "--json"], environment: environment)
+            #expect(jsonMissing.status == 4 && jsonMissing.output.contains(#"{"error":{"#), "\(jsonMissing.output)")
+
             let list = try await atomCLI(["workflow", "list"], environment: environment)
             #expect(list.status == 0 && list.output.contains(String(runID)) && list.output.contains("greet"), "\(list.output)")
             let missingInput = try await atomCLI(["workflow", "run", good], environment: environment)
