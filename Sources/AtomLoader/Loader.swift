@@ -466,7 +466,8 @@ public actor Loader {
 
     private func stopUnusedGroups() async {
         let used = Set(skills.values.map(\.current.key))
-        for (key, group) in groups where !used.contains(key) && group.starting == 0 && group.idle.count == group.hosts.count {
+        // A group with callers waiting stays: they are woken from it, and cancelled from it.
+        for (key, group) in groups where !used.contains(key) && group.starting == 0 && group.idle.count == group.hosts.count && group.waiters.isEmpty {
             groups[key] = nil
             for host in group.hosts { await host.stop() }
         }
@@ -660,6 +661,8 @@ public actor Loader {
                 if woken, let group = groups[key] { wakeOne(group) }
                 throw CancellationError()
             }
+            // No host may start once shutdown has swept the groups.
+            if stopped { throw LoaderError(.unavailable, "the loader is shutting down", reason: "LOADER_STOPPING") }
             let group = groups[key] ?? {
                 let group = HostGroup()
                 groups[key] = group

@@ -365,6 +365,23 @@ struct LoaderTests {
         }
     }
 
+    @Test("a skill unloaded while calls queue for its only host: every queued call ends, none is stranded", .timeLimit(.minutes(1)))
+    func unloadWithQueuedCalls() async throws {
+        try await withLoader(["LOADER_HOSTS_PER_ENVIRONMENT": "1"]) { fixture in
+            _ = try fixture.skill("nap", files: ["main.py": "import time\ndef execute(inputs):\n    time.sleep(inputs['ms'] / 1000)\n    return {'slept': inputs['ms']}\n"])
+            try await fixture.load("nap")
+            let busy = Task { try await fixture.execute("nap", #"{"ms": 1000}"#) }
+            try await Task.sleep(for: .milliseconds(300))
+            let queued = (0..<3).map { _ in Task { try await fixture.execute("nap", #"{"ms": 1}"#) } }
+            try await Task.sleep(for: .milliseconds(200))
+            // The busy call's end wakes one queued call, then drops the unused group: the other
+            // queued calls were left in it with nobody to wake them.
+            #expect(await fixture.loader.unload(name: "nap"))
+            _ = try? await busy.value
+            for call in queued { _ = try? await call.value }
+        }
+    }
+
     @Test("a Node skill: CommonJS helpers, console captured, async execute, errors with their stack; hot reload of a helper")
     func node() async throws {
         try await withLoader(["SKILL_HOT_RELOAD_ENABLED": "true"]) { fixture in
