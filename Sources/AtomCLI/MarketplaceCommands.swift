@@ -141,7 +141,12 @@ struct MarketplaceImportCommand: AsyncParsableCommand {
                     case .failure(let problem):
                         total.total += 1
                         total.failed += 1
-                        total.errors.append(ImportItemError(item: "\(absolute):\(line.number)", message: problem.description))
+                        // Capped as the service caps its own (merge keeps at most 1,000 in all).
+                        if total.errors.count < 1_000 {
+                            total.errors.append(ImportItemError(item: "\(absolute):\(line.number)", message: problem.description))
+                        } else {
+                            total.errorsTruncated = true
+                        }
                     }
                 }
                 // Chunks well under the 4 MiB message limit.

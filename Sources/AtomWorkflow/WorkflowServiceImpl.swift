@@ -272,6 +272,7 @@ public final class WorkflowServiceImpl: WorkflowService {
         // Claimed before anything is awaited, so that of concurrent resumes of one run exactly
         // one goes on (each used to pass the check, then run the same steps again beside the
         // others, and a cancel reached only the last one registered).
+        guard !request.runId.isEmpty else { throw Self.unknownRun(request.runId) }
         let control = RunControl()
         guard registry.claim(request.runId, control: control) else {
             throw RPCError(.failedPrecondition, "run \(request.runId) is running; cancel it first or wait for it")
@@ -305,6 +306,8 @@ public final class WorkflowServiceImpl: WorkflowService {
                 break
             }
         }
+        // A CancelRun that came while this resume was being prepared: it ends here, before anything runs.
+        if let reason = control.reason { throw RPCError(.cancelled, "run \(request.runId): \(reason) before the resume started") }
         guard try await store.beginResume(runID: request.runId) else {
             throw RPCError(.failedPrecondition, "run \(request.runId) changed while it was read for the resume; read its status and try again")
         }
