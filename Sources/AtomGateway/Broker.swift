@@ -144,8 +144,8 @@ final class Broker: @unchecked Sendable {
     private var watchedClients: [Identity: WatchedClient] = [:]
     private var nextCallID: UInt64 = 1
     private var droppedFrames: UInt64 = 0
-    /// Names this gateway process in its answers to client keepalives: a client that hears a new
-    /// one knows its calls to the old gateway are lost.
+    /// Names this gateway process in its answers to client keepalives (a client tells a restart
+    /// from a replaced connection by it).
     private let gatewayID = UUID().uuidString
     /// Polling after call traffic instead of sleeping (`ATOM_IDLE_POLL_US`).
     private var idlePoll: IdlePoll
@@ -438,9 +438,24 @@ final class Broker: @unchecked Sendable {
         // At least 50 ms, like instances' heartbeats: a zero interval would declare every client dead.
         let interval = Duration.milliseconds(Int64(max(keepalive.intervalMs, 50)))
         watchedClients[client] = WatchedClient(lastSeen: .now, interval: interval)
-        if let answer = try? ClientKeepalive(intervalMs: keepalive.intervalMs, gatewayId: gatewayID).serializedBytes() {
+        let unknown = unknownCalls(keepalive.callIds, of: client)
+        if let answer = try? ClientKeepalive(intervalMs: keepalive.intervalMs, gatewayId: gatewayID, unknownCallIds: unknown).serializedBytes() {
             _ = send(to: client, .keepalive, answer)
         }
+    }
+
+    /// Those of a client's call ids this gateway has no record of: not at an instance, not
+    /// queued, not in a fan-out. Every call the client sent before the keepalive on this
+    /// connection has been routed by now (or answered, and the answer is ahead of this one).
+    private func unknownCalls(_ ids: [UInt64], of client: Identity) -> [UInt64] {
+        let candidates = ids.filter { clientCalls[ClientCallKey(client: client, callID: $0)] == nil }
+        guard !candidates.isEmpty else { return [] }
+        var known = Set<UInt64>()
+        for fanOut in fanOuts.values where fanOut.client == client { known.insert(fanOut.clientCallID) }
+        for entry in services.values {
+            for call in entry.queue where call.client == client { known.insert(call.head.callID) }
+        }
+        return candidates.filter { !known.contains($0) }
     }
 
     /// A client that stopped sending keepalives is gone (killed, or its host is): its calls are

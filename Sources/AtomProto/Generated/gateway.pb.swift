@@ -141,24 +141,36 @@ public struct WorkerHeartbeat: ProtoMessage {
 /// host gone) and its calls are cancelled at the instances, as gRPC cancels the calls of a closed
 /// connection. Clients that never send one are not tracked.
 ///
-/// Gateway -> client, in answer to each: the same message with `gateway_id`, which names the
-/// gateway process (new at every start). A client that hears a new id knows the gateway restarted
-/// and that the calls it sent to the old one will never be answered: they end with UNAVAILABLE
-/// (`GATEWAY_RESTARTED`) at once instead of at their deadlines.
+/// Gateway -> client, in answer to each: `gateway_id` (the gateway process, new at every start) and
+/// `unknown_call_ids`, those of the client's `call_ids` the gateway does not know. A connection
+/// delivers in order, so every call the client sent before the keepalive on this connection has
+/// reached the gateway by then: a call it does not know was sent to a gateway that is gone (or on
+/// a connection since replaced), and its answer will never come. The client ends such calls with
+/// UNAVAILABLE at once instead of at their deadlines.
 public struct ClientKeepalive: ProtoMessage {
     public static let protoName = "atom.v1.ClientKeepalive"
 
     public var intervalMs: UInt32 = 0
     public var gatewayId: String = ""
 
+    /// Client -> gateway: the calls the client has in flight.
+    public var callIds: [UInt64] = []
+
+    /// Gateway -> client: those of `call_ids` the gateway has no record of.
+    public var unknownCallIds: [UInt64] = []
+
     public init() {}
 
     public init(
         intervalMs: UInt32 = 0,
         gatewayId: String = "",
+        callIds: [UInt64] = [],
+        unknownCallIds: [UInt64] = [],
     ) {
         self.intervalMs = intervalMs
         self.gatewayId = gatewayId
+        self.callIds = callIds
+        self.unknownCallIds = unknownCallIds
     }
 }
 
@@ -551,6 +563,8 @@ extension ClientKeepalive {
         let c = cMessage.pointee
         self.intervalMs = c.interval_ms
         self.gatewayId = try ProtoDecode.string(c.gateway_id, field: "atom.v1.ClientKeepalive.gateway_id")
+        self.callIds = ProtoDecode.array(c.call_ids, count: c.n_call_ids)
+        self.unknownCallIds = ProtoDecode.array(c.unknown_call_ids, count: c.n_unknown_call_ids)
     }
 
     /// Fills a C struct for protobuf-c; every pointer it sets is owned by `arena`.
@@ -558,6 +572,10 @@ extension ClientKeepalive {
         atom__v1__client_keepalive__init(&c)
         c.interval_ms = self.intervalMs
         if !self.gatewayId.isEmpty { c.gateway_id = try arena.string(self.gatewayId, field: "atom.v1.ClientKeepalive.gateway_id") }
+        c.n_call_ids = self.callIds.count
+        c.call_ids = arena.array(self.callIds)
+        c.n_unknown_call_ids = self.unknownCallIds.count
+        c.unknown_call_ids = arena.array(self.unknownCallIds)
     }
 }
 

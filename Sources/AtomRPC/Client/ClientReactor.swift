@@ -23,8 +23,6 @@ final class ClientReactor: @unchecked Sendable {
         let frames: [[UInt8]]
         let deadline: ContinuousClock.Instant
         let sink: CallSink
-        /// `gatewayGeneration` when the call was sent.
-        var generation: UInt64 = 0
 
         /// "service/method", for error messages.
         var label: String { "\(service)/\(method)" }
@@ -39,8 +37,9 @@ final class ClientReactor: @unchecked Sendable {
     private let stopped = Atomic<Bool>(false)
     private let security: TransportSecurity
     private let keepaliveInterval: Duration
-    /// The encoded ClientKeepalive, the same every time.
+    /// The encoded ClientKeepalive with no calls in flight.
     private let keepaliveFrames: [[UInt8]]
+    private let keepaliveIntervalMs: UInt32
 
     // Reactor-thread state.
     private var socket: ZMQSocket?
@@ -52,11 +51,8 @@ final class ClientReactor: @unchecked Sendable {
     /// Why the gateway refuses this client (a failed CurveZMQ handshake), while it does.
     private var authFailure: String?
     private var lastKeepalive = ContinuousClock.now - .seconds(3600)
-    /// The gateway process answering this client's keepalives, and how many times it has
-    /// changed: a new one means the gateway restarted, and that calls sent before this client
-    /// heard of it will never be answered.
+    /// The gateway process that last answered a keepalive.
     private var gatewayID: String?
-    private var gatewayGeneration: UInt64 = 0
     private var idlePoll: IdlePoll
 
     init(
@@ -69,8 +65,8 @@ final class ClientReactor: @unchecked Sendable {
         self.connectTimeout = connectTimeout
         self.security = security
         self.keepaliveInterval = max(keepaliveInterval, .milliseconds(10))
-        let intervalMs = UInt32(clamping: Int64(self.keepaliveInterval / .milliseconds(1)))
-        keepaliveFrames = WireFrame.frames(.keepalive, body: (try? ClientKeepalive(intervalMs: intervalMs).serializedBytes()) ?? [])
+        keepaliveIntervalMs = UInt32(clamping: Int64(self.keepaliveInterval / .milliseconds(1)))
+        keepaliveFrames = WireFrame.frames(.keepalive, body: (try? ClientKeepalive(intervalMs: keepaliveIntervalMs).serializedBytes()) ?? [])
         let inbox = self.inbox
         executor = ReactorExecutor { job in inbox.submit(.run(job)) }
         let socket = try ZMQSocket.gatewayDealer(context: context, security: security)
@@ -207,8 +203,12 @@ final class ClientReactor: @unchecked Sendable {
     private func keepAlive(_ socket: ZMQSocket) {
         let now = ContinuousClock.now
         guard now - lastKeepalive >= keepaliveInterval else { return }
-        // Best effort: a full queue skips one, and the next is due an interval later.
-        try? socket.send(keepaliveFrames)
+        // Best effort: a full queue skips one, and the next is due an interval later. It lists the
+        // calls in flight, so that the gateway can say which of them it has never heard of.
+        let frames = inFlight.isEmpty
+            ? keepaliveFrames
+            : WireFrame.frames(.keepalive, body: (try? ClientKeepalive(intervalMs: keepaliveIntervalMs, callIds: Array(inFlight.keys)).serializedBytes()) ?? [])
+        try? socket.send(frames)
         lastKeepalive = now
     }
 
@@ -217,9 +217,7 @@ final class ClientReactor: @unchecked Sendable {
         keepAlive(socket)
         do {
             try socket.send(call.frames)
-            var sent = call
-            sent.generation = gatewayGeneration
-            inFlight[call.id] = sent
+            inFlight[call.id] = call
             return true
         } catch let error as ZMQError where error.isWouldBlock {
             return false
@@ -301,27 +299,21 @@ final class ClientReactor: @unchecked Sendable {
         }
     }
 
-    /// The gateway's answer to a keepalive. A new gateway id ends every call sent before this
-    /// client heard of it, with UNAVAILABLE at once, as gRPC ends the calls of a broken
-    /// connection: the old gateway is gone with its routes, so their answers would never come
-    /// and their callers would wait for their deadlines (an hour for some). A call that reached
-    /// the new gateway in that window may still run; "may or may not have run" says so.
+    /// The gateway's answer to a keepalive: the calls it listed that the gateway has no record of
+    /// will never be answered (sent to a gateway since restarted, or on a connection since
+    /// replaced), so they end now with UNAVAILABLE, as gRPC ends the calls of a broken
+    /// connection, instead of at their deadlines (an hour for some). A call answered meanwhile
+    /// is gone from `inFlight` already: its answer came ahead of this one.
     private func gatewayAnswered(_ body: [UInt8]) {
         guard let answer = try? ClientKeepalive(serializedBytes: body), !answer.gatewayId.isEmpty else { return }
-        guard let known = gatewayID else {
-            gatewayID = answer.gatewayId
-            return
-        }
-        guard known != answer.gatewayId else { return }
+        let restarted = gatewayID.map { $0 != answer.gatewayId } ?? false
         gatewayID = answer.gatewayId
-        let lost = gatewayGeneration
-        gatewayGeneration += 1
-        for (id, call) in inFlight where call.generation <= lost {
-            inFlight[id] = nil
-            call.sink.deliver(.final(.failure(RPCError.withReason(
-                .unavailable,
-                "\(call.label): the gateway at \(endpoint) restarted while the call was in flight; it may or may not have run",
-                reason: "GATEWAY_RESTARTED"))))
+        for id in answer.unknownCallIds {
+            guard let call = inFlight.removeValue(forKey: id) else { continue }
+            let (why, reason) = restarted
+                ? ("the gateway at \(endpoint) restarted while the call was in flight", "GATEWAY_RESTARTED")
+                : ("the gateway at \(endpoint) no longer knows the call (it restarted, or the connection was replaced)", "CALL_LOST")
+            call.sink.deliver(.final(.failure(RPCError.withReason(.unavailable, "\(call.label): \(why); it may or may not have run", reason: reason))))
         }
     }
 

@@ -32,7 +32,7 @@ enum GeneratedSamples {
             WorkerReady(service: "WorkerReady.service ✓ 字 🚀", instanceId: "WorkerReady.instance_id ✓ 字 🚀", methods: ["WorkerReady.methods ✓ 字 🚀", "", "second"], capacity: 1, heartbeatMs: UInt32.max, version: "WorkerReady.version ✓ 字 🚀", pid: UInt32.max, host: "WorkerReady.host ✓ 字 🚀"),
             RouteHeader(callId: UInt64.max, timeoutMs: 1, endOfStream: true),
             WorkerHeartbeat(inflight: UInt32.max, draining: true),
-            ClientKeepalive(intervalMs: UInt32.max, gatewayId: "ClientKeepalive.gateway_id ✓ 字 🚀"),
+            ClientKeepalive(intervalMs: UInt32.max, gatewayId: "ClientKeepalive.gateway_id ✓ 字 🚀", callIds: [UInt64.max, 0, 1], unknownCallIds: [1, 0, UInt64.max]),
             HealthCheckRequest(service: "HealthCheckRequest.service ✓ 字 🚀"),
             HealthCheckResponse(status: .serviceUnknown, instanceId: "HealthCheckResponse.instance_id ✓ 字 🚀", uptimeMs: UInt64.max, inflight: 1),
             InstanceHealth(instanceId: "InstanceHealth.instance_id ✓ 字 🚀", status: .serviceUnknown, message: "InstanceHealth.message ✓ 字 🚀", inflight: 1, capacity: UInt32.max, uptimeMs: 1, latencyUs: UInt32.max, version: "InstanceHealth.version ✓ 字 🚀", pid: UInt32.max, host: "InstanceHealth.host ✓ 字 🚀"),

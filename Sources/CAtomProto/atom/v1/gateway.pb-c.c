@@ -881,7 +881,7 @@ const ProtobufCMessageDescriptor atom__v1__worker_heartbeat__descriptor =
   (ProtobufCMessageInit) atom__v1__worker_heartbeat__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor atom__v1__client_keepalive__field_descriptors[2] =
+static const ProtobufCFieldDescriptor atom__v1__client_keepalive__field_descriptors[4] =
 {
   {
     "interval_ms",
@@ -907,15 +907,41 @@ static const ProtobufCFieldDescriptor atom__v1__client_keepalive__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "call_ids",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Atom__V1__ClientKeepalive, n_call_ids),
+    offsetof(Atom__V1__ClientKeepalive, call_ids),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unknown_call_ids",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Atom__V1__ClientKeepalive, n_unknown_call_ids),
+    offsetof(Atom__V1__ClientKeepalive, unknown_call_ids),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned atom__v1__client_keepalive__field_indices_by_name[] = {
+  2,   /* field[2] = call_ids */
   1,   /* field[1] = gateway_id */
   0,   /* field[0] = interval_ms */
+  3,   /* field[3] = unknown_call_ids */
 };
 static const ProtobufCIntRange atom__v1__client_keepalive__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor atom__v1__client_keepalive__descriptor =
 {
@@ -925,7 +951,7 @@ const ProtobufCMessageDescriptor atom__v1__client_keepalive__descriptor =
   "Atom__V1__ClientKeepalive",
   "atom.v1",
   sizeof(Atom__V1__ClientKeepalive),
-  2,
+  4,
   atom__v1__client_keepalive__field_descriptors,
   atom__v1__client_keepalive__field_indices_by_name,
   1,  atom__v1__client_keepalive__number_ranges,

@@ -121,20 +121,32 @@ struct  Atom__V1__WorkerHeartbeat
  * that has sent one is held to it: silent for three intervals, it is presumed dead (killed, or its
  * host gone) and its calls are cancelled at the instances, as gRPC cancels the calls of a closed
  * connection. Clients that never send one are not tracked.
- * Gateway -> client, in answer to each: the same message with `gateway_id`, which names the
- * gateway process (new at every start). A client that hears a new id knows the gateway restarted
- * and that the calls it sent to the old one will never be answered: they end with UNAVAILABLE
- * (`GATEWAY_RESTARTED`) at once instead of at their deadlines.
+ * Gateway -> client, in answer to each: `gateway_id` (the gateway process, new at every start) and
+ * `unknown_call_ids`, those of the client's `call_ids` the gateway does not know. A connection
+ * delivers in order, so every call the client sent before the keepalive on this connection has
+ * reached the gateway by then: a call it does not know was sent to a gateway that is gone (or on
+ * a connection since replaced), and its answer will never come. The client ends such calls with
+ * UNAVAILABLE at once instead of at their deadlines.
  */
 struct  Atom__V1__ClientKeepalive
 {
   ProtobufCMessage base;
   uint32_t interval_ms;
   char *gateway_id;
+  /*
+   * Client -> gateway: the calls the client has in flight.
+   */
+  size_t n_call_ids;
+  uint64_t *call_ids;
+  /*
+   * Gateway -> client: those of `call_ids` the gateway has no record of.
+   */
+  size_t n_unknown_call_ids;
+  uint64_t *unknown_call_ids;
 };
 #define ATOM__V1__CLIENT_KEEPALIVE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&atom__v1__client_keepalive__descriptor) \
-    , 0, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL }
 
 
 struct  Atom__V1__HealthCheckRequest
