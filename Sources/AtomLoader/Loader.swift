@@ -45,9 +45,9 @@ final class HostGroup {
     var idle: [HostProcess] = []
     var starting = 0
     var lastUsed: [Int: ContinuousClock.Instant] = [:]
-    /// Callers waiting for a host, first come first served. Each is resumed once: with true
-    /// when a host may be free, with false when its task was cancelled while it waited.
-    var waiters: [(id: UInt64, continuation: CheckedContinuation<Bool, Never>)] = []
+    /// Callers waiting for a host, first come first served; each is resumed once, when a host
+    /// may be free (or the loader shuts down).
+    var waiters: [CheckedContinuation<Void, Never>] = []
 }
 
 /// What an execution produced: outputs, or the skill's own exception.
@@ -80,7 +80,6 @@ public actor Loader {
     private static let snapshotGrace: Duration = .seconds(60)
     private var reloadEvents: [ReloadEvent] = []
     private var lockedNames: [String: [CheckedContinuation<Void, Never>]] = [:]
-    private var nextWaiterID: UInt64 = 0
     private var nextHostID = 1
     private var nextModule = 1
     private var watcher: SkillWatcher?
@@ -162,7 +161,7 @@ public actor Loader {
         for group in groups.values {
             for host in group.hosts { await host.stop() }
             // Nobody will release a host again: callers still waiting for one end now.
-            for waiter in group.waiters { waiter.continuation.resume(returning: false) }
+            for waiter in group.waiters { waiter.resume() }
             group.waiters = []
         }
         groups = [:]
@@ -691,22 +690,10 @@ public actor Loader {
                     throw error
                 }
             }
-            let waiter = nextWaiterID
-            nextWaiterID += 1
-            woken = await withTaskCancellationHandler {
-                await withCheckedContinuation { group.waiters.append((waiter, $0)) }
-            } onCancel: {
-                // A cancelled call leaves the queue at once (its caller has its answer already),
-                // instead of holding its place, and the service's slot, until a host frees.
-                Task { await self.cancelWaiter(waiter, key: key) }
-            }
-            if !woken { throw CancellationError() }
+            // A cancelled call stays in line until its turn, and then hands the turn on.
+            await withCheckedContinuation { group.waiters.append($0) }
+            woken = true
         }
-    }
-
-    private func cancelWaiter(_ waiter: UInt64, key: HostKey) {
-        guard let group = groups[key], let index = group.waiters.firstIndex(where: { $0.id == waiter }) else { return }
-        group.waiters.remove(at: index).continuation.resume(returning: false)
     }
 
     private func release(_ host: HostProcess) {
@@ -725,7 +712,7 @@ public actor Loader {
     }
 
     private func wakeOne(_ group: HostGroup) {
-        if !group.waiters.isEmpty { group.waiters.removeFirst().continuation.resume(returning: true) }
+        if !group.waiters.isEmpty { group.waiters.removeFirst().resume() }
     }
 
     private func stopIdleHosts(olderThan idle: Duration) async {

@@ -340,7 +340,7 @@ struct LoaderTests {
         }
     }
 
-    @Test("a call cancelled while it waits for a host leaves the queue; the calls behind it get the host", .timeLimit(.minutes(1)))
+    @Test("a call cancelled while it waits for a host hands its turn on; the calls behind it get the host", .timeLimit(.minutes(1)))
     func cancelledWaiter() async throws {
         try await withLoader(["LOADER_HOSTS_PER_ENVIRONMENT": "1"]) { fixture in
             _ = try fixture.skill("nap", files: ["main.py": "import time\ndef execute(inputs):\n    time.sleep(inputs['ms'] / 1000)\n    return {'slept': inputs['ms']}\n"])

@@ -64,9 +64,9 @@ extension CLI {
         let path = directory + "/atom-bench-report-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let run = try CLI.run(["bench"] + arguments + ["--json", path], environment: [:])
-        let report = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any], "\(run.output)",
-            sourceLocation: sourceLocation)
+        // The run's output says why when there is no report.
+        let data = try #require(FileManager.default.contents(atPath: path), "no report; exit \(run.status):\n\(run.output)", sourceLocation: sourceLocation)
+        let report = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(run.output)", sourceLocation: sourceLocation)
         let results = try #require(report["results"] as? [[String: Any]], sourceLocation: sourceLocation)
         return (run, report, results)
     }
