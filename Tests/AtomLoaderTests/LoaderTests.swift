@@ -345,14 +345,15 @@ struct LoaderTests {
         try await withLoader(["LOADER_HOSTS_PER_ENVIRONMENT": "1"]) { fixture in
             _ = try fixture.skill("nap", files: ["main.py": "import time\ndef execute(inputs):\n    time.sleep(inputs['ms'] / 1000)\n    return {'slept': inputs['ms']}\n"])
             try await fixture.load("nap")
-            // The only host is busy for 1.5 s; two calls queue behind it, and the first of them
+            // The only host is busy for 3 s; two calls queue behind it, and the first of them
             // is cancelled (as the RPC server cancels a handler whose deadline passed).
-            let busy = Task { try await fixture.execute("nap", #"{"ms": 1500}"#) }
-            try await Task.sleep(for: .milliseconds(300))
+            // Margins of a second: on a busy machine the first call may take a while to start.
+            let busy = Task { try await fixture.execute("nap", #"{"ms": 3000}"#) }
+            try await Task.sleep(for: .milliseconds(1_000))
             let cancelled = Task { try await fixture.execute("nap", #"{"ms": 1}"#) }
-            try await Task.sleep(for: .milliseconds(200))
+            try await Task.sleep(for: .milliseconds(300))
             let queued = Task { try await fixture.execute("nap", #"{"ms": 2}"#) }
-            try await Task.sleep(for: .milliseconds(200))
+            try await Task.sleep(for: .milliseconds(300))
             cancelled.cancel()
             await #expect(throws: CancellationError.self) { _ = try await cancelled.value }
             _ = try await busy.value
