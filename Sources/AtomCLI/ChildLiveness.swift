@@ -51,20 +51,31 @@ public enum ChildLiveness {
     }
 }
 
+/// The fields of a `/proc/<pid>/stat` line from field 3 (the state) on. The command name
+/// (field 2) is in parentheses and may hold spaces and parentheses itself, so the fields are
+/// counted after its last `)`.
+enum ProcStat {
+    static func read(_ pid: Int32) -> String? {
+        try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+    }
+
+    /// `fields[0]` is field 3 of the line, so field n is `fields[n - 3]`.
+    static func fields(_ stat: String) -> [Substring]? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: close)...].split(separator: " ")
+    }
+}
+
 /// Which process started which, from `/proc`.
 enum ParentProcess {
     /// The parent of `pid` (field 4 of `/proc/<pid>/stat`), or nil when `pid` is gone or there
     /// is no `/proc`.
     static func of(_ pid: Int32) -> Int32? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return nil }
-        return parent(stat: stat)
+        ProcStat.read(pid).flatMap(parent(stat:))
     }
 
-    /// The command name (field 2) is in parentheses and may hold spaces and parentheses itself,
-    /// so the fields are counted after its last `)`: the state, then the parent.
     static func parent(stat: String) -> Int32? {
-        guard let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 1 ? Int32(fields[1]) : nil
+        guard let fields = ProcStat.fields(stat), fields.count > 1 else { return nil }
+        return Int32(fields[1])
     }
 }

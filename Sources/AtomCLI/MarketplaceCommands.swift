@@ -134,8 +134,9 @@ struct MarketplaceImportCommand: AsyncParsableCommand {
                 guard let data = FileManager.default.contents(atPath: absolute) else { throw CLIFailure(.usage, "cannot read \(absolute)") }
                 // Lines that cannot be sent as text (a NUL byte, invalid UTF-8) fail here, one by
                 // one as the service's checks do; they go as blank lines, which keeps the numbers.
-                var lines = [String](repeating: "", count: data.reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 })
-                for line in JSONLines.lines(of: data) {
+                let parsed = JSONLines.lines(of: data)
+                var lines = [String](repeating: "", count: parsed.last?.number ?? 0)
+                for line in parsed {
                     switch line.text {
                     case .success(let text): lines[line.number - 1] = text
                     case .failure(let problem):

@@ -41,17 +41,13 @@ struct ProcessCPU {
     /// User + system time of every thread of `pid`, in µs; nil without `/proc` or when the
     /// process is gone.
     static func microsecondsUsed(pid: Int32) -> Double? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return nil }
+        guard let stat = ProcStat.read(pid) else { return nil }
         return microsecondsUsed(stat: stat, ticksPerSecond: Double(sysconf(Int32(_SC_CLK_TCK))))
     }
 
-    /// Parses a `/proc/<pid>/stat` line. The command name (field 2) is in parentheses and may
-    /// hold spaces and parentheses itself, so the fields are counted after its last `)`:
-    /// utime and stime are fields 14 and 15 of the line.
+    /// Parses a `/proc/<pid>/stat` line: utime and stime are fields 14 and 15.
     static func microsecondsUsed(stat: String, ticksPerSecond: Double) -> Double? {
-        guard ticksPerSecond > 0, let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // fields[0] is the state (field 3), so utime (field 14) is fields[11].
+        guard ticksPerSecond > 0, let fields = ProcStat.fields(stat) else { return nil }
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
         return (user + system) / ticksPerSecond * 1_000_000
     }
