@@ -210,7 +210,7 @@ struct Scheduler {
                 guard let completion = await group.next() else { break }
                 switch completion {
                 case .timeout:
-                    stopAll(&group, .timedOut, "the workflow timed out after \(Self.seconds(timeout)) (timeout_seconds)")
+                    stopAll(&group, .timedOut, "the workflow timed out after \(timeout.secondsText) (timeout_seconds)")
                 case .cancelRequested:
                     stopAll(&group, .cancelled, control.reason ?? "cancelled")
                 case .stopped:
@@ -388,10 +388,6 @@ struct Scheduler {
         return JSONValue.object(result).canonicalText
     }
 
-    static func seconds(_ duration: Duration) -> String {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        return seconds == seconds.rounded() ? "\(Int(seconds)) s" : String(format: "%.3f s", seconds)
-    }
 
     // MARK: - One step
 
@@ -483,7 +479,7 @@ struct Scheduler {
                 } catch {
                     return nil
                 }
-                return .failure(StepFailure(.deadlineExceeded, "the step timed out after \(seconds(timeout)) (timeout_seconds)"))
+                return .failure(StepFailure(.deadlineExceeded, "the step timed out after \(timeout.secondsText) (timeout_seconds)"))
             }
             while let next = await group.next() {
                 if let result = next {

@@ -242,7 +242,7 @@ final class ClientReactor: @unchecked Sendable {
             for entry in unsent where entry.giveUpAt <= now {
                 entry.call.sink.deliver(.final(.failure(RPCError.withReason(
                     .unavailable,
-                    "gateway not reachable at \(endpoint) (no connection within \(Self.seconds(connectTimeout))): is `atom up` running?",
+                    "gateway not reachable at \(endpoint) (no connection within \(connectTimeout.secondsText)): is `atom up` running?",
                     reason: "GATEWAY_UNREACHABLE"))))
             }
             unsent.removeAll { $0.giveUpAt <= now }
@@ -315,12 +315,6 @@ final class ClientReactor: @unchecked Sendable {
                 : ("the gateway at \(endpoint) no longer knows the call (it restarted, or the connection was replaced)", "CALL_LOST")
             call.sink.deliver(.final(.failure(RPCError.withReason(.unavailable, "\(call.label): \(why); it may or may not have run", reason: reason))))
         }
-    }
-
-    /// "1 s", "0.25 s".
-    static func seconds(_ duration: Duration) -> String {
-        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        return value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
     }
 
     private func expireDeadlines() {
